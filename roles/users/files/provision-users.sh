@@ -1,0 +1,1 @@
+../../../scripts/bash/users/provision-users.sh

@@ -1,0 +1,1 @@
+../../../scripts/python/provision_users.py

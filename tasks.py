@@ -1,0 +1,145 @@
+"""tssr-kit's front door: ``inv --list`` shows the jobs, ``inv --help TASK`` their options.
+
+Every task is thin: it picks the hosts (``--hosts``, ``--inventory`` or the local lab) and hands a
+script from ``scripts/`` to the runner in ``tssrkit/``. See README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from tssrkit import hosts as hostlib
+from tssrkit import images as imagelib
+from tssrkit import jobs, runner
+from tssrkit import lab as labmod
+from tssrkit.paths import EXAMPLES, REPO
+
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+HOSTS_HELP = {
+    "hosts": "comma list of [user@]host[:port] or lab names (tssr-lab1); default: the local lab",
+    "inventory": "an Ansible inventory file (INI or YAML) instead of --hosts",
+    "parallel": "how many hosts at once (default 4)",
+    "dry-run": "report what would change, change nothing",
+    "verbose": "show each host's narration, not only on failure",
+}
+
+
+def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
+    """The hosts a task runs on; with neither option, the running lab hosts (tssr-lab1 is started)."""
+    try:
+        if hosts and inventory:
+            raise hostlib.HostError("give --hosts or --inventory, not both")
+        if hosts:
+            return hostlib.parse_hosts(hosts)
+        if inventory:
+            return hostlib.load_inventory(inventory)
+    except hostlib.HostError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    running = [h for h in labmod.hosts() if h.state == "running"]
+    if not running:
+        logging.info("no host given: starting the local lab (tssr-lab1)…")
+        running = labmod.up(1)
+    return [hostlib.lab_target(h.name) for h in running]
+
+
+def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,
+         verbose: bool) -> list[runner.HostResult]:
+    targets = _targets(hosts, inventory)
+    results = runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
+                             progress=runner.Progress(verbose=verbose))
+    print(runner.summary(results))
+    code = runner.exit_code(results)
+    if code:
+        raise Exit(code=code)
+    return results
+
+
+@task(help={"distro": "debian12, debian13 or all (default)", "force": "rebuild even if up to date"})
+def images(c, distro="all", force=False):
+    """Build the Debian 12/13 test images offline (debootstrap + docker import + systemd layer)."""
+    names = list(imagelib.DISTROS) if distro == "all" else [distro]
+    unknown = [n for n in names if n not in imagelib.DISTROS]
+    if unknown:
+        raise Exit(f"error: unknown distro {unknown[0]!r} (choose {', '.join(imagelib.DISTROS)} or all)", code=2)
+    for name in imagelib.ensure(names, force=force):
+        print(name)
+    redhat = imagelib.redhat_image()
+    print(f"RedHat family: {redhat}" if redhat else f"RedHat family: {imagelib.redhat_not_run_reason()}")
+
+
+@task(help={"count": "number of lab hosts (default 1)", "distro": "debian12 (default) or debian13"})
+def lab_up(c, count=1, distro=imagelib.DEFAULT_DISTRO):
+    """Start the local lab: tssr-lab1…N with systemd and sshd, ports on 127.0.0.1."""
+    try:
+        print(labmod.status_table(labmod.up(int(count), distro)))
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+
+
+@task
+def lab_status(c):
+    """Show the lab hosts and their SSH/HTTP/HTTPS ports on 127.0.0.1."""
+    print(labmod.status_table(labmod.hosts()))
+
+
+@task
+def lab_down(c):
+    """Remove the lab containers (and only them)."""
+    removed = labmod.down()
+    print("removed: " + (", ".join(removed) if removed else "nothing"))
+
+
+@task(help={
+    "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
+    "impl": "bash (default) or python: the two implementations of the same contract",
+    **HOSTS_HELP,
+})
+def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), hosts=None, inventory=None, parallel=4,
+                    dry_run=False, impl="bash", verbose=False):
+    """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first)."""
+    path = Path(csv)
+    if not path.is_file():
+        raise Exit(f"error: --csv {csv}: no such file", code=2)
+    try:
+        job = jobs.provision_users(path, impl)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
+    files = [f"{r.target.label()}:{r.result['password_file']}" for r in results
+             if r.result.get("password_file")]
+    if files:
+        print("new passwords (root-only files on each host): " + ", ".join(files))
+
+
+@task(help={
+    "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
+    "k": "pytest -k expression",
+    "workers": "pytest-xdist workers (default 2)",
+})
+def test(c, only=None, k=None, workers=2):
+    """Run every test (static checks, unit, container, lab and Molecule) with one pytest summary."""
+    parts = {"static": "tests/static", "unit": "tests/unit", "containers": "tests/containers",
+             "lab": "tests/lab", "molecule": "tests/molecule"}
+    if only and only not in parts:
+        raise Exit(f"error: --only must be one of {', '.join(parts)}", code=2)
+    args = [sys.executable, "-m", "pytest", parts[only] if only else "tests"]
+    if int(workers) > 1:
+        args += ["-n", str(workers), "--dist", "loadgroup"]
+    if k:
+        args += ["-k", k]
+    os.chdir(REPO)
+    os.execv(sys.executable, args)
+
+
+lab = Collection("lab")
+lab.add_task(lab_up, "up")
+lab.add_task(lab_status, "status")
+lab.add_task(lab_down, "down")
+
+ns = Collection(images, provision_users, test, lab)

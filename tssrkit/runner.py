@@ -1,0 +1,209 @@
+"""Run one of the kit's scripts on many hosts over SSH (Fabric) and gather their result lines.
+
+For each host: make a private temporary folder, upload the script and its input files, run it with
+``sudo -n`` (or directly as root), read the JSON object on the last line of its stdout, remove the
+folder. Hosts run in parallel up to a bound; each prints a progress line; a summary table ends the
+run. A job marked ``validate_first`` is first run with ``--dry-run`` on every host, and runs for real
+only when every host accepted its input: bad input changes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from fabric import Config, Connection
+from paramiko import RejectPolicy
+
+from tssrkit import lab
+from tssrkit.hosts import Target
+
+OK_STATUSES = ("ok", "changed")
+EXIT_VALIDATION = 2
+
+
+@dataclass
+class Job:
+    """A script to run on each host, with the files it reads."""
+
+    name: str                                   # shown in progress lines: "provision-users"
+    script: Path                                # local path of the script
+    args: Sequence[str] = ()                    # arguments; "{dir}" stands for the remote folder
+    files: dict[str, Path] = field(default_factory=dict)   # remote file name -> local path
+    interpreter: Sequence[str] = ("bash",)
+    validate_first: bool = True                 # --dry-run everywhere before changing anything
+
+    def argv(self, remote_dir: str, dry_run: bool) -> list[str]:
+        args = [a.replace("{dir}", remote_dir) for a in self.args]
+        return [*self.interpreter, f"{remote_dir}/{self.script.name}",
+                *(("--dry-run",) if dry_run else ()), *args]
+
+
+@dataclass
+class HostResult:
+    """What happened on one host."""
+
+    target: Target
+    status: str = "not run"          # ok | changed | failed | unreachable | not run
+    changed: int = 0
+    seconds: float = 0.0
+    exit_code: int | None = None
+    result: dict = field(default_factory=dict)
+    stderr: str = ""
+    note: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in OK_STATUSES
+
+
+def connect(target: Target, timeout: int = 15) -> Connection:
+    """A Fabric connection to ``target`` with strict host keys for the lab.
+
+    Lab hosts: name, port, user and key come from the lab's ssh_config; their host keys from the
+    lab's known_hosts, and an unknown or changed key is refused. Other hosts: ``~/.ssh/config`` and
+    ``~/.ssh/known_hosts`` as usual; a changed key is refused, a new host is accepted for this run
+    (like OpenSSH's ``StrictHostKeyChecking accept-new``, without writing known_hosts).
+    """
+    if target.lab:
+        config = Config(runtime_ssh_path=str(target.ssh_config))
+        conn = Connection(target.host, config=config, connect_timeout=timeout,
+                          connect_kwargs={"look_for_keys": False, "allow_agent": False})
+        conn.client.load_host_keys(str(lab.KNOWN_HOSTS))
+        conn.client.set_missing_host_key_policy(RejectPolicy())
+        return conn
+    kwargs: dict = {}
+    if target.key_file:
+        kwargs["key_filename"] = str(Path(target.key_file).expanduser())
+    conn = Connection(target.host, user=target.user, port=target.port, connect_timeout=timeout,
+                      connect_kwargs=kwargs)
+    conn.client.load_system_host_keys()
+    return conn
+
+
+def parse_result(stdout: str) -> dict | None:
+    """The JSON object on the last non-empty line of a script's stdout, or None."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return None
+    try:
+        value = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class Progress:
+    """Thread-safe progress lines on stderr: ``[host] message``."""
+
+    def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False):
+        self.stream, self.verbose, self._lock = stream, verbose, threading.Lock()
+
+    def say(self, target: Target, message: str) -> None:
+        with self._lock:
+            print(f"[{target.label()}] {message}", file=self.stream, flush=True)
+
+    def block(self, target: Target, text: str, limit: int = 60) -> None:
+        lines = text.rstrip().splitlines()
+        with self._lock:
+            for line in lines[-limit:]:
+                print(f"[{target.label()}]   {line}", file=self.stream)
+            self.stream.flush()
+
+
+def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
+                connector: Callable[[Target], Connection] = connect) -> HostResult:
+    """Upload and run ``job`` on one host; never raises for host-side problems."""
+    outcome = HostResult(target)
+    started = time.monotonic()
+    progress.say(target, f"{job.name}: {'checking (dry run)' if dry_run else 'started'}")
+    try:
+        with connector(target) as conn:
+            remote_dir = conn.run("mktemp -d /tmp/tssr-kit.XXXXXXXX", hide=True).stdout.strip()
+            try:
+                conn.put(str(job.script), f"{remote_dir}/{job.script.name}")
+                for remote_name, local in job.files.items():
+                    conn.put(str(local), f"{remote_dir}/{remote_name}")
+                argv = job.argv(remote_dir, dry_run)
+                if conn.user != "root":
+                    argv = ["sudo", "-n", "--", *argv]
+                proc = conn.run(shlex.join(argv), hide=True, warn=True, in_stream=False)
+            finally:
+                conn.run(f"rm -rf -- {shlex.quote(remote_dir)}", hide=True, warn=True)
+    except Exception as exc:  # noqa: BLE001 — any connection problem becomes this host's result
+        outcome.status, outcome.note = "unreachable", f"{type(exc).__name__}: {exc}".splitlines()[0]
+        outcome.seconds = time.monotonic() - started
+        progress.say(target, f"unreachable: {outcome.note}")
+        return outcome
+    outcome.seconds = time.monotonic() - started
+    outcome.exit_code, outcome.stderr = proc.exited, proc.stderr
+    result = parse_result(proc.stdout)
+    if result is None:
+        outcome.status = "failed"
+        outcome.note = f"exit {proc.exited}, no result line" + (
+            " (sudo needs a password: allow NOPASSWD for this account)" if "sudo:" in proc.stderr else "")
+    else:
+        outcome.result = result
+        outcome.changed = int(result.get("changed", 0) or 0)
+        outcome.status = str(result.get("status", "failed")) if proc.exited == 0 else "failed"
+        outcome.note = str(result.get("error") or result.get("url") or result.get("password_file") or "")
+    changes = f"{outcome.changed} change(s){' planned' if dry_run else ''}"
+    verdict = f"{outcome.status}, {changes} in {outcome.seconds:.1f} s"
+    progress.say(target, verdict if outcome.succeeded else f"{verdict} (exit {proc.exited})")
+    if progress.verbose or not outcome.succeeded:
+        progress.block(target, proc.stderr)
+    return outcome
+
+
+def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: bool = False,
+            progress: Progress | None = None,
+            connector: Callable[[Target], Connection] = connect) -> list[HostResult]:
+    """Run ``job`` on every target (at most ``parallel`` at once) and return one result per host."""
+    progress = progress or Progress()
+
+    def on_all(as_dry_run: bool) -> list[HostResult]:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            return list(pool.map(lambda t: run_on_host(job, t, as_dry_run, progress, connector), targets))
+
+    if job.validate_first and not dry_run and len(targets) > 1:
+        checks = on_all(True)
+        if not all(r.succeeded for r in checks):
+            for r in checks:
+                if r.succeeded:
+                    r.status, r.changed, r.note = "not run", 0, "another host rejected the input"
+            return checks
+    return on_all(dry_run)
+
+
+def summary(results: Sequence[HostResult]) -> str:
+    """The end-of-run table: host, status, changed, seconds, note."""
+    rows = [("host", "status", "changed", "seconds", "note")]
+    for r in results:
+        rows.append((r.target.label(), r.status, str(r.changed), f"{r.seconds:.1f}", r.note))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4]]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
+    failed = sum(not r.succeeded for r in results)
+    lines.append(f"{len(results)} host(s): {len(results) - failed} succeeded, {failed} failed")
+    return "\n".join(lines)
+
+
+def exit_code(results: Sequence[HostResult]) -> int:
+    """0 when every host succeeded; 2 when input was rejected; 1 for any other failure."""
+    if all(r.succeeded for r in results):
+        return 0
+    if any(r.exit_code == EXIT_VALIDATION for r in results):
+        return EXIT_VALIDATION
+    return 1
