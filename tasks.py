@@ -51,8 +51,11 @@ def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
 def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,
          verbose: bool) -> list[runner.HostResult]:
     targets = _targets(hosts, inventory)
-    results = runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
-                             progress=runner.Progress(verbose=verbose))
+    try:
+        results = runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
+                                 progress=runner.Progress(verbose=verbose))
+    except FileNotFoundError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
     print(runner.summary(results))
     code = runner.exit_code(results)
     if code:
@@ -66,7 +69,8 @@ def images(c, distro="all", force=False):
     names = list(imagelib.DISTROS) if distro == "all" else [distro]
     unknown = [n for n in names if n not in imagelib.DISTROS]
     if unknown:
-        raise Exit(f"error: unknown distro {unknown[0]!r} (choose {', '.join(imagelib.DISTROS)} or all)", code=2)
+        choices = ", ".join(imagelib.DISTROS)
+        raise Exit(f"error: unknown distro {unknown[0]!r} (choose {choices} or all)", code=2)
     for name in imagelib.ensure(names, force=force):
         print(name)
     redhat = imagelib.redhat_image()
@@ -134,7 +138,7 @@ def test(c, only=None, k=None, workers=2):
     if k:
         args += ["-k", k]
     os.chdir(REPO)
-    os.execv(sys.executable, args)
+    os.execv(sys.executable, args)  # noqa: S606 — replace this process by pytest, argv list
 
 
 lab = Collection("lab")

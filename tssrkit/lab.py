@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,13 +23,16 @@ from pathlib import Path
 
 from tssrkit import containers, images
 from tssrkit.containers import docker
-from tssrkit.paths import LAB_STATE
+from tssrkit.paths import STATE
 
 log = logging.getLogger(__name__)
 
-PREFIX = "tssr-lab"
-NETWORK = "tssr-lab"
-LABEL = "org.tssr-kit.lab"
+# TSSR_LAB names another, separate lab (the tests use one so that they never touch yours).
+PREFIX = os.environ.get("TSSR_LAB", "tssr-lab")
+NETWORK = PREFIX
+LAB_STATE = STATE / PREFIX
+LABEL = "org.tssr-kit.lab"            # value: the lab's name (PREFIX)
+DISTRO_LABEL = "org.tssr-kit.distro"
 LAB_USER = "tssr"
 PORTS = {"ssh": 22, "http": 80, "https": 443}
 KEY = LAB_STATE / "id_ed25519"
@@ -78,8 +82,8 @@ def _published_ports(name: str) -> dict[str, int]:
 
 def hosts() -> list[LabHost]:
     """Every lab container (running or not), sorted by number."""
-    proc = docker("ps", "--all", "--filter", f"label={LABEL}",
-                  "--format", '{{.Names}}\t{{.State}}\t{{.Label "' + LABEL + '"}}', check=False)
+    proc = docker("ps", "--all", "--filter", f"label={LABEL}={PREFIX}",
+                  "--format", '{{.Names}}\t{{.State}}\t{{.Label "' + DISTRO_LABEL + '"}}', check=False)
     found = []
     for line in proc.stdout.splitlines():
         name, state, distro = (line.split("\t") + ["", ""])[:3]
@@ -163,6 +167,10 @@ def up(count: int = 1, distro: str = images.DEFAULT_DISTRO) -> list[LabHost]:
     public_key = ensure_key().with_suffix(".pub").read_text()
     _ensure_network()
     existing = {h.name: h for h in hosts()}
+    other = sorted({h.distro for h in existing.values()} - {distro})
+    if other:
+        log.warning("the lab already runs %s hosts; they are kept (`inv lab.down` first to change)",
+                    ", ".join(other))
     host_keys = _read_host_keys()
     started = []
     for index in range(1, count + 1):
@@ -171,7 +179,8 @@ def up(count: int = 1, distro: str = images.DEFAULT_DISTRO) -> list[LabHost]:
             docker("start", name)
         elif name not in existing:
             publish = [arg for inner in PORTS.values() for arg in ("--publish", f"127.0.0.1::{inner}")]
-            containers.run_node(image, name, "--network", NETWORK, *publish, labels={LABEL: distro})
+            containers.run_node(image, name, "--network", NETWORK, *publish,
+                                labels={LABEL: PREFIX, DISTRO_LABEL: distro})
             started.append(name)
     for index in range(1, count + 1):
         name = host_name(index)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".tssr"            # git-ignored: lab key, ssh_config, collections, caches
-LAB_STATE = STATE / "lab"
 SCRIPTS = REPO / "scripts"
 ROLES = REPO / "roles"
 IMAGES = REPO / "images"

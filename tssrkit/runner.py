@@ -138,7 +138,7 @@ def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
                 proc = conn.run(shlex.join(argv), hide=True, warn=True, in_stream=False)
             finally:
                 conn.run(f"rm -rf -- {shlex.quote(remote_dir)}", hide=True, warn=True)
-    except Exception as exc:  # noqa: BLE001 — any connection problem becomes this host's result
+    except Exception as exc:  # noqa: BLE001 — any SSH/network problem becomes this host's result
         outcome.status, outcome.note = "unreachable", f"{type(exc).__name__}: {exc}".splitlines()[0]
         outcome.seconds = time.monotonic() - started
         progress.say(target, f"unreachable: {outcome.note}")
@@ -168,6 +168,9 @@ def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: 
             connector: Callable[[Target], Connection] = connect) -> list[HostResult]:
     """Run ``job`` on every target (at most ``parallel`` at once) and return one result per host."""
     progress = progress or Progress()
+    for local in (job.script, *job.files.values()):
+        if not Path(local).is_file():
+            raise FileNotFoundError(f"{job.name}: {local} is not a file")
 
     def on_all(as_dry_run: bool) -> list[HostResult]:
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:

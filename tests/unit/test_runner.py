@@ -1,0 +1,139 @@
+"""The runner's own logic: result lines, validate-everywhere-first, summary and exit code.
+
+The SSH side is exercised for real against lab containers in tests/lab/; here a small in-memory
+host stands in for SSH so that the runner's decisions can be checked one by one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tssrkit import runner
+from tssrkit.hosts import Target
+
+
+def test_result_is_read_from_the_last_non_empty_line():
+    out = 'narration\n{"script": "x", "status": "ok", "changed": 0}\n\n'
+    assert runner.parse_result(out) == {"script": "x", "status": "ok", "changed": 0}
+
+
+def test_missing_or_broken_result_line_gives_none():
+    assert runner.parse_result("") is None
+    assert runner.parse_result("done\n") is None
+    assert runner.parse_result('["not", "an", "object"]') is None
+
+
+def test_job_argv_puts_dry_run_first_and_fills_the_remote_folder(tmp_path):
+    job = runner.Job("demo", tmp_path / "demo.sh", args=["{dir}/in.csv"], interpreter=("bash",))
+    assert job.argv("/tmp/x", dry_run=True) == ["bash", "/tmp/x/demo.sh", "--dry-run", "/tmp/x/in.csv"]
+
+
+@dataclass
+class FakeProc:
+    stdout: str
+    stderr: str
+    exited: int
+
+
+@dataclass
+class FakeHost:
+    """Answers like a host running a script that accepts or rejects its input."""
+
+    accepts: bool
+    user: str = "admin"
+    commands: list[str] = field(default_factory=list)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def put(self, local, remote):
+        self.commands.append(f"put {Path(local).name}")
+
+    def run(self, command, **kwargs):
+        self.commands.append(command)
+        if command.startswith("mktemp"):
+            return FakeProc("/tmp/tssr-kit.abc\n", "", 0)
+        if command.startswith("rm"):
+            return FakeProc("", "", 0)
+        dry = "--dry-run" in command
+        if not self.accepts:
+            return FakeProc(json.dumps({"status": "failed", "changed": 0, "error": "bad input"}),
+                            "in.csv:3:login: bad\n", 2)
+        return FakeProc(json.dumps({"status": "changed", "changed": 2, "dry_run": dry}), "", 0)
+
+
+def run_fleet(accepting: dict[str, bool], dry_run=False):
+    fakes = {name: FakeHost(ok) for name, ok in accepting.items()}
+    targets = [Target(name=n, host=n) for n in accepting]
+    job = runner.Job("demo", Path(__file__), args=["{dir}/in.csv"])
+    results = runner.run_job(job, targets, parallel=2, dry_run=dry_run,
+                             progress=runner.Progress(io.StringIO()), connector=lambda t: fakes[t.name])
+    return results, fakes
+
+
+def test_a_host_that_rejects_the_input_stops_every_host_before_any_change():
+    results, fakes = run_fleet({"a": True, "b": False, "c": True})
+    assert [r.status for r in results] == ["not run", "failed", "not run"]
+    for fake in fakes.values():
+        runs = [c for c in fakes_commands(fake) if "test_runner.py" in c]
+        assert runs and all("--dry-run" in c for c in runs)
+    assert runner.exit_code(results) == 2
+
+
+def fakes_commands(fake: FakeHost) -> list[str]:
+    return [c for c in fake.commands if not c.startswith(("mktemp", "rm", "put"))]
+
+
+def test_when_every_host_accepts_the_job_runs_for_real_with_sudo():
+    results, fakes = run_fleet({"a": True, "b": True})
+    assert [r.status for r in results] == ["changed", "changed"]
+    last = fakes_commands(fakes["a"])[-1]
+    assert last.startswith("sudo -n -- bash /tmp/tssr-kit.abc/test_runner.py") and "--dry-run" not in last
+    assert runner.exit_code(results) == 0
+
+
+def test_dry_run_runs_once_and_only_as_dry_run():
+    results, fakes = run_fleet({"a": True, "b": True}, dry_run=True)
+    assert all(len(fakes_commands(f)) == 1 and "--dry-run" in fakes_commands(f)[0] for f in fakes.values())
+    assert all(r.result["dry_run"] for r in results)
+
+
+def test_remote_folder_is_removed_even_when_the_script_fails():
+    _, fakes = run_fleet({"a": False})
+    assert fakes["a"].commands[-1].startswith("rm -rf -- /tmp/tssr-kit.abc")
+
+
+def test_unreachable_host_is_reported_not_raised():
+    def refuse(target):
+        raise OSError("connection refused")
+    target = Target(name="down", host="down")
+    result = runner.run_on_host(runner.Job("demo", Path("demo.sh")), target, False,
+                                runner.Progress(io.StringIO()), connector=refuse)
+    assert result.status == "unreachable" and "connection refused" in result.note
+    assert runner.exit_code([result]) == 1
+
+
+def test_missing_local_script_is_an_error_before_any_host_is_touched(tmp_path):
+    job = runner.Job("demo", tmp_path / "missing.sh")
+    try:
+        runner.run_job(job, [Target("a", "a")], connector=lambda t: pytest.fail("connected"))
+    except FileNotFoundError as exc:
+        assert "missing.sh" in str(exc)
+    else:
+        pytest.fail("no error")
+
+
+def test_summary_lists_every_host_and_counts_failures():
+    ok = runner.HostResult(Target("a", "a"), status="changed", changed=3, seconds=1.25)
+    bad = runner.HostResult(Target("b", "b"), status="failed", note="exit 1")
+    table = runner.summary([ok, bad])
+    assert "a" in table and "changed" in table and "1.2" in table
+    assert table.splitlines()[-1] == "2 host(s): 1 succeeded, 1 failed"
