@@ -1,0 +1,44 @@
+"""The systemd container options are spelled twice (Python for the lab and tests, YAML for Molecule):
+this keeps the two in agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tssrkit.containers import SYSTEMD_RUN_ARGS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def expected() -> dict[str, set[str]]:
+    pairs = list(zip(SYSTEMD_RUN_ARGS[::2], SYSTEMD_RUN_ARGS[1::2], strict=True))
+    return {
+        "capabilities": {v for k, v in pairs if k == "--cap-add"},
+        "volumes": {v for k, v in pairs if k == "--volume"},
+        "tmpfs": {v for k, v in pairs if k == "--tmpfs"},
+    }
+
+
+def molecule_platforms() -> list:
+    found = []
+    for path in sorted((REPO / "molecule").glob("*/molecule.yml")):
+        for platform in yaml.safe_load(path.read_text())["platforms"]:
+            found.append(pytest.param(platform, id=f"{path.parent.name}/{platform['name']}"))
+    return found
+
+
+def test_there_are_molecule_platforms():
+    assert molecule_platforms()
+
+
+@pytest.mark.parametrize("platform", molecule_platforms())
+def test_molecule_platform_runs_systemd_like_the_lab(platform):
+    want = expected()
+    for key, values in want.items():
+        assert values <= set(platform.get(key, [])), f"{key}: {sorted(values - set(platform.get(key, [])))}"
+    assert not platform.get("privileged"), "--privileged fails here and is more power than systemd needs"
+    assert platform.get("stop_signal") == "SIGRTMIN+3"
+    assert "systemd" in platform.get("command", "") or "init" in platform.get("command", "")
