@@ -1002,9 +1002,10 @@ def choose_password_file(given: str | None, stamp: str) -> tuple[Path, str | Non
     """The file this run's passwords go to, and why it cannot be used (None: it can).
 
     Default: STATE_DIR/passwords-<stamp>.csv, or -2, -3... when a run in the same second made it.
-    A given file must not exist yet (passwords of an earlier run are never overwritten), and an existing
-    folder must already be private (root, 0700): making, say, /tmp 0700 would break the system. A missing
-    folder is created 0700.
+    A given file must not exist yet (passwords of an earlier run are never overwritten). An existing
+    folder, the default one included, must already be private (root, 0700, not a symlink): the script
+    never repairs or follows one (making, say, /tmp 0700 would break the system). A missing folder is
+    created 0700.
     """
     if given is None:
         path = Path(STATE_DIR) / f"passwords-{stamp}.csv"
@@ -1012,18 +1013,19 @@ def choose_password_file(given: str | None, stamp: str) -> tuple[Path, str | Non
         while os.path.lexists(path):
             path = Path(STATE_DIR) / f"passwords-{stamp}-{number}.csv"
             number += 1
-        return path, None
-    path = Path(given)
-    if os.path.lexists(path):
-        return path, f"--password-file {given} already exists: refusing to overwrite it"
+        option = "password folder"
+    else:
+        path = Path(given)
+        option = "--password-file"
+        if os.path.lexists(path):
+            return path, f"--password-file {given} already exists: refusing to overwrite it"
     folder = path.parent
     if os.path.lexists(folder):
         if folder.is_symlink() or not folder.is_dir():
-            return path, f"--password-file: {folder} is not a folder"
+            return path, f"{option}: {folder} is not a folder"
         st = folder.stat()
         if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
-            return path, (f"--password-file: folder {folder} must be owned by root with mode 0700 "
-                          "(or not exist yet)")
+            return path, f"{option}: folder {folder} must be owned by root with mode 0700 (or not exist yet)"
     return path, None
 
 

@@ -1,0 +1,330 @@
+"""Test containers for the script tests: start, run in, read from, snapshot, remove.
+
+Every container is started from a local image (``tssr-kit/node:debian12``, ``…:debian13``, or the
+RedHat-family image named by ``TSSR_REDHAT_IMAGE``), gets a name ``tssr-test-<uuid8>`` and is removed by
+the fixture that made it, even when the test fails. Only containers made here are ever removed.
+
+How a container is started (measured on the reference machine, start + first ``docker exec`` + remove):
+
+- ``sleep infinity`` as PID 1 (default): about 1 s. User provisioning needs no systemd; a tiny syslog
+  sink listens on ``/dev/log`` so that ``logger`` and Python's ``SysLogHandler`` behave as on a server,
+  and so the tests can read what the scripts sent to syslog.
+- ``TSSR_TEST_BOOT=systemd``: the lab's way (``containers.run_node`` + ``wait_booted``), about 6 s;
+  syslog is then the journal.
+
+Names are random, so two xdist workers (or two sessions) never touch each other's containers. The
+fixtures that use this are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tssrkit import containers, images
+from tssrkit.containers import docker
+from tssrkit.paths import REPO
+
+BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
+SESSION = uuid.uuid4().hex[:8]
+LABEL = "org.tssr-kit.test"
+SCRIPT_DIR = "/opt/tssr-test"          # where the scripts are copied in the container
+WORKDIR = "/root/work"                 # where the CSV is written; the scripts are run from here
+SYSLOG_FILE = "/run/tssr-test-syslog"  # what the sink received (sleep mode)
+PWNED = "/tmp/pwned"                   # what the injection payloads try to create
+
+# State the shared containers (SharedNode) start from: a home left over without its user (a new login `ghost`
+# must be refused), and a second group with GID 0 (listing it must be refused).
+PREPARE = "mkdir -p /home/ghost && groupadd --non-unique --gid 0 wheelzero"
+
+# "Nothing changed" means these are byte for byte the same before and after a run.
+SNAPSHOT = r"""
+for f in /etc/passwd /etc/shadow /etc/group /etc/gshadow; do printf '=== %s\n' "$f"; cat "$f"; done
+printf '=== ls -la /home\n'; ls -la --time-style=full-iso /home
+printf '=== find /home\n'; find /home -printf '%M %u %g %s %T@ %p\n' | sort
+printf '=== /var/lib/tssr-kit\n'
+if [ -e /var/lib/tssr-kit ]; then
+    find /var/lib/tssr-kit -printf '%M %u %g %s %p\n' | sort
+    find /var/lib/tssr-kit -type f -exec sha256sum {} + | sort
+fi
+printf '=== pwned\n'; ls /tmp/pwned 2>/dev/null || true
+"""
+
+# The same throw-away mounts as a systemd node, without what only systemd needs (caps, cgroup).
+SLEEP_RUN_ARGS: tuple[str, ...] = tuple(
+    arg
+    for flag, value in zip(containers.SYSTEMD_RUN_ARGS[::2], containers.SYSTEMD_RUN_ARGS[1::2], strict=True)
+    if flag == "--tmpfs"
+    for arg in (flag, value)
+)
+
+# A syslog sink: receives datagrams on /dev/log and appends them, one per line, to SYSLOG_FILE.
+SYSLOG_SINK = f"""
+import os, socket
+try:
+    os.unlink('/dev/log')
+except FileNotFoundError:
+    pass
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind('/dev/log')
+os.chmod('/dev/log', 0o666)
+with open('{SYSLOG_FILE}', 'ab', buffering=0) as out:
+    while True:
+        out.write(sock.recv(65536).rstrip(b'\\n') + b'\\n')
+"""
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation of the users job: how to run it."""
+
+    name: str           # bash | python
+    source: Path        # in the repository
+    interpreter: str    # how the docs say to run it
+
+    @property
+    def path(self) -> str:
+        """Where the script lives inside a test container."""
+        return f"{SCRIPT_DIR}/{self.source.name}"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A platform the scripts support, and what differs on it."""
+
+    name: str
+    family: str
+    nologin: str
+
+    def image(self) -> str:
+        """The local image to start, or skip (never pass) the test when there is none."""
+        if self.family == "redhat":
+            image = images.redhat_image()
+            if image is None:
+                pytest.skip(images.redhat_not_run_reason())
+            return image
+        image = images.DISTROS[self.name].node_image
+        if images.image_label(image) is None:
+            pytest.fail(f"{image} is missing: run `inv images` first")
+        return image
+
+
+@dataclass(frozen=True)
+class Target:
+    """One implementation on one platform: what most tests are parametrized over."""
+
+    impl: Impl
+    platform: Platform
+
+
+IMPLS: dict[str, Impl] = {
+    "bash": Impl("bash", REPO / "scripts/bash/users/provision-users.sh", "bash"),
+    "python": Impl("python", REPO / "scripts/python/provision_users.py", "python3"),
+}
+PLATFORMS: dict[str, Platform] = {
+    **{name: Platform(name, "debian", "/usr/sbin/nologin") for name in images.DISTROS},
+    "redhat": Platform("redhat", "redhat", "/sbin/nologin"),
+}
+
+
+class Node:
+    """A running test container: run commands in it, write and read its files."""
+
+    def __init__(self, name: str, platform: Platform) -> None:
+        self.name = name
+        self.platform = platform
+
+    def __repr__(self) -> str:
+        return f"Node({self.name}, {self.platform.name})"
+
+    def exec(self, *argv: str, stdin: bytes | None = None, user: str | None = None,
+             workdir: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        """Run argv in the container (no shell); bytes in, bytes out, never raises on exit status."""
+        opts = ["--interactive"] if stdin is not None else []
+        if user:
+            opts += ["--user", user]
+        if workdir:
+            opts += ["--workdir", workdir]
+        return subprocess.run(["docker", "exec", *opts, self.name, *argv], input=stdin,
+                              capture_output=True, timeout=timeout, check=False)
+
+    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True) -> str:
+        """Run a fixed shell snippet (test code, no untrusted values in it) and return its stdout."""
+        proc = self.exec("sh", "-c", script, stdin=stdin)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{self.name}: `{script}` exited {proc.returncode}: "
+                                 f"{proc.stderr.decode(errors='replace')}")
+        return proc.stdout.decode(errors="replace")
+
+    def write(self, path: str, data: bytes | str, mode: str = "0644") -> None:
+        """Write a file in the container, byte for byte."""
+        raw = data.encode() if isinstance(data, str) else data
+        proc = self.exec("sh", "-c", 'mkdir -p "${1%/*}" && cat > "$1" && chmod "$2" "$1"', "sh", path, mode,
+                         stdin=raw)
+        assert proc.returncode == 0, proc.stderr
+
+    def write_and_exec(self, path: str, data: bytes | str, *argv: str, workdir: str | None = None
+                       ) -> subprocess.CompletedProcess[bytes]:
+        """Write a file (as root), then run argv (no shell) — one ``docker exec`` instead of two."""
+        raw = data.encode() if isinstance(data, str) else data
+        return self.exec("sh", "-c", 'mkdir -p "${1%/*}" && cat > "$1" && shift && exec "$@" </dev/null',
+                         "sh", path, *argv, stdin=raw, workdir=workdir)
+
+    def read(self, path: str) -> str:
+        proc = self.exec("cat", path)
+        assert proc.returncode == 0, f"{path}: {proc.stderr.decode(errors='replace')}"
+        return proc.stdout.decode(errors="replace")
+
+    def exists(self, path: str) -> bool:
+        return self.exec("test", "-e", path).returncode == 0
+
+    def snapshot(self) -> dict[str, str]:
+        """The state a run must leave alone when it changes nothing: section name → text."""
+        return parse_snapshot(self.sh(SNAPSHOT))
+
+    def write_exec_snapshot(self, path: str, data: bytes | str, *argv: str, workdir: str
+                            ) -> tuple[subprocess.CompletedProcess[bytes], dict[str, str]]:
+        """``write_and_exec``, then ``snapshot``, in one ``docker exec`` (the refused-input tests run
+        hundreds of times: each exec saved is a fraction of a second)."""
+        raw = data.encode() if isinstance(data, str) else data
+        script = ('mkdir -p "${1%/*}" && cat > "$1" && shift'
+                  ' && (cd "$0" && "$@" > /tmp/.tssr-out 2> /tmp/.tssr-err < /dev/null;'
+                  ' echo $? > /tmp/.tssr-rc)'
+                  ' && cat /tmp/.tssr-rc && base64 -w0 /tmp/.tssr-out && echo && base64 -w0 /tmp/.tssr-err'
+                  ' && echo && ' + SNAPSHOT)
+        proc = self.exec("sh", "-c", script, workdir, path, *argv, stdin=raw)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        code, out, err, rest = proc.stdout.split(b"\n", 3)
+        run = subprocess.CompletedProcess(argv, int(code), base64.b64decode(out), base64.b64decode(err))
+        return run, parse_snapshot(rest.decode(errors="replace"))
+
+    def syslog(self) -> str:
+        """Everything sent to syslog in this container so far."""
+        if BOOT == "systemd":
+            return self.exec("journalctl", "--no-pager", "-o", "short").stdout.decode(errors="replace")
+        proc = self.exec("cat", SYSLOG_FILE)
+        return proc.stdout.decode(errors="replace")
+
+
+def parse_snapshot(text: str) -> dict[str, str]:
+    """The output of SNAPSHOT as section name → text."""
+    sections: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith("=== "):
+            name = line[4:].strip()
+            sections[name] = ""
+        else:
+            sections[name] += line
+    return sections
+
+
+def start_node(platform: Platform) -> Node:
+    """Start a container of ``platform`` with both scripts in it; the caller must ``stop_node`` it."""
+    image = platform.image()
+    name = f"tssr-test-{uuid.uuid4().hex[:8]}"
+    labels = {LABEL: SESSION}
+    if BOOT == "systemd":
+        containers.run_node(image, name, labels=labels)
+    else:
+        docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
+               *SLEEP_RUN_ARGS, image, "sleep", "infinity")
+    node = Node(name, platform)
+    try:
+        if BOOT == "systemd":
+            containers.wait_booted(name)
+        else:
+            docker("exec", "--detach", name, "python3", "-c", SYSLOG_SINK)
+        node.exec("mkdir", "-p", SCRIPT_DIR, WORKDIR)
+        for impl in IMPLS.values():
+            if impl.source.exists():
+                docker("cp", str(impl.source), f"{name}:{impl.path}")
+        if BOOT != "systemd":
+            deadline = time.monotonic() + 10
+            while not node.exists("/dev/log"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name}: the syslog sink did not start")
+                time.sleep(0.05)
+    except BaseException:
+        stop_node(node)
+        raise
+    return node
+
+
+def stop_node(node: Node) -> None:
+    """Remove one container this module started."""
+    containers.remove(node.name)
+
+
+class NodeFactory:
+    """Starts containers on demand and removes every one of them when closed."""
+
+    def __init__(self) -> None:
+        self.started: list[Node] = []
+
+    def __call__(self, platform: Platform) -> Node:
+        node = start_node(platform)
+        self.started.append(node)
+        return node
+
+    def close(self) -> None:
+        while self.started:
+            stop_node(self.started.pop())
+
+
+class SharedNode:
+    """One container reused by tests that must change nothing; replaced whenever one did change it.
+
+    ``PREPARE`` runs once on each new container. The snapshot right after it is the baseline;
+    ``get()`` hands the container out only while its snapshot still equals that baseline (which
+    includes: no injected command left ``/tmp/pwned``), else it is replaced: one failure never spills
+    into the next test.
+    """
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.current: Node | None = None
+        self.baseline: dict[str, str] = {}
+        self.verified = False      # the last test saw the baseline after its run: no need to look again
+
+    def get(self) -> Clean:
+        if self.current is not None and not self.verified and self.current.snapshot() != self.baseline:
+            self.close()
+        if self.current is None:
+            self.current = start_node(self.platform)
+            self.current.sh(PREPARE)
+            self.baseline = self.current.snapshot()
+        self.verified = False
+        return Clean(self.current, self.baseline, self)
+
+    def close(self) -> None:
+        if self.current is not None:
+            stop_node(self.current)
+            self.current = None
+
+
+@dataclass
+class Clean:
+    """A shared container known to be in its baseline state, and that state."""
+
+    node: Node
+    before: dict[str, str]
+    holder: SharedNode
+    after: dict[str, str] | None = None     # taken right after the last run, when the run did so
+
+    def snapshot_after(self) -> dict[str, str]:
+        """The state after the last run (taken now if the run did not); when it is still the baseline,
+        the next test need not look again."""
+        after = self.after if self.after is not None else self.node.snapshot()
+        self.after = None
+        self.holder.verified = after == self.before
+        return after
+
+
