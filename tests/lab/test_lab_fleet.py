@@ -8,6 +8,7 @@ and the Testinfra host-state tests over SSH.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -42,7 +43,7 @@ def has_user(host: str, login: str) -> bool:
 
 
 def summary_row(output: str, host: str) -> list[str]:
-    rows = [line.split() for line in output.splitlines() if line.startswith(host + " ")]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(host + " ")]
     assert rows, f"no summary row for {host} in:\n{output}"
     return rows[-1]
 
@@ -68,7 +69,7 @@ def test_lab_status_lists_ports_published_on_loopback_only(lab):
     for host in lab:
         row = summary_row(proc.stdout, host)
         assert row[1] == "running"
-        assert all(cell.startswith("127.0.0.1:") for cell in row[3:6]), row
+        assert all(cell.startswith("127.0.0.1:") for cell in row[3:6]) and len(row) == 6, row
 
 
 def test_lab_hosts_boot_systemd_and_run_sshd(lab):
