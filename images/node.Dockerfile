@@ -30,8 +30,9 @@ RUN rm -f /etc/ssh/ssh_host_* \
  && systemctl enable ssh.service
 
 # The lab operator: key-only SSH login (the key is added by `inv lab.up`) and sudo without a password.
-# A lab convenience, documented as such; UID below 1000 so provisioning never manages it.
-RUN useradd --uid 990 --user-group --create-home --shell /bin/bash tssr \
+# A lab convenience, documented as such; UID and GID below 1000 so provisioning never manages them.
+RUN groupadd --gid 990 tssr \
+ && useradd --uid 990 --gid 990 --create-home --shell /bin/bash tssr \
  && install -d -m 0700 -o tssr -g tssr /home/tssr/.ssh \
  && printf 'tssr ALL=(ALL) NOPASSWD: ALL\n' > /etc/sudoers.d/tssr-lab \
  && chmod 0440 /etc/sudoers.d/tssr-lab \
