@@ -1373,12 +1373,13 @@ fill_new_homes() {
   for login in "${PLAN_CREATE[@]}"; do
     homes+=("${HOME_BASE}/${login}")
   done
-  (( ${#homes[@]} == 0 )) || run chmod 0700 "${homes[@]}"
   if [[ -d "${SKEL_DIR}" ]]; then
     for login in "${PLAN_CREATE[@]}"; do
       run cp -a "${SKEL_DIR}/." "${HOME_BASE}/${login}/"
     done
   fi
+  # After the copy: `cp -a skel/. home/` also copies the mode of /etc/skel itself onto the home.
+  (( ${#homes[@]} == 0 )) || run chmod 0700 "${homes[@]}"
   install_new_user_keys
   for login in "${PLAN_CREATE[@]}"; do
     run chown -R "${login}:" "${HOME_BASE}/${login}"
