@@ -20,6 +20,7 @@ from tssrkit import lab as labmod
 from tssrkit.paths import EXAMPLES, REPO
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+logging.getLogger("paramiko").setLevel(logging.WARNING)  # "sftp session closed" is not news
 
 HOSTS_HELP = {
     "hosts": "comma list of [user@]host[:port] or lab names (tssr-lab1); default: the local lab",

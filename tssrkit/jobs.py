@@ -21,5 +21,6 @@ def provision_users(csv: Path, impl: str = "bash") -> Job:
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {impl!r}: choose bash or python")
     script, interpreter = IMPLEMENTATIONS[impl]
+    # Uploaded under its own name, so that the script's messages name the file the user gave.
     return Job(name="provision-users", script=script, interpreter=interpreter,
-               files={"users.csv": csv}, args=["{dir}/users.csv"], validate_first=True)
+               files={csv.name: csv}, args=[f"{{dir}}/{csv.name}"], validate_first=True)
