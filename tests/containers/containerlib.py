@@ -30,7 +30,7 @@ import pytest
 
 from tssrkit import containers, images
 from tssrkit.containers import docker
-from tssrkit.paths import REPO
+from tssrkit.jobs import IMPLEMENTATIONS
 
 BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
 SESSION = uuid.uuid4().hex[:8]
@@ -124,9 +124,9 @@ class Target:
     platform: Platform
 
 
+# The same scripts and interpreters that `inv provision-users --impl` runs.
 IMPLS: dict[str, Impl] = {
-    "bash": Impl("bash", REPO / "scripts/bash/users/provision-users.sh", "bash"),
-    "python": Impl("python", REPO / "scripts/python/provision_users.py", "python3"),
+    name: Impl(name, script, interpreter[0]) for name, (script, interpreter) in IMPLEMENTATIONS.items()
 }
 PLATFORMS: dict[str, Platform] = {
     **{name: Platform(name, "debian", "/usr/sbin/nologin") for name in images.DISTROS},
