@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -102,20 +103,26 @@ def lab_down(c):
 
 @task(help={
     "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
+    "accounts": "instead of --csv: a YAML list of accounts (roles/users' users_accounts format)",
     "impl": "bash (default) or python: the two implementations of the same contract",
     **HOSTS_HELP,
 })
-def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), hosts=None, inventory=None, parallel=4,
-                    dry_run=False, impl="bash", verbose=False):
+def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None, hosts=None, inventory=None,
+                    parallel=4, dry_run=False, impl="bash", verbose=False):
     """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first)."""
-    path = Path(csv)
-    if not path.is_file():
-        raise Exit(f"error: --csv {csv}: no such file", code=2)
-    try:
-        job = jobs.provision_users(path, impl)
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
+    with tempfile.TemporaryDirectory(prefix="tssr-users-") as tmp:
+        path = Path(csv)
+        try:
+            if accounts:
+                if not Path(accounts).is_file():
+                    raise ValueError(f"--accounts {accounts}: no such file")
+                path = jobs.users_csv_from_accounts(Path(accounts), Path(tmp))
+            elif not path.is_file():
+                raise ValueError(f"--csv {csv}: no such file")
+            job = jobs.provision_users(path, impl)
+        except ValueError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
     files = [f"{r.target.label()}:{r.result['password_file']}" for r in results
              if r.result.get("password_file")]
     if files:

@@ -171,6 +171,15 @@ def test_an_unreachable_host_fails_the_run_and_nothing_changes(lab, tmp_path):
     assert not has_user(lab[0], login)
 
 
+def test_accounts_from_yaml_go_through_the_roles_template(lab, tmp_path):
+    login = f"yml{uuid.uuid4().hex[:6]}"
+    accounts = tmp_path / "accounts.yml"
+    accounts.write_text(f"users_accounts:\n  - {{login: {login}, first_name: Yann, last_name: Le Gall}}\n")
+    proc = inv("provision-users", "--hosts", lab[0], "--accounts", str(accounts))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert on_host(lab[0], "getent", "passwd", login).stdout.split(":")[4] == "Yann Le Gall"
+
+
 def test_missing_csv_is_a_usage_error(lab):
     proc = inv("provision-users", "--hosts", lab[0], "--csv", "/nonexistent.csv")
     assert proc.returncode == 2 and "no such file" in proc.stderr
