@@ -47,7 +47,8 @@ def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
     if not running:
         logging.info("no host given: starting the local lab (tssr-lab1)…")
         running = labmod.up(1)
-    return [hostlib.lab_target(h.name) for h in running]
+    names = {h.name for h in running}
+    return [hostlib.lab_target(h.name, names) for h in running]
 
 
 def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,

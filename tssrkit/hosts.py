@@ -61,10 +61,12 @@ def parse_host(spec: str) -> Target:
     return Target(name=spec, host=host.strip("[]"), port=int(port) if port else None, user=user)
 
 
-def lab_target(name: str) -> Target:
-    """A lab host, reached through the lab's ssh_config (host name, port, user and key come from it)."""
-    running = {h.name for h in lab.hosts() if h.state == "running"}
-    if name not in running:
+def lab_target(name: str, running: set[str] | None = None) -> Target:
+    """A lab host, reached through the lab's ssh_config (host name, port, user and key come from it).
+
+    ``running``: the running lab hosts when the caller already knows them (saves a docker call).
+    """
+    if name not in (lab.running_names() if running is None else running):
         raise HostError(f"lab host {name} is not running: start it with `inv lab.up`")
     return Target(name=name, host=name, ssh_config=lab.SSH_CONFIG, lab=True)
 

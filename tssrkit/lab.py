@@ -91,6 +91,13 @@ def hosts() -> list[LabHost]:
     return sorted(found, key=lambda h: int(h.name.removeprefix(PREFIX) or 0))
 
 
+def running_names() -> set[str]:
+    """Names of the running lab containers (one `docker ps`, no port look-ups)."""
+    proc = docker("ps", "--filter", f"label={LABEL}={PREFIX}", "--filter", "status=running",
+                  "--format", "{{.Names}}", check=False)
+    return set(proc.stdout.split())
+
+
 def _ensure_network() -> None:
     if docker("network", "inspect", NETWORK, check=False).returncode != 0:
         docker("network", "create", NETWORK)

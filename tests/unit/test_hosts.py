@@ -35,7 +35,7 @@ def test_empty_hosts_value_is_refused():
 
 
 def test_lab_name_that_is_not_running_is_refused_clearly(monkeypatch):
-    monkeypatch.setattr(hosts.lab, "hosts", lambda: [])
+    monkeypatch.setattr(hosts.lab, "running_names", lambda: set())
     with pytest.raises(HostError, match="inv lab.up"):
         hosts.parse_hosts("tssr-lab7")
 
