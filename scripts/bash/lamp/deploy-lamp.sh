@@ -1,0 +1,1432 @@
+#!/usr/bin/env bash
+#
+# deploy-lamp.sh - put a PHP + MariaDB application into production with Apache, secured and checked.
+#
+# Usage:
+#   deploy-lamp.sh [options] --app PATH
+#   deploy-lamp.sh [options] --rollback --name NAME
+#
+#       --app PATH        the application: a directory or a tarball (.tar, .tar.gz, .tgz); a tarball
+#                         holding one top folder is read from inside it
+#       --name NAME       the application's name: its database, database user, runtime user app-NAME,
+#                         PHP-FPM pool, vhost and folder /srv/lamp/NAME; ^[a-z][a-z0-9_]{0,15}$
+#                         (default: from the app path: parc-v1.tar.gz -> parc)
+#       --schema FILE     SQL applied to the app's database once per content (SHA-256 recorded)
+#       --domain NAME     the site's name, ServerName of the vhost (default: hostname -f)
+#       --cert FILE       PEM certificate for the domain, with --key; default: a self-signed one,
+#       --key FILE        generated once and kept
+#       --health PATH     path that must answer HTTP 200 over HTTPS after the switch (default /)
+#       --keep N          releases kept, the current one included (default 5, at least 2)
+#       --data-dir DIR    app folder the app may write, kept across releases (repeatable)
+#       --rollback        switch back to the release before the current one, and check it
+#       --templates DIR   where the templates are (default: templates/ beside this script)
+#   -n, --dry-run         validate everything, print the plan, change nothing
+#   -q, --quiet           narrate only changes and errors
+#   -h, --help            print this help
+#
+# Everything is checked before the first change. Full reference: docs/reference/deploy-lamp.md.
+#
+# Examples:
+#   sudo ./deploy-lamp.sh --dry-run --app parc-v1 --schema parc-v1/schema.sql --domain parc.example.org
+#   sudo ./deploy-lamp.sh --app parc-v1 --schema parc-v1/schema.sql --domain parc.example.org
+#   sudo ./deploy-lamp.sh --app parc-2.0.tar.gz --name parc --domain parc.example.org \
+#        --cert /root/parc.crt --key /root/parc.key --health /health.php --data-dir public/uploads
+#   sudo ./deploy-lamp.sh --rollback --name parc
+#
+# Exit codes:
+#   0  success (changes made, or nothing to do)
+#   1  runtime failure: a command failed, the Apache or PHP-FPM configuration check failed (the
+#      previous configuration is back), or the health check failed (the previous release is back)
+#   2  usage or validation error: nothing was changed
+#   3  another run holds the lock /run/lock/tssr-kit-deploy-lamp.lock
+#
+# Output: narration on stderr; the last line on stdout is one JSON object, for example
+#   {"script": "deploy-lamp", "status": "changed", "changed": 14, "url": "https://parc.example.org/", ...}
+#
+# What it changes on the system: installs Apache, MariaDB, PHP-FPM, the firewall (nftables or
+# firewalld), openssl and curl; writes the vhost, a server-wide hardening conf, a PHP ini, the app's
+# PHP-FPM pool, a MariaDB conf, the firewall rules; secures MariaDB (no anonymous user, no remote
+# root, no test database, root by unix socket only) and creates the app's database and user;
+# creates the system user app-NAME; /srv/lamp/NAME (releases, current, shared), the app's database
+# settings /etc/tssr-kit/lamp/NAME/database.ini, root-only state in /var/lib/tssr-kit/lamp/NAME,
+# the certificate in /etc/ssl/tssr-kit; one syslog entry per change (tag tssr-deploy-lamp).
+#
+# Supported OS families: debian (Debian 12, 13; Ubuntu) and redhat (RHEL, Rocky, AlmaLinux 9).
+# Needs: bash 4.4+, GNU coreutils, findutils and tar, util-linux (flock, logger), root.
+
+set -Eeuo pipefail
+export LC_ALL=C
+# Bash 5.2 would read "&" in the replacement of ${var//pattern/replacement} as the match: not here.
+shopt -u patsub_replacement 2>/dev/null || true
+# `render … | put_file …`: the last command of a pipeline runs in this shell, so its count stays.
+shopt -s lastpipe
+
+#######################################
+# Constants
+#######################################
+readonly SCRIPT_NAME=deploy-lamp
+readonly LOCK_FILE=/run/lock/tssr-kit-deploy-lamp.lock
+readonly SYSLOG_TAG=tssr-deploy-lamp
+readonly OS_RELEASE_FILE=/etc/os-release
+readonly APPS_ROOT=/srv/lamp
+readonly CONFIG_ROOT=/etc/tssr-kit/lamp
+readonly STATE_ROOT=/var/lib/tssr-kit/lamp
+readonly TLS_DIR=/etc/ssl/tssr-kit
+readonly NAME_RE='^[a-z][a-z0-9_]{0,15}$'
+readonly LABEL_RE='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+readonly DATA_DIR_RE='^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$'
+readonly HEALTH_RE='^/[A-Za-z0-9._~/?=&%+-]*$'
+readonly DB_PRIVILEGES='SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES'
+readonly PASSWORD_LENGTH=32
+readonly APT_LISTS_MAX_AGE=86400       # seconds: older package lists are refreshed before installing
+readonly HEALTH_TRIES=10
+readonly CERT_DAYS=825
+readonly CERT_RENEW_BEFORE=2592000     # seconds (30 days): a certificate closer to its end is replaced
+
+# The names that differ between the two families: one table, read by load_family.
+readonly DEBIAN_PACKAGES=(apache2 mariadb-server php-fpm php-mysql nftables openssl curl)
+readonly REDHAT_PACKAGES=(httpd mod_ssl mariadb-server php-fpm php-mysqlnd firewalld openssl curl)
+readonly APACHE_MODULES=(ssl headers proxy_fcgi setenvif rewrite)
+
+#######################################
+# Settings (from the command line)
+#######################################
+APP_SRC=""
+NAME=""
+SCHEMA=""
+DOMAIN=""
+CERT_SRC=""
+KEY_SRC=""
+HEALTH_PATH="/"
+KEEP=5
+DATA_DIRS=()
+ROLLBACK=false
+TEMPLATES=""
+DRY_RUN=false
+QUIET=false
+
+#######################################
+# Run state
+#######################################
+CHANGES=0
+ERRORS=()
+TMP_DIR=""
+STAGE=""                 # the release being prepared (in TMP_DIR)
+INCOMING=""              # its copy under releases/ until it is renamed into place
+APACHE_BACKUP=""         # a tar of the Apache configuration while a change is being checked
+TLS_BACKUP=""            # the certificate and key being replaced, until Apache's check passes
+FAILED_RELEASE=""        # a release whose health check failed (removed)
+OS_FAMILY=""
+RELEASE=""
+PREVIOUS=""
+ROLLED_BACK=false
+HEALTH_CHECKED=false
+DOMAIN_GIVEN=false
+PHP_VERSION=""
+DOCROOT_SUB=""           # "public" or "" (the release folder itself)
+
+#######################################
+# Narration and errors
+#######################################
+usage() {
+  sed -n '3,/^# Supported OS/{s/^# \{0,1\}//;p}' "$0" | sed '$d'
+}
+
+info() {
+  [[ "${QUIET}" == true ]] || printf '%s\n' "$*" >&2
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+#######################################
+# Stop with a message and a result line.
+# Arguments: exit code, message
+#######################################
+die() {
+  local code="$1"
+  shift
+  printf 'error: %s\n' "$*" >&2
+  # In a $(...) the result line would land in a variable: the caller's own failure reports it.
+  ((BASH_SUBSHELL == 0)) || exit "${code}"
+  emit_result failed "$*"
+  exit "${code}"
+}
+
+on_error() {
+  local code=$? line="$1" command="$2"
+  trap - ERR
+  die 1 "line ${line}: '${command}' failed (exit ${code})"
+}
+
+on_interrupt() {
+  trap - INT TERM
+  die 1 "interrupted"
+}
+
+cleanup() {
+  if [[ -n "${APACHE_BACKUP}" ]]; then
+    restore_apache_config
+  elif [[ -n "${TLS_BACKUP}" ]]; then
+    restore_tls
+  fi
+  if [[ -n "${INCOMING}" && -e "${INCOMING}" ]]; then
+    rm -rf -- "${INCOMING}"
+  fi
+  if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
+    rm -rf -- "${TMP_DIR}"
+  fi
+}
+
+#######################################
+# Count one change: narrate it ("would …" in a dry run) and send it to syslog.
+# Arguments: what changed, in words
+#######################################
+changed() {
+  CHANGES=$((CHANGES + 1))
+  if [[ "${DRY_RUN}" == true ]]; then
+    printf 'would: %s\n' "$*" >&2
+  else
+    printf 'changed: %s\n' "$*" >&2
+    logger -t "${SYSLOG_TAG}" -- "${NAME}: $*" 2>/dev/null || true
+  fi
+}
+
+#######################################
+# Run a command that changes the system, unless this is a dry run.
+#######################################
+run() {
+  if [[ "${DRY_RUN}" == true ]]; then
+    return 0
+  fi
+  "$@"
+}
+
+json_quote() {
+  local s="$1"
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\r'/\\r}
+  printf '"%s"' "${s}"
+}
+
+json_or_null() {
+  if [[ -n "$1" ]]; then json_quote "$1"; else printf 'null'; fi
+}
+
+#######################################
+# Print the result line on stdout.
+# Arguments: status (ok|changed|failed), error message (optional)
+#######################################
+emit_result() {
+  local status="$1" error="${2:-}" url=""
+  [[ -n "${DOMAIN}" ]] && url="https://${DOMAIN}/"
+  printf '{"script": "%s", "status": "%s", "changed": %d, "dry_run": %s, "name": %s, "domain": %s, ' \
+    "${SCRIPT_NAME}" "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${NAME}")" \
+    "$(json_or_null "${DOMAIN}")"
+  printf '"url": %s, "release": %s, "previous": %s, "rolled_back": %s, "os_family": %s' \
+    "$(json_or_null "${url}")" "$(json_or_null "${RELEASE}")" "$(json_or_null "${PREVIOUS}")" \
+    "${ROLLED_BACK}" "$(json_or_null "${OS_FAMILY}")"
+  if [[ -n "${FAILED_RELEASE}" ]]; then
+    printf ', "failed_release": %s' "$(json_quote "${FAILED_RELEASE}")"
+  fi
+  if [[ -n "${error}" ]]; then
+    printf ', "error": %s' "$(json_quote "${error}")"
+  fi
+  printf '}\n'
+}
+
+#######################################
+# Command line
+#######################################
+usage_error() {
+  printf 'error: %s\n' "$1" >&2
+  printf 'Try: %s --help\n' "$0" >&2
+  emit_result failed "$1"
+  exit 2
+}
+
+need_value() {
+  (( $2 >= 2 )) || usage_error "$1 needs a value"
+}
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --app) need_value "$1" $#; APP_SRC="$2"; shift 2 ;;
+      --name) need_value "$1" $#; NAME="$2"; shift 2 ;;
+      --schema) need_value "$1" $#; SCHEMA="$2"; shift 2 ;;
+      --domain) need_value "$1" $#; DOMAIN="$2"; shift 2 ;;
+      --cert) need_value "$1" $#; CERT_SRC="$2"; shift 2 ;;
+      --key) need_value "$1" $#; KEY_SRC="$2"; shift 2 ;;
+      --health) need_value "$1" $#; HEALTH_PATH="$2"; shift 2 ;;
+      --keep) need_value "$1" $#; KEEP="$2"; shift 2 ;;
+      --data-dir) need_value "$1" $#; DATA_DIRS+=("$2"); shift 2 ;;
+      --templates) need_value "$1" $#; TEMPLATES="$2"; shift 2 ;;
+      --rollback) ROLLBACK=true; shift ;;
+      -n | --dry-run) DRY_RUN=true; shift ;;
+      -q | --quiet) QUIET=true; shift ;;
+      -h | --help) usage; exit 0 ;;
+      --) shift; (($# == 0)) || usage_error "unexpected argument: $1" ;;
+      -*) usage_error "unknown option: $1" ;;
+      *) usage_error "unexpected argument: $1 (the app is given with --app)" ;;
+    esac
+  done
+  if [[ -z "${TEMPLATES}" ]]; then
+    TEMPLATES="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/templates"
+  fi
+}
+
+#######################################
+# Validation: every problem is collected, then reported together (exit 2, nothing changed).
+#######################################
+add_error() {
+  ERRORS+=("$1")
+}
+
+# The app name from its path: base name without archive suffix and trailing version, lower case.
+derive_name() {
+  local base
+  base="$(basename -- "${1%/}")"
+  base="${base%.tar.gz}"
+  base="${base%.tgz}"
+  base="${base%.tar}"
+  base="$(printf '%s' "${base}" | sed -E 's/[-_.]v?[0-9]+([._][0-9]+)*$//' | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9_\n' '_')"
+  printf '%s' "${base}"
+}
+
+is_valid_domain() {
+  local domain="$1" label
+  local -a labels
+  ((${#domain} >= 1 && ${#domain} <= 253)) || return 1
+  [[ "${domain}" =~ ^[a-z0-9.-]+$ ]] || return 1
+  [[ "${domain}" != *..* && "${domain}" != .* && "${domain}" != *. ]] || return 1
+  IFS=. read -r -a labels <<<"${domain}"
+  for label in "${labels[@]}"; do
+    [[ "${label}" =~ ${LABEL_RE} ]] || return 1
+  done
+}
+
+default_domain() {
+  local fqdn
+  fqdn="$(hostname -f 2>/dev/null || hostname 2>/dev/null || true)"
+  fqdn="$(printf '%s' "${fqdn}" | tr '[:upper:]' '[:lower:]')"
+  if is_valid_domain "${fqdn}"; then
+    printf '%s' "${fqdn}"
+  else
+    printf '%s.localdomain' "${NAME}"
+  fi
+}
+
+validate_name() {
+  if [[ -z "${NAME}" ]]; then
+    if [[ -n "${APP_SRC}" ]]; then
+      NAME="$(derive_name "${APP_SRC}")"
+      if [[ ! "${NAME}" =~ ${NAME_RE} ]]; then
+        add_error "--name: cannot make an application name from '${APP_SRC}' (got '${NAME}'): give --name"
+        NAME=""
+      fi
+    else
+      add_error "--name: needed with --rollback when --app is not given"
+    fi
+  elif [[ ! "${NAME}" =~ ${NAME_RE} ]]; then
+    add_error "--name: '${NAME}' is not a valid name: 1 to 16 characters, a lower-case letter then lower-case letters, digits or _"
+    NAME=""
+  fi
+}
+
+validate_domain() {
+  if [[ -z "${DOMAIN}" ]]; then
+    [[ -z "${NAME}" ]] || DOMAIN="$(default_domain)"
+    return 0
+  fi
+  DOMAIN_GIVEN=true
+  local given="${DOMAIN}"
+  DOMAIN="$(printf '%s' "${DOMAIN}" | tr '[:upper:]' '[:lower:]')"
+  if ! is_valid_domain "${DOMAIN}"; then
+    add_error "--domain: '${given}' is not a valid DNS name (labels of a-z, 0-9 and inner -, 1 to 63 characters, 253 at most; an international name goes in its xn-- form)"
+    DOMAIN=""
+  fi
+}
+
+validate_options() {
+  if [[ ! "${KEEP}" =~ ^[0-9]+$ ]] || ((10#${KEEP} < 2 || 10#${KEEP} > 100)); then
+    add_error "--keep: '${KEEP}' is not a number from 2 to 100 (the current release and at least one to go back to)"
+  else
+    KEEP=$((10#${KEEP}))
+  fi
+  if [[ ! "${HEALTH_PATH}" =~ ${HEALTH_RE} ]]; then
+    add_error "--health: '${HEALTH_PATH}' must be a URL path starting with / (letters, digits and ._~/?=&%+-)"
+  fi
+  local dir
+  for dir in "${DATA_DIRS[@]}"; do
+    if [[ ! "${dir}" =~ ${DATA_DIR_RE} ]]; then
+      add_error "--data-dir: '${dir}' must be a relative folder of the app (letters, digits, ._-; no .., no leading /)"
+    fi
+  done
+  if [[ -n "${CERT_SRC}" && -z "${KEY_SRC}" ]] || [[ -z "${CERT_SRC}" && -n "${KEY_SRC}" ]]; then
+    add_error "--cert and --key go together: give both, or neither for a self-signed certificate"
+  fi
+  if [[ ! -d "${TEMPLATES}" ]]; then
+    add_error "--templates: '${TEMPLATES}' is not a folder (the templates are shipped beside the script)"
+  fi
+  if [[ "${ROLLBACK}" == true ]]; then
+    [[ -z "${SCHEMA}" ]] || add_error "--schema: a rollback applies no schema"
+  elif [[ -z "${APP_SRC}" ]]; then
+    add_error "--app: missing (the application's folder or tarball)"
+  fi
+}
+
+validate_schema() {
+  [[ -n "${SCHEMA}" ]] || return 0
+  if [[ ! -f "${SCHEMA}" ]]; then
+    add_error "--schema: '${SCHEMA}' is not a file"
+  elif [[ ! -r "${SCHEMA}" ]]; then
+    add_error "--schema: '${SCHEMA}' cannot be read"
+  fi
+}
+
+# A symbolic link inside the app must stay inside the app: relative, and never above its folder.
+link_stays_inside() {
+  local link="$1" target="$2" depth part
+  local -a parts
+  [[ "${target}" != /* ]] || return 1
+  depth="$(printf '%s' "${link}" | tr -cd '/' | wc -c)"   # folders above the link, from ./a/b/link
+  depth=$((depth - 1))
+  IFS=/ read -r -a parts <<<"${target}"
+  for part in "${parts[@]}"; do
+    case "${part}" in
+      '' | .) ;;
+      ..) depth=$((depth - 1)); ((depth >= 0)) || return 1 ;;
+      *) depth=$((depth + 1)) ;;
+    esac
+  done
+}
+
+# Check the staged app tree: regular files, folders and links that stay inside, nothing else.
+check_tree() {
+  local root="$1" origin="$2" path target
+  while IFS= read -r -d '' path; do
+    add_error "--app: ${origin}: '${path#./}' is not a regular file, folder or link (devices, pipes and sockets are refused)"
+  done < <(cd -- "${root}" && find . ! -type f ! -type d ! -type l -print0)
+  while IFS= read -r -d '' path; do
+    target="$(readlink -- "${root}/${path}")"
+    link_stays_inside "${path}" "${target}" \
+      || add_error "--app: ${origin}: the link '${path#./}' points outside the app ('${target}')"
+  done < <(cd -- "${root}" && find . -type l -print0)
+}
+
+# Check a tarball's member names, then extract it into the stage.
+unpack_tarball() {
+  local tarball="$1" member
+  local -a members
+  if ! mapfile -t members < <(tar --quoting-style=escape -tf "${tarball}" 2>/dev/null) \
+    || ! tar -tf "${tarball}" >/dev/null 2>&1; then
+    add_error "--app: '${tarball}' is not a readable tar archive"
+    return 0
+  fi
+  local bad=false
+  for member in "${members[@]}"; do
+    if [[ "${member}" == /* || "/${member}/" == */../* ]]; then
+      add_error "--app: '${tarball}': the member '${member}' would land outside the app (absolute or ..)"
+      bad=true
+    fi
+  done
+  [[ "${bad}" == false ]] || return 0
+  if ! tar --no-same-owner --no-same-permissions --delay-directory-restore \
+    -xf "${tarball}" -C "${STAGE}" 2>"${TMP_DIR}/tar.err"; then
+    add_error "--app: '${tarball}' could not be unpacked: $(head -n 1 "${TMP_DIR}/tar.err")"
+    return 0
+  fi
+  # One top folder (parc-1.0/...): the app is what it holds.
+  local -a top
+  mapfile -t top < <(find "${STAGE}" -mindepth 1 -maxdepth 1)
+  if ((${#top[@]} == 1)) && [[ -d "${top[0]}" && ! -L "${top[0]}" ]]; then
+    local inner="${TMP_DIR}/inner"
+    mv -- "${top[0]}" "${inner}"
+    rmdir -- "${STAGE}"
+    mv -- "${inner}" "${STAGE}"
+  fi
+}
+
+#######################################
+# Copy the app into TMP_DIR/release (the stage), owned by root, read-only for everyone else.
+#######################################
+stage_app() {
+  STAGE="${TMP_DIR}/release"
+  mkdir -m 0755 -- "${STAGE}"
+  if [[ -d "${APP_SRC}" ]]; then
+    if [[ ! -r "${APP_SRC}" || ! -x "${APP_SRC}" ]]; then
+      add_error "--app: '${APP_SRC}' cannot be read"
+      return 0
+    fi
+    cp -R --no-preserve=ownership -- "${APP_SRC}/." "${STAGE}/"
+  elif [[ -f "${APP_SRC}" ]]; then
+    case "${APP_SRC}" in
+      *.tar | *.tar.gz | *.tgz) unpack_tarball "${APP_SRC}" ;;
+      *) add_error "--app: '${APP_SRC}' is neither a folder nor a .tar, .tar.gz or .tgz file"; return 0 ;;
+    esac
+  else
+    add_error "--app: '${APP_SRC}' does not exist"
+    return 0
+  fi
+  ((${#ERRORS[@]} == 0)) || return 0
+  check_tree "${STAGE}" "${APP_SRC}"
+  if [[ -z "$(find "${STAGE}" -mindepth 1 -maxdepth 1 -print -quit)" ]]; then
+    add_error "--app: '${APP_SRC}' is empty"
+  fi
+  ((${#ERRORS[@]} == 0)) || return 0
+  local dir
+  for dir in "${DATA_DIRS[@]}"; do
+    if [[ -e "${STAGE}/${dir}" && ! -d "${STAGE}/${dir}" ]] || [[ -L "${STAGE}/${dir}" ]]; then
+      add_error "--data-dir: '${dir}' is a file or a link in the app, not a folder"
+    fi
+  done
+  ((${#ERRORS[@]} == 0)) || return 0
+  for dir in "${DATA_DIRS[@]}"; do
+    rm -rf -- "${STAGE:?}/${dir}"
+    mkdir -p -- "$(dirname -- "${STAGE}/${dir}")"
+    ln -s -- "${APPS_ROOT}/${NAME}/shared/${dir}" "${STAGE}/${dir}"
+  done
+  normalize_tree "${STAGE}"
+  if [[ -d "${STAGE}/public" ]]; then DOCROOT_SUB=public; else DOCROOT_SUB=""; fi
+}
+
+normalize_tree() {
+  chown -R -h 0:0 -- "$1"
+  find "$1" -type d -exec chmod 0755 {} +
+  find "$1" -type f -perm /111 -exec chmod 0755 {} +
+  find "$1" -type f ! -perm /111 -exec chmod 0644 {} +
+}
+
+# The first 12 hex digits of the SHA-256 of a tree: names, types, modes, link targets, contents.
+tree_hash() {
+  (
+    cd -- "$1"
+    find . -printf '%y %m %p -> %l\n' | sort
+    find . -type f -print0 | sort -z | xargs -0 -r sha256sum
+  ) | sha256sum | cut -c1-12
+}
+
+# PEM certificate and key: readable, parseable, a pair, valid now, for the domain.
+validate_tls() {
+  [[ -n "${CERT_SRC}" && -n "${KEY_SRC}" ]] || return 0
+  local f
+  for f in "${CERT_SRC}" "${KEY_SRC}"; do
+    if [[ ! -f "${f}" || ! -r "${f}" ]]; then
+      add_error "--cert/--key: '${f}' is not a readable file"
+      return 0
+    fi
+  done
+  if ! command -v openssl >/dev/null; then
+    add_error "--cert: openssl is needed to check the certificate: install it first"
+    return 0
+  fi
+  if ! openssl x509 -in "${CERT_SRC}" -noout 2>/dev/null; then
+    add_error "--cert: '${CERT_SRC}' is not a PEM certificate"
+    return 0
+  fi
+  if ! openssl pkey -in "${KEY_SRC}" -passin pass: -noout 2>/dev/null; then
+    add_error "--key: '${KEY_SRC}' is not an unencrypted PEM private key"
+    return 0
+  fi
+  if [[ "$(openssl x509 -in "${CERT_SRC}" -noout -pubkey 2>/dev/null)" \
+    != "$(openssl pkey -in "${KEY_SRC}" -passin pass: -pubout 2>/dev/null)" ]]; then
+    add_error "--cert/--key: the key '${KEY_SRC}' is not the key of the certificate '${CERT_SRC}'"
+  fi
+  if ! openssl x509 -in "${CERT_SRC}" -noout -checkend 0 >/dev/null 2>&1; then
+    add_error "--cert: '${CERT_SRC}' has expired"
+  fi
+  if [[ -n "${DOMAIN}" ]] \
+    && ! openssl x509 -in "${CERT_SRC}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
+    add_error "--cert: '${CERT_SRC}' is not valid for ${DOMAIN} (its names: see openssl x509 -noout -ext subjectAltName)"
+  fi
+}
+
+validate_rollback_target() {
+  local app_dir="${APPS_ROOT}/${NAME}" current
+  if [[ ! -L "${app_dir}/current" ]]; then
+    die 1 "--rollback: ${NAME} has no current release on this host (${app_dir}/current)"
+  fi
+  current="$(basename -- "$(readlink -- "${app_dir}/current")")"
+  PREVIOUS="${current}"
+  RELEASE="$(find "${app_dir}/releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' \
+    | sort | awk -v cur="${current}" '$0 < cur' | tail -n 1)"
+  if [[ -z "${RELEASE}" ]]; then
+    die 1 "--rollback: no release of ${NAME} older than ${current} is left to go back to"
+  fi
+  local now_public=false then_public=false
+  [[ -d "${app_dir}/releases/${current}/public" ]] && now_public=true
+  [[ -d "${app_dir}/releases/${RELEASE}/public" ]] && then_public=true
+  if [[ "${now_public}" != "${then_public}" ]]; then
+    die 1 "--rollback: ${RELEASE} and ${current} have different document roots (public/ or not): deploy the old version with --app instead"
+  fi
+  if [[ "${DOMAIN_GIVEN}" == false && -f "${STATE_ROOT}/${NAME}/domain" ]]; then
+    DOMAIN="$(<"${STATE_ROOT}/${NAME}/domain")"
+  fi
+  [[ -f "${STATE_ROOT}/${NAME}/health" ]] && HEALTH_PATH="$(<"${STATE_ROOT}/${NAME}/health")"
+  return 0
+}
+
+report_errors() {
+  ((${#ERRORS[@]} > 0)) || return 0
+  local e
+  for e in "${ERRORS[@]}"; do
+    printf 'error: %s\n' "${e}" >&2
+  done
+  printf '%d problem(s) found: nothing was changed.\n' "${#ERRORS[@]}" >&2
+  emit_result failed "${ERRORS[0]}"
+  exit 2
+}
+
+#######################################
+# The host
+#######################################
+require_root() {
+  ((EUID == 0)) || usage_error "must run as root (sudo), the dry run included: it reads root-only state"
+}
+
+detect_os_family() {
+  [[ -r "${OS_RELEASE_FILE}" ]] || usage_error "${OS_RELEASE_FILE} is missing: cannot tell the OS family"
+  local id id_like
+  # shellcheck source=/dev/null  # os-release is the system's, read in a subshell
+  id="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID:-}")"
+  # shellcheck source=/dev/null
+  id_like="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID_LIKE:-}")"
+  case " ${id} ${id_like} " in
+    *" debian "* | *" ubuntu "*) OS_FAMILY=debian ;;
+    *" rhel "* | *" fedora "* | *" centos "*) OS_FAMILY=redhat ;;
+    *) usage_error "unsupported system '${id}': this script runs on the debian and redhat families" ;;
+  esac
+}
+
+# Paths and names of the family (the second half of the table above). PHP's version is known only
+# once php-fpm is installed (Debian keeps one folder per version).
+load_family() {
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    PACKAGES=("${DEBIAN_PACKAGES[@]}")
+    APACHE_SERVICE=apache2
+    APACHE_CONF_DIR=/etc/apache2
+    VHOST_FILE="/etc/apache2/sites-available/tssr-${NAME}.conf"
+    SECURITY_CONF=/etc/apache2/conf-available/tssr-kit-security.conf
+    LOG_DIR=/var/log/apache2
+    WEB_USER=www-data
+    WEB_GROUP=www-data
+    DB_CONF=/etc/mysql/mariadb.conf.d/99-tssr-kit.cnf
+    DB_SOCKET=/run/mysqld/mysqld.sock
+    FPM_SOCKET="/run/php/app-${NAME}.sock"
+    NOLOGIN=/usr/sbin/nologin
+    PHP_VERSION="$(find /etc/php -mindepth 2 -maxdepth 2 -name fpm -printf '%h\n' 2>/dev/null \
+      | xargs -r -n1 basename | sort -V | tail -n 1 || true)"
+    local version="${PHP_VERSION:-X.Y}"
+    FPM_SERVICE="php${version}-fpm"
+    FPM_BINARY="php-fpm${version}"
+    FPM_POOL="/etc/php/${version}/fpm/pool.d/${NAME}.conf"
+    PHP_INI="/etc/php/${version}/fpm/conf.d/99-tssr-kit.ini"
+  else
+    PACKAGES=("${REDHAT_PACKAGES[@]}")
+    APACHE_SERVICE=httpd
+    APACHE_CONF_DIR=/etc/httpd
+    VHOST_FILE="/etc/httpd/conf.d/tssr-${NAME}.conf"
+    SECURITY_CONF=/etc/httpd/conf.d/tssr-kit-security.conf
+    LOG_DIR=/var/log/httpd
+    WEB_USER=apache
+    WEB_GROUP=apache
+    DB_CONF=/etc/my.cnf.d/99-tssr-kit.cnf
+    DB_SOCKET=/var/lib/mysql/mysql.sock
+    FPM_SOCKET="/run/php-fpm/app-${NAME}.sock"
+    NOLOGIN=/sbin/nologin
+    PHP_VERSION="$(php-fpm -v 2>/dev/null | awk 'NR == 1 {print $2}' || true)"
+    FPM_SERVICE=php-fpm
+    FPM_BINARY=php-fpm
+    FPM_POOL="/etc/php-fpm.d/${NAME}.conf"
+    PHP_INI=/etc/php.d/99-tssr-kit.ini
+  fi
+  APP_DIR="${APPS_ROOT}/${NAME}"
+  DB_CONFIG="${CONFIG_ROOT}/${NAME}/database.ini"
+  STATE_DIR="${STATE_ROOT}/${NAME}"
+  # One certificate per domain: a deploy that changes the domain and fails leaves the old pair intact.
+  CERT_FILE="${TLS_DIR}/${DOMAIN}.crt"
+  KEY_FILE="${TLS_DIR}/private/${DOMAIN}.key"
+  APP_USER="app-${NAME}"
+}
+
+take_lock() {
+  exec 9>>"${LOCK_FILE}"
+  if ! flock -n 9; then
+    printf 'error: another deploy-lamp run holds %s\n' "${LOCK_FILE}" >&2
+    emit_result failed "another run holds the lock"
+    exit 3
+  fi
+}
+
+#######################################
+# Small idempotent building blocks
+#######################################
+
+#######################################
+# Render a template: every {{KEY}} replaced by the value given as KEY=value.
+# Arguments: template file name, KEY=value...
+# Outputs: the rendered text on stdout
+#######################################
+render() {
+  local template="$1" text pair key
+  text="$(<"${TEMPLATES}/${template}")"
+  shift
+  for pair in "$@"; do
+    key="${pair%%=*}"
+    text="${text//\{\{${key}\}\}/${pair#*=}}"
+  done
+  if [[ "${text}" == *'{{'* ]]; then
+    die 1 "template ${template}: a placeholder was left unfilled (a bug in deploy-lamp.sh)"
+  fi
+  printf '%s\n' "${text}"
+}
+
+#######################################
+# Install content as a file when it differs (atomically: a temporary file renamed into place).
+# Arguments: path, owner, group, mode, description; content on stdin
+# Returns: 0 when the file changed (or would), 1 when it was already right
+#######################################
+put_file() {
+  local path="$1" owner="$2" group="$3" mode="$4" what="$5" new
+  new="$(mktemp -p "${TMP_DIR}")"
+  cat >"${new}"
+  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
+    && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
+    rm -f -- "${new}"
+    return 1
+  fi
+  changed "write ${what} (${path})"
+  if [[ "${DRY_RUN}" == false ]]; then
+    local dir tmp
+    dir="$(dirname -- "${path}")"
+    mkdir -p -- "${dir}"
+    tmp="$(mktemp -p "${dir}" ".tssr-kit.XXXXXX")"
+    cat -- "${new}" >"${tmp}"
+    chown "${owner}:${group}" -- "${tmp}"
+    chmod "${mode}" -- "${tmp}"
+    mv -f -- "${tmp}" "${path}"
+  fi
+  rm -f -- "${new}"
+  return 0
+}
+
+#######################################
+# A folder with the given owner, group and mode.
+# Arguments: path, owner, group, mode
+#######################################
+ensure_dir() {
+  local path="$1" owner="$2" group="$3" mode="$4"
+  if [[ -d "${path}" && ! -L "${path}" ]]; then
+    [[ "$(stat -c '%U:%G %a' -- "${path}")" != "${owner}:${group} ${mode#0}" ]] || return 0
+    changed "set ${path} to ${owner}:${group} ${mode}"
+  else
+    changed "create the folder ${path}"
+    run mkdir -p -- "${path}"
+  fi
+  run chown "${owner}:${group}" -- "${path}"
+  run chmod "${mode}" -- "${path}"
+}
+
+#######################################
+# A systemd service enabled at boot and running.
+# Arguments: unit name
+#######################################
+ensure_service() {
+  local unit="$1"
+  if [[ "$(systemctl is-enabled "${unit}" 2>/dev/null)" != enabled ]]; then
+    changed "enable the service ${unit} at boot"
+    run systemctl enable --quiet "${unit}"
+  fi
+  if ! systemctl is-active --quiet "${unit}"; then
+    changed "start the service ${unit}"
+    run systemctl start "${unit}"
+  fi
+}
+
+#######################################
+# Packages
+#######################################
+missing_packages() {
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    local installed
+    installed="$(dpkg-query -W -f '${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null \
+      | awk '$2 == "installed" {print $1}' || true)"
+    local p
+    for p in "${PACKAGES[@]}"; do
+      grep -qx -- "${p}" <<<"${installed}" || printf '%s\n' "${p}"
+    done
+  else
+    rpm -q "${PACKAGES[@]}" 2>/dev/null | awk '/ is not installed$/ {print $2}' || true
+  fi
+}
+
+# apt-get's output goes to a log in the private temp folder; its end is shown when it fails.
+apt_install() {
+  local -a apt=(apt-get -q -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef
+    -o Dpkg::Options::=--force-confold)
+  local log="${TMP_DIR}/apt.log"
+  local newest age
+  newest="$(find /var/lib/apt/lists -maxdepth 1 -name '*_InRelease' -printf '%T@\n' 2>/dev/null \
+    | sort -n | tail -n 1)"
+  newest="${newest%.*}"
+  age=$(($(date +%s) - ${newest:-0}))
+  if ((age > APT_LISTS_MAX_AGE)); then
+    info "refreshing the package lists (older than ${APT_LISTS_MAX_AGE} s)"
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >>"${log}" 2>&1 || true
+  fi
+  if DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >>"${log}" 2>&1; then
+    return 0
+  fi
+  info "installing failed: refreshing the package lists and trying again"
+  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" update \
+    && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@"; } >>"${log}" 2>&1; then
+    tail -n 20 -- "${log}" >&2
+    die 1 "apt-get could not install $*"
+  fi
+}
+
+step_packages() {
+  local -a missing
+  mapfile -t missing < <(missing_packages)
+  ((${#missing[@]} > 0)) || return 0
+  changed "install the packages ${missing[*]}"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    apt_install "${missing[@]}"
+  else
+    if ! dnf -y -q install "${missing[@]}" >"${TMP_DIR}/dnf.log" 2>&1; then
+      tail -n 20 -- "${TMP_DIR}/dnf.log" >&2
+      die 1 "dnf could not install ${missing[*]}"
+    fi
+  fi
+  load_family       # the PHP version is known now
+}
+
+#######################################
+# Firewall: only SSH, HTTP and HTTPS come in.
+#######################################
+ssh_ports() {
+  local ports
+  ports="$(sshd -T 2>/dev/null | awk '$1 == "port" {print $2}' | sort -un | paste -sd, - || true)"
+  printf '%s' "${ports:-22}"
+}
+
+step_firewall() {
+  local ports
+  ports="$(ssh_ports)"
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    if [[ -f /etc/nftables.conf && ! -f /etc/nftables.conf.tssr-kit-orig ]] \
+      && ! grep -q '^table inet tssr_kit' /etc/nftables.conf; then
+      changed "keep the distribution's /etc/nftables.conf as /etc/nftables.conf.tssr-kit-orig"
+      run cp -p -- /etc/nftables.conf /etc/nftables.conf.tssr-kit-orig
+    fi
+    local file_changed=false rules="${TMP_DIR}/nftables.conf"
+    render nftables.conf.tmpl "TCP_PORTS=${ports}, 80, 443" >"${rules}"
+    # Checked before it replaces anything (nft is there once the packages are).
+    if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
+      die 1 "the new firewall rules do not load, nothing was changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
+    fi
+    if put_file /etc/nftables.conf root root 0755 "the firewall rules" <"${rules}"; then
+      file_changed=true
+    fi
+    if [[ "$(systemctl is-enabled nftables 2>/dev/null)" != enabled ]]; then
+      changed "enable the firewall (nftables.service) at boot"
+      run systemctl enable --quiet nftables
+    fi
+    if ! systemctl is-active --quiet nftables; then
+      changed "start the firewall (nftables.service loads /etc/nftables.conf)"
+      run systemctl start nftables
+    elif [[ "${file_changed}" == true ]] || ! nft list table inet tssr_kit >/dev/null 2>&1; then
+      changed "load the firewall rules"
+      run nft -f /etc/nftables.conf
+    fi
+  else
+    ensure_service firewalld
+    [[ "${DRY_RUN}" == false ]] || { changed "allow only ssh, http and https in firewalld"; return 0; }
+    local zone service port reload=false
+    zone="$(firewall-cmd --get-default-zone)"
+    for service in ssh http https; do
+      if ! firewall-cmd --permanent --zone="${zone}" --query-service="${service}" >/dev/null; then
+        changed "firewalld: allow ${service}"
+        firewall-cmd --permanent --zone="${zone}" --add-service="${service}" >/dev/null
+        reload=true
+      fi
+    done
+    for service in $(firewall-cmd --permanent --zone="${zone}" --list-services); do
+      case "${service}" in ssh | http | https) continue ;; esac
+      changed "firewalld: stop allowing ${service}"
+      firewall-cmd --permanent --zone="${zone}" --remove-service="${service}" >/dev/null
+      reload=true
+    done
+    for port in $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
+      [[ ",${ports}," != *",${port%/tcp},"* || "${port}" != */tcp ]] || continue
+      changed "firewalld: close ${port}"
+      firewall-cmd --permanent --zone="${zone}" --remove-port="${port}" >/dev/null
+      reload=true
+    done
+    for port in ${ports//,/ }; do
+      [[ "${port}" != 22 ]] || continue
+      if ! firewall-cmd --permanent --zone="${zone}" --query-port="${port}/tcp" >/dev/null; then
+        changed "firewalld: allow SSH on ${port}/tcp"
+        firewall-cmd --permanent --zone="${zone}" --add-port="${port}/tcp" >/dev/null
+        reload=true
+      fi
+    done
+    [[ "${reload}" == false ]] || firewall-cmd --reload >/dev/null
+  fi
+}
+
+#######################################
+# MariaDB
+#######################################
+mariadb_client() {
+  if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
+}
+
+# Root's SQL through the unix socket; statements on stdin, tab-separated rows on stdout.
+sql() {
+  mariadb_client --protocol=socket --user=root --batch --skip-column-names "$@"
+}
+
+sql_quote() {
+  printf "'%s'" "${1//\'/\'\'}"
+}
+
+# MariaDB's mysql_native_password hash: '*' and the upper-case hex SHA-1 of the binary SHA-1.
+# The password goes through a pipe, never on a command line.
+password_hash() {
+  printf '*%s' "$(printf '%s' "$1" | openssl dgst -sha1 -binary | openssl dgst -sha1 -r \
+    | cut -d' ' -f1 | tr 'a-f' 'A-F')"
+}
+
+step_mariadb() {
+  local conf_changed=false
+  if render mariadb.cnf.tmpl | put_file "${DB_CONF}" root root 0644 "MariaDB's settings"; then
+    conf_changed=true
+  fi
+  ensure_service mariadb
+  if [[ "${conf_changed}" == true ]] && systemctl is-active --quiet mariadb; then
+    changed "restart MariaDB for its new settings"
+    run systemctl restart mariadb
+  fi
+  if [[ "${DRY_RUN}" == true ]] && ! systemctl is-active --quiet mariadb; then
+    changed "secure MariaDB (anonymous users, remote root, test database) and create the database ${NAME} and its user"
+    return 0
+  fi
+  secure_mariadb
+  ensure_app_database
+}
+
+secure_mariadb() {
+  local row
+  while IFS=$'\t' read -r row; do
+    [[ -n "${row}" ]] || continue
+    changed "MariaDB: drop the anonymous user ''@'${row}'"
+    run sql <<<"DROP USER IF EXISTS ''@$(sql_quote "${row}");"
+  done < <(sql <<<"SELECT Host FROM mysql.user WHERE User = '';")
+  while IFS=$'\t' read -r row; do
+    [[ -n "${row}" ]] || continue
+    changed "MariaDB: drop the remote root account root@'${row}'"
+    run sql <<<"DROP USER IF EXISTS 'root'@$(sql_quote "${row}");"
+  done < <(sql <<<"SELECT Host FROM mysql.user WHERE User = 'root' AND Host <> 'localhost';")
+  local root_auth
+  root_auth="$(sql <<<"SHOW CREATE USER 'root'@'localhost';" 2>/dev/null || true)"
+  if [[ "${root_auth}" != *"IDENTIFIED VIA unix_socket"* && "${root_auth}" != *"USING 'invalid' OR unix_socket"* ]]; then
+    changed "MariaDB: root logs in through the unix socket only"
+    run sql <<<"ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;"
+  fi
+  if [[ -n "$(sql <<<"SHOW DATABASES LIKE 'test';")" ]]; then
+    changed "MariaDB: drop the test database"
+    run sql <<<"DROP DATABASE test;"
+  fi
+  if [[ -n "$(sql <<<"SELECT 1 FROM mysql.db WHERE Db IN ('test', 'test\\\\_%') LIMIT 1;")" ]]; then
+    changed "MariaDB: drop the grants on the test databases"
+    run sql <<<"DELETE FROM mysql.db WHERE Db IN ('test', 'test\\\\_%'); FLUSH PRIVILEGES;"
+  fi
+}
+
+# The app's password: kept root-only in STATE_DIR; generated the first time, never shown.
+app_password() {
+  if [[ -s "${STATE_DIR}/db-password" ]]; then
+    cat -- "${STATE_DIR}/db-password"
+  else
+    tr -dc 'A-Za-z0-9' </dev/urandom | head -c "${PASSWORD_LENGTH}" || true
+  fi
+}
+
+# Does the password open the app user's account? (a defaults file in the private temp folder)
+password_works() {
+  local defaults="${TMP_DIR}/app.cnf"
+  (
+    umask 077
+    printf '[client]\nuser=%s\npassword=%s\nsocket=%s\n' "${NAME}" "$1" "${DB_SOCKET}" >"${defaults}"
+  )
+  local ok=0
+  mariadb_client --defaults-extra-file="${defaults}" --protocol=socket -e 'SELECT 1' >/dev/null 2>&1 || ok=1
+  rm -f -- "${defaults}"
+  return "${ok}"
+}
+
+ensure_app_database() {
+  local db user password expected expected_plain grants
+  db="\`${NAME}\`"
+  user="'${NAME}'@'localhost'"
+  if [[ -z "$(sql <<<"SHOW DATABASES LIKE '${NAME//_/\\_}';")" ]]; then
+    changed "MariaDB: create the database ${NAME}"
+    run sql <<<"CREATE DATABASE ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+  fi
+  password="$(app_password)"
+  ensure_dir "${STATE_ROOT}" root root 0700
+  ensure_dir "${STATE_DIR}" root root 0700
+  if [[ ! -s "${STATE_DIR}/db-password" ]]; then
+    printf '%s\n' "${password}" | put_file "${STATE_DIR}/db-password" root root 0600 \
+      "the generated database password (root only)" || true
+  fi
+  if [[ -z "$(sql <<<"SELECT 1 FROM mysql.user WHERE User = '${NAME}' AND Host = 'localhost';")" ]]; then
+    changed "MariaDB: create the user ${NAME}@localhost"
+    run sql <<<"CREATE USER ${user} IDENTIFIED BY PASSWORD '$(password_hash "${password}")';"
+  elif ! password_works "${password}"; then
+    changed "MariaDB: set the password of ${NAME}@localhost to the stored one"
+    run sql <<<"ALTER USER ${user} IDENTIFIED BY PASSWORD '$(password_hash "${password}")';"
+  fi
+  expected="GRANT ${DB_PRIVILEGES} ON \`${NAME//_/\\_}\`.* TO \`${NAME}\`@\`localhost\`"
+  expected_plain="GRANT ${DB_PRIVILEGES} ON \`${NAME}\`.* TO \`${NAME}\`@\`localhost\`"
+  grants="$(sql <<<"SHOW GRANTS FOR ${user};" 2>/dev/null | grep -v '^GRANT USAGE ON \*\.\*' || true)"
+  if [[ "${grants}" != "${expected_plain}" && "${grants}" != "${expected}" ]]; then
+    changed "MariaDB: ${NAME}@localhost may ${DB_PRIVILEGES} on ${NAME}.* and nothing else"
+    run sql <<<"REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${user}; GRANT ${DB_PRIVILEGES} ON ${db}.* TO ${user};"
+  fi
+  DB_PASSWORD="${password}"
+}
+
+step_schema() {
+  [[ -n "${SCHEMA}" ]] || return 0
+  local sum
+  sum="$(sha256sum <"${SCHEMA}" | cut -d' ' -f1)"
+  if [[ -f "${STATE_DIR}/schema-applied" ]] && grep -q "^${sum} " "${STATE_DIR}/schema-applied"; then
+    info "schema $(basename -- "${SCHEMA}") already applied (sha256 ${sum:0:12})"
+    return 0
+  fi
+  changed "apply the schema $(basename -- "${SCHEMA}") to the database ${NAME}"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  if ! sql --database="${NAME}" <"${SCHEMA}" >&2; then
+    die 1 "the schema $(basename -- "${SCHEMA}") failed on the database ${NAME} (statements before the failing one stay applied)"
+  fi
+  printf '%s %s %s\n' "${sum}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(basename -- "${SCHEMA}")" \
+    >>"${STATE_DIR}/schema-applied"
+  chmod 0600 -- "${STATE_DIR}/schema-applied"
+}
+
+#######################################
+# The app's user, folders and database settings
+#######################################
+step_app_user() {
+  if getent passwd "${APP_USER}" >/dev/null; then
+    return 0
+  fi
+  changed "create the system user ${APP_USER} (no login) that runs ${NAME}'s PHP"
+  run useradd --system --user-group --home-dir "${APP_DIR}" --no-create-home \
+    --shell "${NOLOGIN}" --comment "tssr-kit LAMP app ${NAME}" "${APP_USER}"
+}
+
+step_app_folders() {
+  local owner_group dir
+  ensure_dir "${APPS_ROOT}" root root 0755
+  ensure_dir "${APP_DIR}" root root 0755
+  ensure_dir "${APP_DIR}/releases" root root 0755
+  ensure_dir "${APP_DIR}/shared" root root 0755
+  owner_group="${APP_USER}"
+  [[ "${DRY_RUN}" == false ]] || getent passwd "${APP_USER}" >/dev/null || owner_group=root
+  ensure_dir "${APP_DIR}/sessions" "${owner_group}" "${owner_group}" 0700
+  for dir in "${DATA_DIRS[@]}"; do
+    ensure_dir "${APP_DIR}/shared/${dir}" "${owner_group}" "${WEB_GROUP}" 2770
+  done
+  ensure_dir /etc/tssr-kit root root 0755
+  ensure_dir "${CONFIG_ROOT}" root root 0755
+  ensure_dir "${CONFIG_ROOT}/${NAME}" root "${owner_group}" 0750
+  if [[ -n "${DB_PASSWORD:-}" ]]; then
+    render database.ini.tmpl "NAME=${NAME}" "DB_SOCKET=${DB_SOCKET}" "DB_PASSWORD=${DB_PASSWORD}" \
+      | put_file "${DB_CONFIG}" "${owner_group}" "${owner_group}" 0400 "${NAME}'s database settings" || true
+  else
+    changed "write ${NAME}'s database settings (${DB_CONFIG})"
+  fi
+  if command -v selinuxenabled >/dev/null && selinuxenabled; then
+    step_selinux
+  fi
+}
+
+# RedHat with SELinux: the web server may read the releases and write only the data folders.
+step_selinux() {
+  if ! semanage fcontext -l | grep -q "^${APPS_ROOT}(/.\*)?"; then
+    changed "SELinux: label ${APPS_ROOT} as web content"
+    run semanage fcontext -a -t httpd_sys_content_t "${APPS_ROOT}(/.*)?"
+  fi
+  local dir
+  for dir in "${DATA_DIRS[@]}"; do
+    if ! semanage fcontext -l | grep -qF "${APP_DIR}/shared/${dir}(/.*)?"; then
+      changed "SELinux: label ${APP_DIR}/shared/${dir} as writable web content"
+      run semanage fcontext -a -t httpd_sys_rw_content_t "${APP_DIR}/shared/${dir}(/.*)?"
+    fi
+  done
+  run restorecon -R "${APPS_ROOT}"
+}
+
+#######################################
+# TLS certificate
+#######################################
+step_tls() {
+  ensure_dir "${TLS_DIR}" root root 0755
+  ensure_dir "${TLS_DIR}/private" root root 0700
+  if [[ -n "${CERT_SRC}" ]]; then
+    if ! cmp -s -- "${CERT_SRC}" "${CERT_FILE}" || ! cmp -s -- "${KEY_SRC}" "${KEY_FILE}"; then
+      backup_tls
+    fi
+    put_file "${CERT_FILE}" root root 0644 "the certificate of ${DOMAIN}" <"${CERT_SRC}" || true
+    put_file "${KEY_FILE}" root root 0600 "the private key of ${DOMAIN}" <"${KEY_SRC}" || true
+    return 0
+  fi
+  if [[ -f "${CERT_FILE}" && -f "${KEY_FILE}" ]] \
+    && openssl x509 -in "${CERT_FILE}" -noout -checkend "${CERT_RENEW_BEFORE}" >/dev/null 2>&1 \
+    && openssl x509 -in "${CERT_FILE}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
+    return 0
+  fi
+  changed "generate a self-signed certificate for ${DOMAIN} (ECDSA P-256, ${CERT_DAYS} days)"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  backup_tls
+  (
+    umask 077
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "${CERT_DAYS}" \
+      -subj "/CN=${DOMAIN}" -addext "subjectAltName=DNS:${DOMAIN}" \
+      -keyout "${TMP_DIR}/self.key" -out "${TMP_DIR}/self.crt" 2>/dev/null
+  )
+  install -o root -g root -m 0600 -- "${TMP_DIR}/self.key" "${KEY_FILE}"
+  install -o root -g root -m 0644 -- "${TMP_DIR}/self.crt" "${CERT_FILE}"
+}
+
+# Keep the pair being replaced until Apache's check has passed (restore_apache_config puts it back).
+backup_tls() {
+  [[ "${DRY_RUN}" == false && -z "${TLS_BACKUP}" ]] || return 0
+  TLS_BACKUP="${TMP_DIR}/tls-backup"
+  mkdir -m 0700 -- "${TLS_BACKUP}"
+  [[ ! -f "${CERT_FILE}" ]] || cp -p -- "${CERT_FILE}" "${TLS_BACKUP}/crt"
+  [[ ! -f "${KEY_FILE}" ]] || cp -p -- "${KEY_FILE}" "${TLS_BACKUP}/key"
+}
+
+restore_tls() {
+  local backup="${TLS_BACKUP}"
+  TLS_BACKUP=""
+  [[ -n "${backup}" ]] || return 0
+  if [[ -f "${backup}/crt" ]]; then cp -p -- "${backup}/crt" "${CERT_FILE}"; else rm -f -- "${CERT_FILE}"; fi
+  if [[ -f "${backup}/key" ]]; then cp -p -- "${backup}/key" "${KEY_FILE}"; else rm -f -- "${KEY_FILE}"; fi
+}
+
+#######################################
+# PHP-FPM: the app's pool, checked by php-fpm -t before the reload.
+#######################################
+step_php() {
+  local owner_group="${APP_USER}" any=false
+  [[ "${DRY_RUN}" == false ]] || getent passwd "${APP_USER}" >/dev/null || owner_group=root
+  local backup="${TMP_DIR}/fpm-backup"
+  mkdir -p -- "${backup}"
+  [[ ! -f "${FPM_POOL}" ]] || cp -p -- "${FPM_POOL}" "${backup}/pool"
+  [[ ! -f "${PHP_INI}" ]] || cp -p -- "${PHP_INI}" "${backup}/ini"
+  if render php.ini.tmpl | put_file "${PHP_INI}" root root 0644 "PHP's settings"; then any=true; fi
+  if render fpm-pool.conf.tmpl "NAME=${NAME}" "FPM_SOCKET=${FPM_SOCKET}" "WEB_USER=${WEB_USER}" \
+    "WEB_GROUP=${WEB_GROUP}" "DB_CONFIG=${DB_CONFIG}" "SESSION_DIR=${APP_DIR}/sessions" \
+    | put_file "${FPM_POOL}" root root 0644 "${NAME}'s PHP-FPM pool (runs as ${APP_USER})"; then
+    any=true
+  fi
+  if [[ "${DRY_RUN}" == false && "${any}" == true ]] && ! "${FPM_BINARY}" -t >/dev/null 2>"${TMP_DIR}/fpm.err"; then
+    if [[ -f "${backup}/pool" ]]; then cp -p -- "${backup}/pool" "${FPM_POOL}"; else rm -f -- "${FPM_POOL}"; fi
+    if [[ -f "${backup}/ini" ]]; then cp -p -- "${backup}/ini" "${PHP_INI}"; else rm -f -- "${PHP_INI}"; fi
+    die 1 "PHP-FPM's check failed, the previous settings are back: $(tail -n 3 "${TMP_DIR}/fpm.err" | tr '\n' ' ')"
+  fi
+  ensure_service "${FPM_SERVICE}"
+  if [[ "${any}" == true ]] && { [[ "${DRY_RUN}" == true ]] || systemctl is-active --quiet "${FPM_SERVICE}"; }; then
+    changed "reload ${FPM_SERVICE}"
+    run systemctl reload "${FPM_SERVICE}"
+  fi
+}
+
+#######################################
+# Apache: modules, hardening, vhost; checked by apachectl -t, put back when the check fails.
+#######################################
+backup_apache_config() {
+  [[ -z "${APACHE_BACKUP}" ]] || return 0
+  [[ "${DRY_RUN}" == false ]] || return 0
+  APACHE_BACKUP="${TMP_DIR}/apache-config.tar"
+  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -cpf "${APACHE_BACKUP}" "$(basename -- "${APACHE_CONF_DIR}")"
+}
+
+restore_apache_config() {
+  local backup="${APACHE_BACKUP}"
+  APACHE_BACKUP=""
+  restore_tls
+  rm -rf -- "${APACHE_CONF_DIR:?}"
+  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "${backup}"
+}
+
+apache_module_enabled() {
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    a2query -q -m "$1"
+  else
+    httpd -M 2>/dev/null | grep -q "^ ${1}_module "
+  fi
+}
+
+step_apache() {
+  local restart=false reload=false module
+  if [[ "${OS_FAMILY}" == debian && "${DRY_RUN}" == true ]] && ! command -v a2query >/dev/null; then
+    changed "configure Apache: modules ${APACHE_MODULES[*]}, hardening, the vhost of ${DOMAIN}"
+    return 0
+  fi
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    if [[ "$(a2query -M 2>/dev/null)" != event ]]; then
+      changed "Apache: use mpm_event (PHP runs in PHP-FPM, not in Apache)"
+      backup_apache_config
+      run a2dismod -q -f mpm_prefork mpm_worker >/dev/null 2>&1 || true
+      run a2enmod -q mpm_event >/dev/null
+      restart=true
+    fi
+    for module in "${APACHE_MODULES[@]}"; do
+      apache_module_enabled "${module}" && continue
+      changed "Apache: enable the module ${module}"
+      backup_apache_config
+      run a2enmod -q "${module}" >/dev/null
+      restart=true
+    done
+  fi
+  if render apache-security.conf.tmpl | put_file_apache "${SECURITY_CONF}" "Apache's server-wide hardening"; then
+    reload=true
+  fi
+  local docroot="${APP_DIR}/current${DOCROOT_SUB:+/${DOCROOT_SUB}}"
+  if render vhost.conf.tmpl "NAME=${NAME}" "DOMAIN=${DOMAIN}" "DOCROOT=${docroot}" "APP_ROOT=${APP_DIR}" \
+    "CERT_FILE=${CERT_FILE}" "KEY_FILE=${KEY_FILE}" "FPM_SOCKET=${FPM_SOCKET}" "LOG_DIR=${LOG_DIR}" \
+    | put_file_apache "${VHOST_FILE}" "the vhost of ${DOMAIN}"; then
+    reload=true
+  fi
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    if ! a2query -q -c tssr-kit-security; then
+      changed "Apache: enable the hardening conf"
+      backup_apache_config
+      run a2enconf -q tssr-kit-security >/dev/null
+      reload=true
+    fi
+    if ! a2query -q -s "tssr-${NAME}"; then
+      changed "Apache: enable the site tssr-${NAME}"
+      backup_apache_config
+      run a2ensite -q "tssr-${NAME}" >/dev/null
+      reload=true
+    fi
+    if a2query -q -s 000-default; then
+      changed "Apache: disable the distribution's default site"
+      backup_apache_config
+      run a2dissite -q 000-default >/dev/null
+      reload=true
+    fi
+  fi
+  if [[ "${DRY_RUN}" == false && -n "${APACHE_BACKUP}" ]]; then
+    if ! apachectl -t >/dev/null 2>"${TMP_DIR}/apache.err"; then
+      restore_apache_config
+      die 1 "Apache's configuration check failed, the previous configuration is back and Apache was not reloaded: $(grep -v '^$' "${TMP_DIR}/apache.err" | tail -n 3 | tr '\n' ' ')"
+    fi
+    APACHE_BACKUP=""
+  fi
+  TLS_BACKUP=""
+  ensure_service "${APACHE_SERVICE}"
+  if [[ "${restart}" == true ]]; then
+    changed "restart Apache (new modules)"
+    run systemctl restart "${APACHE_SERVICE}"
+  elif [[ "${reload}" == true ]]; then
+    changed "reload Apache"
+    run systemctl reload "${APACHE_SERVICE}"
+  fi
+}
+
+put_file_apache() {
+  local path="$1" what="$2" new
+  new="$(mktemp -p "${TMP_DIR}")"
+  cat >"${new}"
+  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}"; then
+    rm -f -- "${new}"
+    return 1
+  fi
+  backup_apache_config
+  put_file "${path}" root root 0644 "${what}" <"${new}"
+  rm -f -- "${new}"
+}
+
+#######################################
+# Release: copy, switch, check, roll back on failure, prune.
+#######################################
+current_release() {
+  if [[ -L "${APP_DIR}/current" ]]; then
+    basename -- "$(readlink -- "${APP_DIR}/current")"
+  fi
+}
+
+# Point current at a release (or remove it when empty): a new link renamed over the old one.
+switch_to() {
+  local release="$1"
+  if [[ -z "${release}" ]]; then
+    rm -f -- "${APP_DIR}/current"
+  else
+    ln -sfn -- "releases/${release}" "${APP_DIR}/.current.new"
+    mv -fT -- "${APP_DIR}/.current.new" "${APP_DIR}/current"
+  fi
+  # PHP-FPM caches resolved paths (realpath cache, opcache): a graceful reload forgets them.
+  systemctl reload "${FPM_SERVICE}"
+}
+
+health_ok() {
+  local try code
+  for ((try = 1; try <= HEALTH_TRIES; try++)); do
+    code="$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
+      --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}${HEALTH_PATH}" || true)"
+    if [[ "${code}" == 200 ]]; then
+      info "health check: https://${DOMAIN}${HEALTH_PATH} answered 200"
+      return 0
+    fi
+    sleep 0.5
+  done
+  warn "health check: https://${DOMAIN}${HEALTH_PATH} answered ${code:-nothing} (200 expected), ${HEALTH_TRIES} tries"
+  return 1
+}
+
+step_release() {
+  local hash current
+  hash="$(tree_hash "${STAGE}")"
+  current="$(current_release)"
+  PREVIOUS="${current}"
+  if [[ -n "${current}" && "${current##*-}" == "${hash}" && -d "${APP_DIR}/releases/${current}" ]]; then
+    RELEASE="${current}"
+    PREVIOUS=""
+    info "release ${current} already holds this content"
+    return 0
+  fi
+  RELEASE="$(date -u +%Y%m%dT%H%M%SZ)-${hash}"
+  changed "release ${RELEASE}: copy the app, switch current to it${current:+ (from ${current})}, check https://${DOMAIN}${HEALTH_PATH}"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  if [[ ! -d "${APP_DIR}/releases/${RELEASE}" ]]; then
+    INCOMING="${APP_DIR}/releases/.incoming-${RELEASE}"
+    cp -a -- "${STAGE}" "${INCOMING}"
+    mv -T -- "${INCOMING}" "${APP_DIR}/releases/${RELEASE}"
+    INCOMING=""
+  fi
+  [[ -n "${current}" ]] || PREVIOUS=""
+  switch_to "${RELEASE}"
+  HEALTH_CHECKED=true
+  if ! health_ok; then
+    switch_to "${current}"
+    rm -rf -- "${APP_DIR:?}/releases/${RELEASE:?}"
+    ROLLED_BACK=true
+    FAILED_RELEASE="${RELEASE}"
+    RELEASE="${current}"
+    PREVIOUS=""
+    die 1 "the health check of ${FAILED_RELEASE} failed: ${current:+back on }${current:-no release is live (this was the first)}; ${FAILED_RELEASE} was removed"
+  fi
+}
+
+step_rollback() {
+  changed "roll back ${NAME}: current from ${PREVIOUS} to ${RELEASE}"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  switch_to "${RELEASE}"
+  if ! health_ok; then
+    switch_to "${PREVIOUS}"
+    ROLLED_BACK=true
+    FAILED_RELEASE="${RELEASE}"
+    RELEASE="${PREVIOUS}"
+    PREVIOUS=""
+    die 1 "the health check of ${FAILED_RELEASE} failed: back on ${RELEASE}"
+  fi
+}
+
+step_prune() {
+  local -a releases
+  mapfile -t releases < <(find "${APP_DIR}/releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' \
+    -printf '%f\n' 2>/dev/null | sort -r || true)
+  local kept=1 release
+  for release in "${releases[@]}"; do
+    [[ "${release}" != "${RELEASE}" ]] || continue
+    if ((kept < KEEP)); then
+      kept=$((kept + 1))
+      continue
+    fi
+    changed "remove the old release ${release} (keeping ${KEEP})"
+    run rm -rf -- "${APP_DIR:?}/releases/${release:?}"
+  done
+}
+
+# What a rollback needs later: the domain and the health path of the last deploy (not a change
+# of the system's behaviour, so not counted).
+step_remember() {
+  [[ "${DRY_RUN}" == false ]] || return 0
+  local key value
+  for key in domain health; do
+    value="${DOMAIN}"
+    [[ "${key}" == domain ]] || value="${HEALTH_PATH}"
+    if [[ ! -f "${STATE_DIR}/${key}" || "$(<"${STATE_DIR}/${key}")" != "${value}" ]]; then
+      printf '%s\n' "${value}" >"${STATE_DIR}/${key}"
+      chmod 0600 -- "${STATE_DIR}/${key}"
+    fi
+  done
+}
+
+#######################################
+# Main
+#######################################
+main() {
+  trap cleanup EXIT
+  trap 'on_error "${LINENO}" "${BASH_COMMAND}"' ERR
+  trap on_interrupt INT TERM
+  parse_args "$@"
+  require_root
+  detect_os_family
+  validate_options
+  validate_name
+  validate_domain
+  validate_schema
+  report_errors
+  TMP_DIR="$(mktemp -d /tmp/tssr-deploy-lamp.XXXXXXXX)"
+  load_family
+  take_lock
+  if [[ "${ROLLBACK}" == true ]]; then
+    validate_rollback_target
+    step_rollback
+    step_prune
+  else
+    stage_app
+    validate_tls
+    report_errors
+    info "deploying ${NAME} to https://${DOMAIN}/ (${OS_FAMILY} family)$([[ "${DRY_RUN}" == true ]] && printf ', dry run')"
+    step_packages
+    step_firewall
+    step_mariadb
+    step_schema
+    step_app_user
+    step_app_folders
+    step_tls
+    step_php
+    step_apache
+    step_release
+    step_prune
+    step_remember
+    if [[ "${DRY_RUN}" == false && "${HEALTH_CHECKED}" == false ]] && ! health_ok; then
+      die 1 "the release did not change, and https://${DOMAIN}${HEALTH_PATH} does not answer 200"
+    fi
+  fi
+  if ((CHANGES == 0)); then
+    info "nothing to change: ${NAME} is up to date"
+    emit_result ok
+  else
+    info "$([[ "${DRY_RUN}" == true ]] && printf 'planned' || printf 'made') ${CHANGES} change(s)"
+    emit_result changed
+  fi
+}
+
+main "$@"
