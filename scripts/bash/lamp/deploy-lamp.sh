@@ -123,6 +123,7 @@ ROLLED_BACK=false
 HEALTH_CHECKED=false
 DOMAIN_GIVEN=false
 PHP_VERSION=""
+DB_STATE=""              # what mariadb_state found
 DOCROOT_SUB=""           # "public" or "" (the release folder itself)
 
 #######################################
@@ -918,35 +919,48 @@ step_mariadb() {
     changed "secure MariaDB (anonymous users, remote root, test database) and create the database ${NAME} and its user"
     return 0
   fi
+  DB_STATE="$(mariadb_state)"
   secure_mariadb
   ensure_app_database
 }
 
+# What MariaDB holds that the steps below care about, in one query: "kind<TAB>value" rows.
+mariadb_state() {
+  sql <<SQL
+SELECT 'anonymous', Host FROM mysql.user WHERE User = ''
+UNION ALL SELECT 'remote-root', Host FROM mysql.user WHERE User = 'root' AND Host <> 'localhost'
+UNION ALL SELECT 'test-db', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'test'
+UNION ALL SELECT 'test-grant', Db FROM mysql.db WHERE Db IN ('test', 'test\\_%')
+UNION ALL SELECT 'app-db', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${NAME}'
+UNION ALL SELECT 'app-user', Host FROM mysql.user WHERE User = '${NAME}' AND Host = 'localhost';
+SQL
+}
+
 secure_mariadb() {
-  local row
-  while IFS=$'\t' read -r row; do
-    [[ -n "${row}" ]] || continue
-    changed "MariaDB: drop the anonymous user ''@'${row}'"
-    run sql <<<"DROP USER IF EXISTS ''@$(sql_quote "${row}");"
-  done < <(sql <<<"SELECT Host FROM mysql.user WHERE User = '';")
-  while IFS=$'\t' read -r row; do
-    [[ -n "${row}" ]] || continue
-    changed "MariaDB: drop the remote root account root@'${row}'"
-    run sql <<<"DROP USER IF EXISTS 'root'@$(sql_quote "${row}");"
-  done < <(sql <<<"SELECT Host FROM mysql.user WHERE User = 'root' AND Host <> 'localhost';")
+  local kind value test_grants=false
+  while IFS=$'\t' read -r kind value; do
+    case "${kind}" in
+      anonymous)
+        changed "MariaDB: drop the anonymous user ''@'${value}'"
+        run sql <<<"DROP USER IF EXISTS ''@$(sql_quote "${value}");" ;;
+      remote-root)
+        changed "MariaDB: drop the remote root account root@'${value}'"
+        run sql <<<"DROP USER IF EXISTS 'root'@$(sql_quote "${value}");" ;;
+      test-db)
+        changed "MariaDB: drop the test database"
+        run sql <<<"DROP DATABASE test;" ;;
+      test-grant) test_grants=true ;;
+    esac
+  done <<<"${DB_STATE}"
+  if [[ "${test_grants}" == true ]]; then
+    changed "MariaDB: drop the grants on the test databases"
+    run sql <<<"DELETE FROM mysql.db WHERE Db IN ('test', 'test\\_%'); FLUSH PRIVILEGES;"
+  fi
   local root_auth
   root_auth="$(sql <<<"SHOW CREATE USER 'root'@'localhost';" 2>/dev/null || true)"
   if [[ "${root_auth}" != *"IDENTIFIED VIA unix_socket"* && "${root_auth}" != *"USING 'invalid' OR unix_socket"* ]]; then
     changed "MariaDB: root logs in through the unix socket only"
     run sql <<<"ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;"
-  fi
-  if [[ -n "$(sql <<<"SHOW DATABASES LIKE 'test';")" ]]; then
-    changed "MariaDB: drop the test database"
-    run sql <<<"DROP DATABASE test;"
-  fi
-  if [[ -n "$(sql <<<"SELECT 1 FROM mysql.db WHERE Db IN ('test', 'test\\\\_%') LIMIT 1;")" ]]; then
-    changed "MariaDB: drop the grants on the test databases"
-    run sql <<<"DELETE FROM mysql.db WHERE Db IN ('test', 'test\\\\_%'); FLUSH PRIVILEGES;"
   fi
 }
 
@@ -976,7 +990,7 @@ ensure_app_database() {
   local db user password expected expected_plain grants
   db="\`${NAME}\`"
   user="'${NAME}'@'localhost'"
-  if [[ -z "$(sql <<<"SHOW DATABASES LIKE '${NAME//_/\\_}';")" ]]; then
+  if ! grep -q '^app-db' <<<"${DB_STATE}"; then
     changed "MariaDB: create the database ${NAME}"
     run sql <<<"CREATE DATABASE ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
   fi
@@ -987,7 +1001,7 @@ ensure_app_database() {
     printf '%s\n' "${password}" | put_file "${STATE_DIR}/db-password" root root 0600 \
       "the generated database password (root only)" || true
   fi
-  if [[ -z "$(sql <<<"SELECT 1 FROM mysql.user WHERE User = '${NAME}' AND Host = 'localhost';")" ]]; then
+  if ! grep -q '^app-user' <<<"${DB_STATE}"; then
     changed "MariaDB: create the user ${NAME}@localhost"
     run sql <<<"CREATE USER ${user} IDENTIFIED BY PASSWORD '$(password_hash "${password}")';"
   elif ! password_works "${password}"; then
@@ -1171,12 +1185,15 @@ restore_apache_config() {
   tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "${backup}"
 }
 
-apache_module_enabled() {
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    a2query -q -m "$1"
-  else
-    httpd -M 2>/dev/null | grep -q "^ ${1}_module "
-  fi
+# Debian: is a module, conf or site enabled? (the links a2enmod, a2enconf and a2ensite make;
+# a2query answers the same, at the cost of a Perl start-up per question)
+debian_enabled() {
+  local kind="$1" name="$2"
+  case "${kind}" in
+    mod) [[ -e "${APACHE_CONF_DIR}/mods-enabled/${name}.load" ]] ;;
+    conf) [[ -e "${APACHE_CONF_DIR}/conf-enabled/${name}.conf" ]] ;;
+    site) [[ -e "${APACHE_CONF_DIR}/sites-enabled/${name}.conf" ]] ;;
+  esac
 }
 
 step_apache() {
@@ -1186,7 +1203,7 @@ step_apache() {
     return 0
   fi
   if [[ "${OS_FAMILY}" == debian ]]; then
-    if [[ "$(a2query -M 2>/dev/null)" != event ]]; then
+    if ! debian_enabled mod mpm_event; then
       changed "Apache: use mpm_event (PHP runs in PHP-FPM, not in Apache)"
       backup_apache_config
       run a2dismod -q -f mpm_prefork mpm_worker >/dev/null 2>&1 || true
@@ -1194,7 +1211,7 @@ step_apache() {
       restart=true
     fi
     for module in "${APACHE_MODULES[@]}"; do
-      apache_module_enabled "${module}" && continue
+      ! debian_enabled mod "${module}" || continue
       changed "Apache: enable the module ${module}"
       backup_apache_config
       run a2enmod -q "${module}" >/dev/null
@@ -1211,19 +1228,19 @@ step_apache() {
     reload=true
   fi
   if [[ "${OS_FAMILY}" == debian ]]; then
-    if ! a2query -q -c tssr-kit-security; then
+    if ! debian_enabled conf tssr-kit-security; then
       changed "Apache: enable the hardening conf"
       backup_apache_config
       run a2enconf -q tssr-kit-security >/dev/null
       reload=true
     fi
-    if ! a2query -q -s "tssr-${NAME}"; then
+    if ! debian_enabled site "tssr-${NAME}"; then
       changed "Apache: enable the site tssr-${NAME}"
       backup_apache_config
       run a2ensite -q "tssr-${NAME}" >/dev/null
       reload=true
     fi
-    if a2query -q -s 000-default; then
+    if debian_enabled site 000-default; then
       changed "Apache: disable the distribution's default site"
       backup_apache_config
       run a2dissite -q 000-default >/dev/null
