@@ -85,7 +85,8 @@ readonly CERT_RENEW_BEFORE=2592000     # seconds (30 days): a certificate closer
 
 # The names that differ between the two families: one table, read by load_family.
 readonly DEBIAN_PACKAGES=(apache2 mariadb-server php-fpm php-mysql nftables openssl curl)
-readonly REDHAT_PACKAGES=(httpd mod_ssl mariadb-server php-fpm php-mysqlnd firewalld openssl curl)
+readonly REDHAT_PACKAGES=(httpd mod_ssl mariadb-server php-fpm php-mysqlnd firewalld openssl curl
+  policycoreutils-python-utils)
 readonly APACHE_MODULES=(ssl headers proxy_fcgi setenvif rewrite)
 
 #######################################
@@ -116,6 +117,7 @@ INCOMING=""              # its copy under releases/ until it is renamed into pla
 APACHE_BACKUP=""         # a tar of the Apache configuration while a change is being checked
 TLS_BACKUP=""            # the certificate and key being replaced, until Apache's check passes
 FAILED_RELEASE=""        # a release whose health check failed (removed)
+UNCHECKED_SWITCH=""      # "previous|new" while current points at a release not yet checked
 OS_FAMILY=""
 RELEASE=""
 PREVIOUS=""
@@ -130,7 +132,7 @@ DOCROOT_SUB=""           # "public" or "" (the release folder itself)
 # Narration and errors
 #######################################
 usage() {
-  sed -n '3,/^# Supported OS/{s/^# \{0,1\}//;p}' "$0" | sed '$d'
+  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
 }
 
 info() {
@@ -163,7 +165,22 @@ on_error() {
 
 on_interrupt() {
   trap - INT TERM
+  undo_unchecked_switch
   die 1 "interrupted"
+}
+
+# Stopped between the switch and the end of its check: the previous release goes back.
+undo_unchecked_switch() {
+  [[ -n "${UNCHECKED_SWITCH}" ]] || return 0
+  local previous="${UNCHECKED_SWITCH%%|*}" new="${UNCHECKED_SWITCH#*|}"
+  UNCHECKED_SWITCH=""
+  switch_to "${previous}" || true
+  rm -rf -- "${APP_DIR:?}/releases/${new:?}"
+  printf 'error: stopped before %s was checked: back on %s\n' "${new}" "${previous:-no release}" >&2
+  ROLLED_BACK=true
+  FAILED_RELEASE="${new}"
+  RELEASE="${previous}"
+  PREVIOUS=""
 }
 
 cleanup() {
@@ -172,6 +189,7 @@ cleanup() {
   elif [[ -n "${TLS_BACKUP}" ]]; then
     restore_tls
   fi
+  undo_unchecked_switch
   if [[ -n "${INCOMING}" && -e "${INCOMING}" ]]; then
     rm -rf -- "${INCOMING}"
   fi
@@ -1336,9 +1354,13 @@ step_release() {
     INCOMING=""
   fi
   [[ -n "${current}" ]] || PREVIOUS=""
+  UNCHECKED_SWITCH="${current}|${RELEASE}"
   switch_to "${RELEASE}"
   HEALTH_CHECKED=true
-  if ! health_ok; then
+  if health_ok; then
+    UNCHECKED_SWITCH=""
+  else
+    UNCHECKED_SWITCH=""
     switch_to "${current}"
     rm -rf -- "${APP_DIR:?}/releases/${RELEASE:?}"
     ROLLED_BACK=true
