@@ -57,7 +57,7 @@ def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: in
     try:
         results = runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
                                  progress=runner.Progress(verbose=verbose))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise Exit(f"error: {exc}", code=2) from None
     print(runner.summary(results))
     code = runner.exit_code(results)
@@ -131,6 +131,42 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
 
 
 @task(help={
+    "app": "the application: a folder (packed into a tarball) or a .tar/.tar.gz/.tgz "
+           "(default examples/lamp/parc-v1)",
+    "schema": "SQL applied once per content by root (default: the sample app's schema.sql, "
+              "only with the default --app)",
+    "name": "the app's name (default: from --app, without version: parc-v1 -> parc)",
+    "domain": "the vhost's ServerName (default: the host's FQDN, else NAME.localdomain)",
+    "cert": "a PEM certificate (with --key; default: a self-signed one, generated once)",
+    "key": "the certificate's PEM private key (with --cert)",
+    "health": "the path that must answer 200 over HTTPS after the switch (default /)",
+    "rollback": "switch back to the previous release (needs --name or --app)",
+    **HOSTS_HELP,
+})
+def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domain=None, cert=None, key=None,
+                health=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
+                verbose=False):
+    """Put a PHP + MariaDB app into production (Apache, PHP-FPM, TLS, firewall) as a new release."""
+    app_path = Path(app) if app else None
+    schema_path = Path(schema) if schema else None
+    if schema_path is None and app_path is not None:
+        schema_path = jobs.default_lamp_schema(app_path, rollback)
+    with tempfile.TemporaryDirectory(prefix="tssr-lamp-") as tmp:
+        try:
+            job = jobs.deploy_lamp(app_path, schema=schema_path, domain=domain, name=name, health=health,
+                                   cert=Path(cert) if cert else None, key=Path(key) if key else None,
+                                   rollback=rollback, out_dir=Path(tmp))
+        except ValueError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
+    if dry_run:
+        return
+    lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
+    for line in jobs.lamp_urls(results, lab_hosts, self_signed=not (cert or key)):
+        print(line)
+
+
+@task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
     "k": "pytest -k expression",
     "workers": "pytest-xdist workers (default 2)",
@@ -155,4 +191,4 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
-ns = Collection(images, provision_users, test, lab)
+ns = Collection(images, provision_users, deploy_lamp, test, lab)

@@ -5,13 +5,16 @@ Each function returns a :class:`tssrkit.runner.Job`; the scripts themselves do t
 
 from __future__ import annotations
 
+import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from tssrkit import render
-from tssrkit.paths import SCRIPTS
-from tssrkit.runner import Job
+from tssrkit.lab import LabHost
+from tssrkit.paths import EXAMPLES, SCRIPTS
+from tssrkit.runner import HostResult, Job
 
 IMPLEMENTATIONS = {
     "bash": (SCRIPTS / "bash" / "users" / "provision-users.sh", ("bash",)),
@@ -41,3 +44,130 @@ def users_csv_from_accounts(accounts_file: Path, out_dir: Path) -> Path:
     if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
         raise ValueError(f"{accounts_file}: expected a list of accounts (or a users_accounts: list)")
     return render.render_to(out_dir / f"{accounts_file.stem}.csv", "users", "users.csv.j2", accounts=data)
+
+
+LAMP_SCRIPT = SCRIPTS / "bash" / "lamp" / "deploy-lamp.sh"
+LAMP_TEMPLATES = LAMP_SCRIPT.parent / "templates"
+LAMP_DEFAULT_APP = EXAMPLES / "lamp" / "parc-v1"
+TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+SKIPPED_IN_APP = {".git"}
+
+
+def default_lamp_schema(app: Path, rollback: bool = False) -> Path | None:
+    """The sample app's schema when ``app`` is the sample app (and this is a deploy); else None."""
+    if rollback or app.resolve() != LAMP_DEFAULT_APP.resolve():
+        return None
+    return LAMP_DEFAULT_APP / "schema.sql"
+
+
+def pack_app(app_dir: Path, out_dir: Path) -> Path:
+    """Pack an app folder into ``out_dir/<name>.tar.gz``: one top folder ``<name>/``, owned by root.
+
+    Members are added in sorted order, owned 0:0 ``root``, modes kept; ``.git`` is left out. The top
+    folder keeps an app whose only entry is ``public/`` from being read from inside ``public/``.
+    """
+    app_dir = app_dir.resolve()
+    base = app_dir.name
+    tarball = out_dir / f"{base}.tar.gz"
+
+    def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    def members(folder: Path, arcname: str):
+        yield folder, arcname
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.name in SKIPPED_IN_APP:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                yield from members(entry, f"{arcname}/{entry.name}")
+            else:
+                yield entry, f"{arcname}/{entry.name}"
+
+    with tarfile.open(tarball, "w:gz") as tar:
+        for path, arcname in members(app_dir, base):
+            tar.add(path, arcname=arcname, recursive=False, filter=owned_by_root)
+    return tarball
+
+
+def _upload_name(files: dict[str, Path], local: Path, role: str) -> str:
+    """``local``'s own name in the private folder, or ``role/<name>`` when that name is taken."""
+    name = local.name
+    if name in files or name == LAMP_SCRIPT.name:
+        name = f"{role}/{local.name}"
+    files[name] = local
+    return name
+
+
+def deploy_lamp(app: Path | None, *, schema: Path | None = None, domain: str | None = None,
+                cert: Path | None = None, key: Path | None = None, name: str | None = None,
+                health: str | None = None, rollback: bool = False, out_dir: Path) -> Job:
+    """Put a PHP + MariaDB app into production with deploy-lamp.sh (docs/reference/deploy-lamp.md).
+
+    A local app folder is packed into ``out_dir`` as ``<folder>.tar.gz`` (so that the script derives
+    the same app name from it); a tarball is uploaded as it is. The templates go to ``templates/``
+    beside the script. Input is checked here first: a ValueError means nothing was contacted.
+    """
+    if app is None and not rollback:
+        raise ValueError("--app is required (except with --rollback)")
+    if rollback and app is None and not name:
+        raise ValueError("--rollback without --app needs --name")
+    if app is not None and not (app.is_dir() or app.is_file()):
+        raise ValueError(f"--app {app}: no such folder or file")
+    if app is not None and app.is_file() and not app.name.endswith(TARBALL_SUFFIXES):
+        raise ValueError(f"--app {app}: expected a folder or a tarball ({', '.join(TARBALL_SUFFIXES)})")
+    for option, path in (("--schema", schema), ("--cert", cert), ("--key", key)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{option} {path}: no such file")
+    if (cert is None) != (key is None):
+        raise ValueError("--cert and --key go together: give both or neither")
+    if not LAMP_TEMPLATES.is_dir():
+        raise ValueError(f"{LAMP_TEMPLATES}: no templates folder beside the script")
+
+    files: dict[str, Path] = {f"templates/{t.name}": t
+                              for t in sorted(LAMP_TEMPLATES.iterdir()) if t.is_file()}
+    args: list[str] = []
+    if app is not None:
+        tarball = pack_app(app, out_dir) if app.is_dir() else app
+        args += ["--app", f"{{dir}}/{_upload_name(files, tarball, 'app')}"]
+    if schema is not None:
+        args += ["--schema", f"{{dir}}/{_upload_name(files, schema, 'schema')}"]
+    if cert is not None and key is not None:
+        args += ["--cert", f"{{dir}}/{_upload_name(files, cert, 'cert')}",
+                 "--key", f"{{dir}}/{_upload_name(files, key, 'key')}"]
+    for option, value in (("--name", name), ("--domain", domain), ("--health", health)):
+        if value:
+            args += [option, value]
+    if rollback:
+        args.append("--rollback")
+    return Job(name="deploy-lamp", script=LAMP_SCRIPT, files=files, args=args, validate_first=True)
+
+
+def lamp_urls(results: Sequence[HostResult], lab_hosts: Sequence[LabHost], self_signed: bool) -> list[str]:
+    """One line per successful host: where to open the app.
+
+    Lab hosts are reached through their HTTPS port published on 127.0.0.1 (the vhost is the only one
+    on 443, so Apache serves it whatever the Host header); other hosts at the result line's ``url``.
+    """
+    ports = {h.name: h.ports.get("https") for h in lab_hosts}
+    lines = []
+    for r in results:
+        if not r.succeeded:
+            continue
+        domain = r.result.get("domain") or ""
+        url = str(r.result.get("url") or (f"https://{domain}/" if domain else ""))
+        port = ports.get(r.target.name) if r.target.lab else None
+        if port:
+            local = f"https://127.0.0.1:{port}/"
+            line = f"{r.target.label()}: {local}  (vhost {domain or url})"
+            if self_signed:
+                line += f"  self-signed certificate: curl -k {local}"
+        elif url:
+            line = f"{r.target.label()}: {url}"
+            if self_signed:
+                line += f"  self-signed certificate: curl -k {url}"
+        else:
+            continue
+        lines.append(line)
+    return lines

@@ -1,6 +1,7 @@
 """Run one of the kit's scripts on many hosts over SSH (Fabric) and gather their result lines.
 
-For each host: make a private temporary folder, upload the script and its input files, run it with
+For each host: make a private temporary folder, upload the script and its input files (into
+sub-folders when their remote names have one: ``templates/vhost.conf.tmpl``), run it with
 ``sudo -n`` (or directly as root), read the JSON object on the last line of its stdout, remove the
 folder. Hosts run in parallel up to a bound; each prints a progress line; a summary table ends the
 run. A job marked ``validate_first`` is first run with ``--dry-run`` on every host, and runs for real
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from fabric import Config, Connection
@@ -40,6 +41,20 @@ class Job:
     files: dict[str, Path] = field(default_factory=dict)   # remote file name -> local path
     interpreter: Sequence[str] = ("bash",)
     validate_first: bool = True                 # --dry-run everywhere before changing anything
+
+    def remote_folders(self) -> list[str]:
+        """The sub-folders the remote names need (``templates`` for ``templates/a.tmpl``), sorted.
+
+        A remote name is relative and stays inside the private folder: no absolute path, no ``..``.
+        """
+        folders = set()
+        for remote_name in self.files:
+            path = PurePosixPath(remote_name)
+            if path.is_absolute() or ".." in path.parts or not path.name or remote_name != str(path):
+                raise ValueError(f"{self.name}: remote name {remote_name!r} must be a plain relative path")
+            if str(path.parent) != ".":
+                folders.add(str(path.parent))
+        return sorted(folders)
 
     def argv(self, remote_dir: str, dry_run: bool) -> list[str]:
         args = [a.replace("{dir}", remote_dir) for a in self.args]
@@ -130,6 +145,8 @@ def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
             remote_dir = conn.run("mktemp -d /tmp/tssr-kit.XXXXXXXX", hide=True).stdout.strip()
             try:
                 conn.put(str(job.script), f"{remote_dir}/{job.script.name}")
+                for folder in job.remote_folders():
+                    conn.run(f"mkdir -p -- {shlex.quote(f'{remote_dir}/{folder}')}", hide=True)
                 for remote_name, local in job.files.items():
                     conn.put(str(local), f"{remote_dir}/{remote_name}")
                 argv = job.argv(remote_dir, dry_run)
@@ -171,6 +188,7 @@ def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: 
     for local in (job.script, *job.files.values()):
         if not Path(local).is_file():
             raise FileNotFoundError(f"{job.name}: {local} is not a file")
+    job.remote_folders()  # a bad remote name is refused before any host is touched
 
     def on_all(as_dry_run: bool) -> list[HostResult]:
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:

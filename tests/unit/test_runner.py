@@ -47,6 +47,7 @@ class FakeHost:
     accepts: bool
     user: str = "admin"
     commands: list[str] = field(default_factory=list)
+    remote_dir: str = "/tmp/tssr-kit.abc"
 
     def __enter__(self):
         return self
@@ -55,13 +56,13 @@ class FakeHost:
         return False
 
     def put(self, local, remote):
-        self.commands.append(f"put {Path(local).name}")
+        self.commands.append(f"put {Path(local).name} {remote}")
 
     def run(self, command, **kwargs):
         self.commands.append(command)
         if command.startswith("mktemp"):
-            return FakeProc("/tmp/tssr-kit.abc\n", "", 0)
-        if command.startswith("rm"):
+            return FakeProc(self.remote_dir + "\n", "", 0)
+        if command.startswith(("rm", "mkdir")):
             return FakeProc("", "", 0)
         dry = "--dry-run" in command
         if not self.accepts:
@@ -89,7 +90,7 @@ def test_a_host_that_rejects_the_input_stops_every_host_before_any_change():
 
 
 def fakes_commands(fake: FakeHost) -> list[str]:
-    return [c for c in fake.commands if not c.startswith(("mktemp", "rm", "put"))]
+    return [c for c in fake.commands if not c.startswith(("mktemp", "rm", "put", "mkdir"))]
 
 
 def test_when_every_host_accepts_the_job_runs_for_real_with_sudo():
@@ -137,3 +138,34 @@ def test_summary_lists_every_host_and_counts_failures():
     table = runner.summary([ok, bad])
     assert "a" in table and "changed" in table and "1.2" in table
     assert table.splitlines()[-1] == "2 host(s): 1 succeeded, 1 failed"
+
+
+def test_files_with_a_sub_folder_get_one_quoted_mkdir_per_folder_before_their_upload(tmp_path):
+    local = tmp_path / "x.tmpl"
+    local.write_text("x")
+    files = {"templates/vhost.conf.tmpl": local, "templates/pool.conf.tmpl": local, "in.csv": local,
+             "deep/er/c.txt": local}
+    fake = FakeHost(accepts=True, remote_dir="/tmp/tssr kit.abc")
+    job = runner.Job("demo", Path(__file__), files=files)
+    runner.run_on_host(job, Target("a", "a"), False, runner.Progress(io.StringIO()), connector=lambda t: fake)
+    mkdirs = [c for c in fake.commands if c.startswith("mkdir")]
+    assert mkdirs == ["mkdir -p -- '/tmp/tssr kit.abc/deep/er'", "mkdir -p -- '/tmp/tssr kit.abc/templates'"]
+    puts = [c for c in fake.commands if c.startswith("put")]
+    assert "put x.tmpl /tmp/tssr kit.abc/templates/vhost.conf.tmpl" in puts
+    assert "put x.tmpl /tmp/tssr kit.abc/deep/er/c.txt" in puts
+    first_sub_folder_put = min(i for i, c in enumerate(fake.commands) if c.startswith("put x.tmpl"))
+    assert all(fake.commands.index(m) < first_sub_folder_put for m in mkdirs)
+
+
+def test_files_without_a_sub_folder_need_no_mkdir(tmp_path):
+    results, fakes = run_fleet({"a": True})
+    assert not [c for c in fakes["a"].commands if c.startswith("mkdir")]
+
+
+@pytest.mark.parametrize("remote_name", ["../escape.txt", "/etc/passwd", "a/../../b", "templates/", "./x"])
+def test_a_remote_name_outside_the_private_folder_is_refused_before_any_host(tmp_path, remote_name):
+    local = tmp_path / "f"
+    local.write_text("x")
+    job = runner.Job("demo", Path(__file__), files={remote_name: local})
+    with pytest.raises(ValueError, match="plain relative path"):
+        runner.run_job(job, [Target("a", "a")], connector=lambda t: pytest.fail("connected"))
