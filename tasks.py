@@ -130,7 +130,7 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
         print("new passwords (root-only files on each host): " + ", ".join(files))
 
 
-@task(help={
+@task(auto_shortflags=False, help={
     "app": "the application: a folder (packed into a tarball) or a .tar/.tar.gz/.tgz "
            "(default examples/lamp/parc-v1)",
     "schema": "SQL applied once per content by root (default: the sample app's schema.sql, "
@@ -148,6 +148,9 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
                 verbose=False):
     """Put a PHP + MariaDB app into production (Apache, PHP-FPM, TLS, firewall) as a new release."""
     app_path = Path(app) if app else None
+    if rollback and app_path == jobs.LAMP_DEFAULT_APP and not name:
+        # A rollback needs only the name: the sample app's, without uploading it.
+        app_path, name = None, jobs.LAMP_DEFAULT_NAME
     schema_path = Path(schema) if schema else None
     if schema_path is None and app_path is not None:
         schema_path = jobs.default_lamp_schema(app_path, rollback)

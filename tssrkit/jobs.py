@@ -49,6 +49,7 @@ def users_csv_from_accounts(accounts_file: Path, out_dir: Path) -> Path:
 LAMP_SCRIPT = SCRIPTS / "bash" / "lamp" / "deploy-lamp.sh"
 LAMP_TEMPLATES = LAMP_SCRIPT.parent / "templates"
 LAMP_DEFAULT_APP = EXAMPLES / "lamp" / "parc-v1"
+LAMP_DEFAULT_NAME = "parc"                  # what deploy-lamp.sh derives from parc-v1
 TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 SKIPPED_IN_APP = {".git"}
 
