@@ -1,0 +1,813 @@
+"""deploy-lamp.sh run for real in systemd containers, against docs/reference/deploy-lamp.md.
+
+Per platform (Debian 12, Debian 13, RedHat when ``TSSR_REDHAT_IMAGE`` names an image — otherwise
+*skipped, not run: no image*), whatever ``TSSR_TEST_BOOT`` says (Apache, PHP-FPM and MariaDB need
+systemd), two containers:
+
+- the *site*: one container that the sample app ``examples/lamp/parc-v1`` is deployed to once (the
+  install takes ~40 s on an idle machine, 2-3 min on a busy one; it runs in the background while the
+  fresh host is tested), then taken through the story test by test, in the order of this file:
+  second run, dry run, refused input, least privilege, firewall, update to ``parc-v2`` and
+  rollback, failing health checks, a broken Apache configuration, the data folder, tarballs,
+  ``--keep``, and last the secrets (by then every run's output and the journal can be searched);
+- the *fresh host*: a container never deployed to, for the dry run and the refused input on a
+  bare host (replaced as soon as a run changed it).
+
+The tests of one platform form one ``xdist_group``: ``pytest -n 2 --dist loadgroup`` runs each
+platform's story on one worker, in order.
+
+"Nothing changed" is :data:`SNAPSHOT` equal before and after: the files under ``/etc/apache2``,
+``/etc/php``, ``/etc/mysql``, ``/etc/nftables.conf`` (RedHat: their counterparts), ``/srv/lamp``
+(link targets included), ``/etc/tssr-kit``, ``/var/lib/tssr-kit``, ``/etc/ssl/tssr-kit``, the
+accounts, the installed packages, the loaded firewall, MariaDB's users, grants, databases, columns
+and table checksums, and no ``/tmp/pwned`` (what the injection payloads try to create).
+
+The script and its templates are copied to ``/opt/tssr-test/lamp/``, the sample apps to
+``/opt/tssr-test/apps/``; the test's own variants (copies, tarballs, certificates) are made in
+``/root/work``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import pytest
+from containerlib import LABEL, PLATFORMS, SCRIPT_DIR, SESSION, WORKDIR, Node, Platform, parse_snapshot
+
+from tssrkit import containers
+
+pytestmark = [pytest.mark.containers, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "lamp"          # deploy-lamp.sh and templates/
+APPS_SOURCE = ROOT / "examples" / "lamp"                     # parc-v1, parc-v2
+
+LAMP = f"{SCRIPT_DIR}/lamp"
+SCRIPT = f"{LAMP}/deploy-lamp.sh"
+APPS = f"{SCRIPT_DIR}/apps"
+V1 = f"{APPS}/parc-v1"
+V2 = f"{APPS}/parc-v2"
+V1_SCHEMA = f"{V1}/schema.sql"
+V2_SCHEMA = f"{V2}/schema.sql"
+NAME = "parc"                           # what `parc-v1` and `parc-v2` are named by default
+DOMAIN = "parc.lab.test"
+OTHER_DOMAIN = "autre.lab.test"
+DATA_DIR = "uploads"
+APP_ROOT = f"/srv/lamp/{NAME}"
+RELEASES = f"{APP_ROOT}/releases"
+CURRENT = f"{APP_ROOT}/current"
+DB_INI = f"/etc/tssr-kit/lamp/{NAME}/database.ini"
+DB_PASSWORD = f"/var/lib/tssr-kit/lamp/{NAME}/db-password"
+RELEASE_NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{12}$")
+DEPLOY_TIMEOUT = 600                    # seconds: a first deploy installs Apache, PHP and MariaDB
+
+# What the refused-input cases point at, made in every container by PREPARE.
+SCHEMA_DIR = f"{WORKDIR}/schema-dir"            # a directory given as --schema
+CERT_A = f"{WORKDIR}/a.crt"                     # a certificate for DOMAIN and its key
+KEY_A = f"{WORKDIR}/a.key"
+KEY_B = f"{WORKDIR}/b.key"                      # another key: not CERT_A's
+TAR_DOTDOT = f"{WORKDIR}/evil-dotdot.tar.gz"    # parc-1.0/… plus a member `../evil`
+TAR_ABSOLUTE = f"{WORKDIR}/evil-absolute.tar.gz"  # parc-1.0/… plus a member `/etc/evil`
+
+# Builds the two hostile tarballs from parc-v1 (argv: the app, the two tarball paths).
+EVIL_TARBALLS = r"""
+import io, sys, tarfile
+app, dotdot, absolute = sys.argv[1:4]
+for path, evil in ((dotdot, "../evil"), (absolute, "/etc/evil")):
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(app, arcname="parc-1.0")
+        member = tarfile.TarInfo(evil)          # written as is: tarfile keeps `..` and the leading /
+        member.size = 5
+        tar.addfile(member, io.BytesIO(b"evil\n"))
+"""
+
+# Packs a folder as a tarball with one top folder (argv: folder, tarball, top folder name).
+MAKE_TARBALL = r"""
+import sys, tarfile
+folder, path, top = sys.argv[1:4]
+mode = "w:gz" if path.endswith((".tar.gz", ".tgz")) else "w"
+with tarfile.open(path, mode) as tar:
+    tar.add(folder, arcname=top)
+"""
+
+# Records every distinct /proc/*/cmdline until /tmp/.cmdline-stop appears (argv: output file).
+CMDLINE_SAMPLER = r"""
+import os, sys, time
+seen = set()
+while not os.path.exists("/tmp/.cmdline-stop"):
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    seen.add(f.read().replace(b"\0", b" "))
+            except OSError:
+                pass
+    time.sleep(0.002)
+with open(sys.argv[1] + ".part", "wb") as out:
+    out.write(b"\n".join(sorted(seen)) + b"\n")
+os.rename(sys.argv[1] + ".part", sys.argv[1])
+"""
+CMDLINES = "/tmp/.cmdlines"
+
+# "Nothing changed": these are the same before and after a run that must change nothing.
+SNAPSHOT = r"""
+for p in /etc/apache2 /etc/httpd /etc/php /etc/php.d /etc/php-fpm.d /etc/php-fpm.conf /etc/php.ini \
+         /etc/nftables.conf /etc/firewalld /etc/mysql /etc/my.cnf /etc/my.cnf.d /etc/ssl/tssr-kit \
+         /srv/lamp /var/lib/tssr-kit /etc/tssr-kit /etc/passwd /etc/group; do
+    [ -e "$p" ] || [ -L "$p" ] || continue
+    printf '=== tree %s\n' "$p"; find "$p" -printf '%M %u %g %p -> %l\n' | LC_ALL=C sort
+    printf '=== sums %s\n' "$p"; find "$p" -type f -exec sha256sum {} + | LC_ALL=C sort
+done
+printf '=== packages\n'
+if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W; else rpm -qa | LC_ALL=C sort; fi
+printf '=== firewall\n'
+if command -v nft >/dev/null 2>&1; then nft -s list ruleset 2>&1; fi
+if command -v firewall-cmd >/dev/null 2>&1; then firewall-cmd --list-all-zones 2>&1; fi
+printf '=== database\n'
+if command -v mariadb >/dev/null 2>&1 && mariadb -N -B -e 'SELECT 1' >/dev/null 2>&1; then
+    mariadb -N -B -e "
+        SELECT user, host, priv FROM mysql.global_priv ORDER BY user, host;
+        SELECT host, db, user FROM mysql.db ORDER BY host, db, user;
+        SHOW DATABASES;
+        SELECT table_schema, table_name, column_name, column_type FROM information_schema.columns
+          WHERE table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+          ORDER BY table_schema, table_name, ordinal_position;"
+    mariadb -N -B -e "
+        SELECT CONCAT('CHECKSUM TABLE \`', table_schema, '\`.\`', table_name, '\`;')
+          FROM information_schema.tables WHERE table_type = 'BASE TABLE'
+          AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+          ORDER BY table_schema, table_name" | mariadb -N -B
+else
+    echo 'no server'
+fi
+printf '=== pwned\n'; ls -d /tmp/pwned /etc/evil /evil /srv/evil /srv/lamp/evil 2>/dev/null || true
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# What differs between the OS families
+
+
+@dataclass(frozen=True)
+class Family:
+    vhost: str              # the app's vhost file
+    conf_dir: str           # a folder whose *.conf Apache reads (where the broken file goes)
+    web_user: str
+    apachectl: str = "apachectl"
+
+
+FAMILIES = {
+    "debian": Family(f"/etc/apache2/sites-available/tssr-{NAME}.conf", "/etc/apache2/conf-enabled",
+                     "www-data"),
+    "redhat": Family(f"/etc/httpd/conf.d/tssr-{NAME}.conf", "/etc/httpd/conf.d", "apache"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Running the script
+
+
+@dataclass(repr=False)
+class Run:
+    """One run of deploy-lamp.sh: exit code, stdout, stderr, wall time (shown in full on failure)."""
+
+    exit: int
+    stdout: str
+    stderr: str
+    argv: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        return (f"\n$ {' '.join(self.argv)}\n--- exit {self.exit} after {self.seconds:.1f} s\n"
+                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr[-6000:]}---")
+
+    @property
+    def result(self) -> dict:
+        """The JSON object on the last line of stdout."""
+        lines = self.stdout.splitlines()
+        assert lines, f"no result line on stdout{self!r}"
+        try:
+            value = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
+        assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
+        assert value.get("script") == "deploy-lamp", f"`script` is not deploy-lamp{self!r}"
+        return value
+
+
+def deploy(node: Node, *args: str, timeout: float = DEPLOY_TIMEOUT) -> Run:
+    """``bash deploy-lamp.sh ARGS`` as root in the container (no shell: the values reach it as is)."""
+    argv = ("bash", SCRIPT, *args)
+    start = time.monotonic()
+    proc = node.exec(*argv, workdir=WORKDIR, timeout=timeout)
+    return Run(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
+               argv, time.monotonic() - start)
+
+
+def app_args(app: str = V1, schema: str | None = V1_SCHEMA, domain: str = DOMAIN) -> tuple[str, ...]:
+    """The arguments of a deploy: the app, its schema, the domain, the data folder."""
+    schema_args = ("--schema", schema) if schema else ()
+    return ("--app", app, *schema_args, "--domain", domain, "--data-dir", DATA_DIR)
+
+
+def subset(result: dict, expected: dict) -> dict:
+    """The keys of ``result`` that ``expected`` names (so that pytest shows a readable diff)."""
+    return {key: result.get(key, "<missing>") for key in expected}
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the host
+
+
+def snapshot(node: Node) -> dict[str, str]:
+    return parse_snapshot(node.sh(SNAPSHOT))
+
+
+def snapshot_diff(before: dict[str, str], after: dict[str, str]) -> str:
+    """What differs, as a unified diff per section ('' when nothing does)."""
+    out: list[str] = []
+    for section in sorted(set(before) | set(after)):
+        old, new = before.get(section, "<none>\n"), after.get(section, "<none>\n")
+        if old != new:
+            out.append(f"--- {section}")
+            out += list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))[2:60]
+    return "\n".join(out)
+
+
+def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: Run) -> None:
+    assert not after.get("pwned"), f"an injected command or a tarball member escaped: {after['pwned']}{run!r}"
+    diff = snapshot_diff(before, after)
+    assert not diff, f"the run changed the host:\n{diff}{run!r}"
+
+
+def https(node: Node, path: str = "/", domain: str = DOMAIN) -> tuple[int, str]:
+    """GET https://DOMAIN/PATH inside the container (DOMAIN resolved to 127.0.0.1): status, body."""
+    proc = node.exec("curl", "-sk", "--max-time", "10", "--resolve", f"{domain}:443:127.0.0.1",
+                     "-w", "\n%{http_code}", f"https://{domain}{path}")
+    body, _, code = proc.stdout.decode(errors="replace").rpartition("\n")
+    return int(code or 0), body
+
+
+def app_version(body: str) -> str | None:
+    """The content of ``<meta name="app-version" content="…">``."""
+    match = re.search(r'<meta name="app-version" content="([^"]*)"', body)
+    return match[1] if match else None
+
+
+def assert_serves(node: Node, version: str, *texts: str) -> str:
+    """HTTPS answers 200 with ``version N`` (text and meta) and each of ``texts``; returns the body."""
+    code, body = https(node)
+    assert code == 200, f"https://{DOMAIN}/ answered {code}:\n{body[:2000]}"
+    assert f"version {version}" in body and app_version(body) == version, (
+        f"not version {version} (meta: {app_version(body)}):\n{body[:2000]}")
+    for text in texts:
+        assert text in body, f"{text!r} is not on the page:\n{body[:3000]}"
+    return body
+
+
+def releases(node: Node) -> list[str]:
+    return sorted(node.sh(f"ls -1 {RELEASES} 2>/dev/null || true").split())
+
+
+def current_release(node: Node) -> str:
+    """The release ``current`` points to (the folder's name; '' when there is no ``current``)."""
+    return node.sh(f"readlink {CURRENT} || true").strip().rstrip("/").rsplit("/", 1)[-1]
+
+
+def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -> str:
+    """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it."""
+    proc = node.exec("sh", "-c", 'rm -rf "$2" && cp -a "$1" "$2"', "sh", source, folder)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    for relative, text in files.items():
+        node.write(f"{folder}/{relative}", text)
+    return folder
+
+
+def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
+    """A systemd container (whatever TSSR_TEST_BOOT says) with the script, the apps and the test inputs."""
+    image = platform.image()
+    name = f"tssr-test-{uuid.uuid4().hex[:8]}"
+    containers.run_node(image, name, labels={LABEL: SESSION})
+    node = Node(name, platform)
+    try:
+        containers.wait_booted(name)
+        node.exec("mkdir", "-p", APPS, WORKDIR)
+        containers.docker("cp", str(SCRIPT_SOURCE), f"{name}:{LAMP}")
+        for app in ("parc-v1", "parc-v2"):
+            containers.docker("cp", str(APPS_SOURCE / app), f"{name}:{APPS}/{app}")
+        for file, data in certs.items():
+            node.write(f"{WORKDIR}/{file}", data, "0600")
+        node.sh(f"mkdir -p {SCHEMA_DIR}")
+        proc = node.exec("python3", "-c", EVIL_TARBALLS, V1, TAR_DOTDOT, TAR_ABSOLUTE)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    except BaseException:
+        containers.remove(name)
+        raise
+    return node
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+PLATFORM_PARAMS = [
+    pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(f"lamp-{p.name}")) for p in PLATFORMS.values()
+]
+
+
+@pytest.fixture(scope="module", params=PLATFORM_PARAMS)
+def lamp_platform(request: pytest.FixtureRequest) -> Platform:
+    """A platform (RedHat: skipped, not run, when no image is supplied); the script must exist."""
+    chosen: Platform = request.param
+    chosen.image()
+    for path in (SCRIPT_SOURCE / "deploy-lamp.sh", SCRIPT_SOURCE / "templates", APPS_SOURCE / "parc-v1",
+                 APPS_SOURCE / "parc-v2"):
+        if not path.exists():
+            pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A self-signed certificate for DOMAIN with its key (a.crt, a.key), and an unrelated key (b.key)."""
+    folder = tmp_path_factory.mktemp("certs")
+    for key in ("a.key", "b.key"):
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-out", str(folder / key)], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-x509", "-key", str(folder / "a.key"), "-days", "30",
+                    "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN}",
+                    "-out", str(folder / "a.crt")], check=True, capture_output=True)
+    return {name: (folder / name).read_bytes() for name in ("a.crt", "a.key", "b.key")}
+
+
+@dataclass
+class Site:
+    """The container parc-v1 was deployed to, and every run made there (for the secret checks)."""
+
+    node: Node
+    family: Family
+    first: Run
+    runs: list[Run] = field(default_factory=list, repr=False)
+    cmdlines: str = field(default="", repr=False)  # every command line seen during the first deploy
+
+    def deploy(self, *args: str) -> Run:
+        if self.first.exit != 0:
+            pytest.fail(f"the first deploy failed, the story cannot go on{self.first!r}")
+        run = deploy(self.node, *args)
+        self.runs.append(run)
+        return run
+
+    @property
+    def first_release(self) -> str:
+        return str(self.first.result.get("release"))
+
+
+@dataclass
+class Launch:
+    """The site's container, its first deploy running in the background (``docker exec`` client)."""
+
+    node: Node
+    proc: subprocess.Popen[bytes]
+    argv: tuple[str, ...]
+    start: float
+    out: IO[bytes]          # files, not pipes: nobody reads while the fresh host is tested
+    err: IO[bytes]
+
+    def wait(self) -> Run:
+        try:
+            self.proc.wait(timeout=DEPLOY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        seconds = time.monotonic() - self.start
+        self.out.seek(0)
+        self.err.seek(0)
+        return Run(self.proc.returncode, self.out.read().decode(errors="replace"),
+                   self.err.read().decode(errors="replace"), self.argv, seconds)
+
+
+@pytest.fixture(scope="module")
+def launched(lamp_platform: Platform, certs: dict[str, bytes]) -> Iterator[Launch]:
+    """A new container with parc-v1's first deploy started, the command lines watched meanwhile.
+
+    Started as soon as a test of the platform needs it (the fresh host's tests do, when the site's
+    tests are selected too), so the ~40 s install runs while the fresh host is tested.
+    """
+    node = start_lamp_node(lamp_platform, certs)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            node.exec("rm", "-f", "/tmp/.cmdline-stop", CMDLINES)
+            containers.docker("exec", "--detach", node.name, "python3", "-c", CMDLINE_SAMPLER, CMDLINES)
+            argv = ("bash", SCRIPT, *app_args())
+            start = time.monotonic()
+            # Its own wall time, measured in the container: the test waits for it only later.
+            timed = ("sh", "-c", 'date +%s.%N > /tmp/.first-start; "$@"; rc=$?;'
+                     ' date +%s.%N > /tmp/.first-end; exit $rc', "sh", *argv)
+            proc = subprocess.Popen(["docker", "exec", "--workdir", WORKDIR, node.name, *timed],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            yield Launch(node, proc, argv, start, out, err)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        containers.remove(node.name)
+
+
+@pytest.fixture(scope="module")
+def site(lamp_platform: Platform, launched: Launch) -> Site:
+    """parc-v1 with its schema deployed once (the first deploy waited for), and the command lines seen."""
+    node = launched.node
+    first = launched.wait()
+    times = node.sh("cat /tmp/.first-start /tmp/.first-end", check=False).split()
+    if len(times) == 2:
+        first.seconds = float(times[1]) - float(times[0])
+    node.exec("touch", "/tmp/.cmdline-stop")
+    deadline = time.monotonic() + 10
+    while not node.exists(CMDLINES) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cmdlines = node.exec("cat", CMDLINES).stdout.decode(errors="replace")
+    print(f"\n{lamp_platform.name}: first deploy took {first.seconds:.1f} s")
+    return Site(node, FAMILIES[lamp_platform.family], first, [first], cmdlines)
+
+
+class FreshHost:
+    """A container never deployed to; replaced when a test found it changed."""
+
+    def __init__(self, platform: Platform, certs: dict[str, bytes]) -> None:
+        self.platform = platform
+        self.certs = certs
+        self.node: Node | None = None
+        self.dirty = False
+
+    def get(self) -> Node:
+        if self.node is not None and self.dirty:
+            self.close()
+        if self.node is None:
+            self.node = start_lamp_node(self.platform, self.certs)
+            self.dirty = False
+        return self.node
+
+    def close(self) -> None:
+        if self.node is not None:
+            containers.remove(self.node.name)
+            self.node = None
+
+
+@pytest.fixture(scope="module")
+def fresh_host(request: pytest.FixtureRequest, lamp_platform: Platform, certs: dict[str, bytes]
+               ) -> Iterator[FreshHost]:
+    """The platform's fresh host; starts the site's first deploy first when the site's tests will run."""
+    if any("site" in getattr(item, "fixturenames", ())
+           and getattr(getattr(item, "callspec", None), "params", {}).get("lamp_platform") is lamp_platform
+           for item in request.session.items):
+        request.getfixturevalue("launched")
+    holder = FreshHost(lamp_platform, certs)
+    yield holder
+    holder.close()
+
+
+def run_unchanged(holder: FreshHost | Site, *args: str) -> tuple[Run, dict[str, str], dict[str, str]]:
+    """Run the script on the fresh host or the site, with a snapshot before and after."""
+    if isinstance(holder, FreshHost):
+        node = holder.get()
+        before = snapshot(node)
+        run = deploy(node, *args)
+        after = snapshot(node)
+        holder.dirty = before != after
+    else:
+        node = holder.node
+        before = snapshot(node)
+        run = holder.deploy(*args)
+        after = snapshot(node)
+    return run, before, after
+
+
+# ==================================================================================================
+# The fresh host: a dry run and refused input change nothing, not even the packages
+
+
+def test_dry_run_on_a_fresh_host_plans_the_install_and_installs_nothing(fresh_host: FreshHost) -> None:
+    run, before, after = run_unchanged(fresh_host, *app_args(), "--dry-run")
+    assert run.exit == 0, run
+    result = run.result
+    assert result.get("dry_run") is True, run
+    assert isinstance(result.get("changed"), int) and result["changed"] > 0, f"no planned change{run!r}"
+    assert_nothing_changed(before, after, run)
+
+
+# Refused input: (id, the arguments, words of which one must be in the message).
+HOSTILE_DOMAINS = {
+    "space": "exa mple.com",
+    "leading-hyphen": "-bad.example",
+    "empty-label": "a..b",
+    "semicolon": "x;touch /tmp/pwned",
+    "command-substitution": "$(touch /tmp/pwned)",
+    "300-characters": ".".join(["a" * 59] * 5),
+    "upper-case-accent": "ÉCOLE.fr",
+}
+HOSTILE_NAMES = {
+    "upper-case": "Parc",
+    "leading-digit": "1app",
+    "semicolon": "x;id",
+    "dot-dot": "../etc",
+    "quote": "a'b",
+    "17-characters": "abcdefghijklmnopq",
+}
+REFUSED: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+    *((f"domain-{case}", app_args(domain=value), ("domain",)) for case, value in HOSTILE_DOMAINS.items()),
+    ("app-missing", app_args(app=f"{WORKDIR}/no-such-app"), ("app", "no-such-app")),
+    ("schema-is-a-directory", app_args(schema=SCHEMA_DIR), ("schema",)),
+    ("schema-missing", app_args(schema=f"{WORKDIR}/no-such.sql"), ("schema", "no-such.sql")),
+    *((f"name-{case}", app_args() + ("--name", value), ("name",))
+      for case, value in HOSTILE_NAMES.items()),
+    ("cert-without-key", app_args() + ("--cert", CERT_A), ("key",)),
+    ("key-without-cert", app_args() + ("--key", KEY_A), ("cert",)),
+    ("cert-and-key-not-a-pair", app_args() + ("--cert", CERT_A, "--key", KEY_B), ("cert", "key", "pair")),
+    ("tarball-dotdot-member", app_args(app=TAR_DOTDOT), ("..",)),
+    ("tarball-absolute-member", app_args(app=TAR_ABSOLUTE), ("/etc/evil", "absolute")),
+    ("keep-1", app_args() + ("--keep", "1"), ("keep",)),
+    ("data-dir-dotdot", ("--app", V1, "--schema", V1_SCHEMA, "--domain", DOMAIN, "--data-dir", "../x"),
+     ("data",)),
+    ("health-without-slash", app_args() + ("--health", "health.php"), ("health",)),
+]
+REFUSED_PARAMS = [pytest.param(args, words, id=case) for case, args, words in REFUSED]
+
+
+def assert_refused(run: Run, words: tuple[str, ...]) -> None:
+    """Exit 2, a failed result line that changed nothing, a message naming the bad input."""
+    assert run.exit == 2, run
+    assert subset(run.result, {"status": "failed", "changed": 0}) == {"status": "failed", "changed": 0}, run
+    assert any(word.lower() in run.stderr.lower() for word in words), (
+        f"stderr names none of {words}{run!r}")
+
+
+@pytest.mark.parametrize(("args", "words"), REFUSED_PARAMS)
+def test_bad_input_on_a_fresh_host_exits_2_and_changes_nothing(fresh_host: FreshHost, args: tuple[str, ...],
+                                                               words: tuple[str, ...]) -> None:
+    run, before, after = run_unchanged(fresh_host, *args)
+    assert_refused(run, words)
+    assert_nothing_changed(before, after, run)
+
+
+# ==================================================================================================
+# The site: parc-v1 deployed once, then the story, in this order
+
+
+def test_fresh_deploy_installs_the_stack_and_reports_the_url(site: Site) -> None:
+    run = site.first
+    assert run.exit == 0, run
+    expected = {"status": "changed", "dry_run": False, "name": NAME, "domain": DOMAIN,
+                "url": f"https://{DOMAIN}/", "rolled_back": False, "previous": None}
+    assert subset(run.result, expected) == expected, run
+    assert run.result.get("changed", 0) > 0, run
+    assert RELEASE_NAME.match(site.first_release), run
+    assert current_release(site.node) == site.first_release
+    assert site.node.sh(f"readlink -f {CURRENT}").strip() == f"{RELEASES}/{site.first_release}"
+
+
+def test_https_serves_version_1_with_data_from_mariadb(site: Site) -> None:
+    assert site.first.exit == 0, site.first
+    assert_serves(site.node, "1", "PC-0001", "SW-0001", "PRN-0001")
+    code, body = https(site.node, "/health.php")
+    assert code == 200 and json.loads(body).get("status") == "ok", body
+
+
+def test_http_answers_301_to_https(site: Site) -> None:
+    assert site.first.exit == 0, site.first
+    out = site.node.sh(f"curl -s -o /dev/null --max-time 10 --resolve {DOMAIN}:80:127.0.0.1 "
+                       f"-w '%{{http_code}} %{{redirect_url}}' http://{DOMAIN}/")
+    assert out == f"301 https://{DOMAIN}/", out
+
+
+def test_second_run_changes_nothing(site: Site) -> None:
+    run, before, after = run_unchanged(site, *app_args())
+    print(f"\n{site.node.platform.name}: second run took {run.seconds:.1f} s "
+          f"(first: {site.first.seconds:.1f} s)")
+    assert run.exit == 0, run
+    expected = {"status": "ok", "changed": 0, "dry_run": False, "release": site.first_release,
+                "rolled_back": False}
+    assert subset(run.result, expected) == expected, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_dry_run_of_version_2_plans_changes_and_changes_nothing(site: Site) -> None:
+    run, before, after = run_unchanged(site, *app_args(V2, V2_SCHEMA), "--dry-run")
+    assert run.exit == 0, run
+    assert run.result.get("dry_run") is True, run
+    changed = run.result.get("changed")
+    assert isinstance(changed, int) and changed > 0, f"no planned change{run!r}"
+    assert_nothing_changed(before, after, run)
+    assert_serves(site.node, "1")
+
+
+@pytest.mark.parametrize(("args", "words"), REFUSED_PARAMS)
+def test_bad_input_on_a_deployed_host_exits_2_and_changes_nothing(site: Site, args: tuple[str, ...],
+                                                                  words: tuple[str, ...]) -> None:
+    run, before, after = run_unchanged(site, *args)
+    assert_refused(run, words)
+    assert_nothing_changed(before, after, run)
+
+
+def test_database_settings_are_readable_by_the_app_user_only(site: Site) -> None:
+    node = site.node
+    assert site.first.exit == 0, site.first
+    assert node.sh(f"stat -c '%a %U' {DB_INI}").strip() == f"400 app-{NAME}"
+    assert node.sh(f"stat -c '%a %U %G' {DB_INI.rsplit('/', 1)[0]}").strip() == f"750 root app-{NAME}"
+    assert node.exec("runuser", "-u", f"app-{NAME}", "--", "cat", DB_INI).returncode == 0
+    web = node.exec("runuser", "-u", site.family.web_user, "--", "cat", DB_INI)
+    assert web.returncode != 0, f"{site.family.web_user} can read {DB_INI}"
+
+
+def test_neither_the_app_nor_the_web_server_can_write_the_release(site: Site) -> None:
+    node = site.node
+    assert site.first.exit == 0, site.first
+    for user in (f"app-{NAME}", site.family.web_user):
+        for folder in (CURRENT, f"{CURRENT}/public", f"{CURRENT}/src"):
+            proc = node.exec("runuser", "-u", user, "--", "touch", f"{folder}/written-by-{user}")
+            assert proc.returncode != 0, f"{user} could write into {folder}"
+        proc = node.exec("runuser", "-u", user, "--", "sh", "-c", f"echo x >> {CURRENT}/public/index.php")
+        assert proc.returncode != 0, f"{user} could change index.php"
+    assert node.sh(f"stat -c '%U' {CURRENT}/ {CURRENT}/public/index.php").split() == ["root", "root"]
+
+
+def test_firewall_drops_other_ports(site: Site) -> None:
+    node = site.node
+    assert site.first.exit == 0, site.first
+    containers.docker("exec", "--detach", node.name, "sh", "-c",
+                      "echo $$ > /tmp/.http8089.pid; exec python3 -m http.server 8089 --bind 0.0.0.0 "
+                      "--directory /opt/tssr-test")
+    try:
+        deadline = time.monotonic() + 10
+        while node.exec("curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8089/").returncode != 0:
+            assert time.monotonic() < deadline, "the test server on 8089 did not start"
+            time.sleep(0.2)
+        address = containers.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} "
+                                    "{{end}}", node.name).stdout.split()[0]
+        with pytest.raises(OSError):
+            socket.create_connection((address, 8089), timeout=3).close()
+        socket.create_connection((address, 443), timeout=3).close()     # the positive control
+    finally:
+        node.sh("kill $(cat /tmp/.http8089.pid)", check=False)
+
+
+def test_update_to_version_2_applies_its_schema_and_serves_it(site: Site) -> None:
+    node = site.node
+    before = current_release(node)
+    run = site.deploy(*app_args(V2, V2_SCHEMA))
+    assert run.exit == 0, run
+    expected = {"status": "changed", "rolled_back": False, "previous": before, "name": NAME}
+    assert subset(run.result, expected) == expected, run
+    release = str(run.result.get("release"))
+    assert RELEASE_NAME.match(release) and release != before, run
+    assert_serves(node, "2", "<th>Emplacement</th>", "Accueil, rez-de-chaussée", "PC-0001")
+    columns = node.sh("mariadb -N -B -e \"SELECT column_name FROM information_schema.columns "
+                      "WHERE table_schema = 'parc' AND table_name = 'equipment'\"").split()
+    assert "location" in columns, columns
+    assert {before, release} <= set(releases(node))
+
+
+def test_rollback_serves_version_1_again(site: Site) -> None:
+    node = site.node
+    assert_serves(node, "2")
+    version_2 = current_release(node)
+    listing = releases(node)
+    run = site.deploy("--rollback", "--name", NAME)         # as documented: the domain is remembered
+    assert run.exit == 0, run
+    expected = {"status": "changed", "release": site.first_release, "previous": version_2, "domain": DOMAIN}
+    assert subset(run.result, expected) == expected, run
+    assert_serves(node, "1", "PC-0001")
+    assert current_release(node) == site.first_release
+    assert releases(node) == listing, "a rollback must not add or remove releases"
+    assert {site.first_release, version_2} <= set(listing)
+
+
+def test_failed_health_check_rolls_back_to_the_serving_release(site: Site) -> None:
+    node = site.node
+    assert_serves(node, "1")
+    link, listing = current_release(node), releases(node)
+    broken = copy_app(node, f"{WORKDIR}/parc-broken",
+                      {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
+    run = site.deploy(*app_args(broken), "--name", NAME)
+    assert run.exit == 1, run
+    assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
+                                                                            "rolled_back": True}, run
+    assert current_release(node) == link, "current does not point where it did"
+    assert releases(node) == listing, "the failed release was not removed"
+    assert_serves(node, "1")
+
+
+def test_failed_health_path_rolls_back_too(site: Site) -> None:
+    node = site.node
+    link, listing = current_release(node), releases(node)
+    copy_app(node, f"{WORKDIR}/parc-nohealth", {"public/other.txt": "a new release\n"})
+    run = site.deploy(*app_args(f"{WORKDIR}/parc-nohealth"), "--name", NAME, "--health", "/no-such-page.php")
+    assert run.exit == 1, run
+    assert run.result.get("rolled_back") is True, run
+    assert current_release(node) == link, "current does not point where it did"
+    assert releases(node) == listing, "the failed release was not removed"
+    assert_serves(node, "1")
+
+
+def test_broken_apache_config_elsewhere_stops_a_vhost_change_and_the_site_keeps_serving(site: Site) -> None:
+    node = site.node
+    broken = f"{site.family.conf_dir}/zz-broken.conf"
+    vhost = node.read(site.family.vhost)
+    node.write(broken, "ThisIsNotADirective at all\n<Garbage\n")
+    try:
+        assert node.exec(site.family.apachectl, "-t").returncode != 0, "the garbage did not break the config"
+        run = site.deploy(*app_args(domain=OTHER_DOMAIN))
+        assert run.exit == 1, run
+        assert run.result.get("status") == "failed", run
+        assert node.read(site.family.vhost) == vhost, "the vhost was changed"
+        assert_serves(node, "1")
+    finally:
+        node.exec("rm", "-f", broken)
+    restore = site.deploy(*app_args())
+    assert restore.exit == 0, restore
+    assert node.read(site.family.vhost) == vhost
+    assert_serves(node, "1")
+
+
+def test_data_dir_is_writable_by_the_app_and_kept_across_releases(site: Site) -> None:
+    node = site.node
+    assert site.first.exit == 0, site.first
+    proc = node.exec("runuser", "-u", f"app-{NAME}", "--", "sh", "-c",
+                     f"echo kept > {CURRENT}/{DATA_DIR}/kept.txt")
+    assert proc.returncode == 0, f"app-{NAME} cannot write {DATA_DIR}: {proc.stderr.decode(errors='replace')}"
+    assert node.sh(f"stat -c '%a %U' {APP_ROOT}/shared/{DATA_DIR}").strip() == f"2770 app-{NAME}"
+    before = current_release(node)
+    copy_app(node, f"{WORKDIR}/parc-data", {"public/marker.txt": "data-dir check\n"})
+    run = site.deploy(*app_args(f"{WORKDIR}/parc-data"), "--name", NAME)
+    assert run.exit == 0 and run.result.get("status") == "changed", run
+    assert current_release(node) != before, f"no new release{run!r}"
+    assert node.sh(f"cat {CURRENT}/{DATA_DIR}/kept.txt").strip() == "kept"
+    assert https(node, "/marker.txt") == (200, "data-dir check\n")
+
+
+def test_tarball_with_one_top_folder_deploys_under_the_derived_name(site: Site) -> None:
+    node = site.node
+    folder = copy_app(node, f"{WORKDIR}/tar-src", {"public/tarball.txt": "from the tarball\n"})
+    tarball = f"{WORKDIR}/parc-1.0.tar.gz"
+    proc = node.exec("python3", "-c", MAKE_TARBALL, folder, tarball, "parc-1.0")
+    assert proc.returncode == 0, proc.stderr
+    run = site.deploy(*app_args(tarball))
+    assert run.exit == 0, run
+    assert subset(run.result, {"status": "changed", "name": NAME}) == {"status": "changed", "name": NAME}, run
+    assert_serves(node, "1", "PC-0001")
+    assert https(node, "/tarball.txt") == (200, "from the tarball\n")
+    assert not node.exists(f"{CURRENT}/parc-1.0"), "the top folder was not stripped"
+
+
+def test_tgz_with_explicit_name_deploys(site: Site) -> None:
+    node = site.node
+    folder = copy_app(node, f"{WORKDIR}/tgz-src", {"public/tarball.txt": "from the tgz\n"})
+    tarball = f"{WORKDIR}/inventaire.tgz"
+    proc = node.exec("python3", "-c", MAKE_TARBALL, folder, tarball, "inventaire-2024")
+    assert proc.returncode == 0, proc.stderr
+    run = site.deploy(*app_args(tarball), "--name", NAME)
+    assert run.exit == 0, run
+    assert subset(run.result, {"status": "changed", "name": NAME}) == {"status": "changed", "name": NAME}, run
+    assert https(node, "/tarball.txt") == (200, "from the tgz\n")
+
+
+def test_keep_2_after_three_releases_leaves_two_with_the_current_one(site: Site) -> None:
+    node = site.node
+    for n in (1, 2, 3):
+        folder = copy_app(node, f"{WORKDIR}/keep-{n}", {"public/keep.txt": f"release {n}\n"})
+        run = site.deploy(*app_args(folder), "--name", NAME, "--keep", "2")
+        assert run.exit == 0 and run.result.get("status") == "changed", run
+    listing = releases(node)
+    assert len(listing) == 2, listing
+    assert current_release(node) in listing
+    assert https(node, "/keep.txt") == (200, "release 3\n")
+
+
+def test_database_password_never_appears_in_output_journal_or_command_lines(site: Site) -> None:
+    node = site.node
+    assert site.first.exit == 0, site.first
+    password = node.read(DB_PASSWORD).strip()
+    assert len(password) >= 16, "the stored password is too short to be the real one"
+    assert password in node.read(DB_INI), f"{DB_INI} does not hold the stored password"
+    assert site.cmdlines.count("\n") > 10, "the command-line sampler saw nothing"
+    assert "apt-get" in site.cmdlines or "dnf" in site.cmdlines, "the sampler missed the install"
+    for run in site.runs:
+        assert password not in run.stdout, f"the password is on stdout of {' '.join(run.argv)}"
+        assert password not in run.stderr, f"the password is on stderr of {' '.join(run.argv)}"
+    assert password not in site.cmdlines, "the password was on a command line during the first deploy"
+    journal = node.exec("journalctl", "--no-pager", "-o", "verbose").stdout.decode(errors="replace")
+    assert journal.strip(), "the journal is empty"
+    assert password not in journal, "the password is in the journal"
+    logs = node.exec("grep", "-rlF", "-f", "-", "/var/log", stdin=password.encode())
+    assert logs.returncode == 1, f"the password is in {logs.stdout.decode(errors='replace')}"
