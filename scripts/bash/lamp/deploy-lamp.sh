@@ -99,6 +99,7 @@ DOMAIN=""
 CERT_SRC=""
 KEY_SRC=""
 HEALTH_PATH="/"
+HEALTH_GIVEN=false
 KEEP=5
 DATA_DIRS=()
 ROLLBACK=false
@@ -281,7 +282,7 @@ parse_args() {
       --domain) need_value "$1" $#; DOMAIN="$2"; shift 2 ;;
       --cert) need_value "$1" $#; CERT_SRC="$2"; shift 2 ;;
       --key) need_value "$1" $#; KEY_SRC="$2"; shift 2 ;;
-      --health) need_value "$1" $#; HEALTH_PATH="$2"; shift 2 ;;
+      --health) need_value "$1" $#; HEALTH_PATH="$2"; HEALTH_GIVEN=true; shift 2 ;;
       --keep) need_value "$1" $#; KEEP="$2"; shift 2 ;;
       --data-dir) need_value "$1" $#; DATA_DIRS+=("$2"); shift 2 ;;
       --templates) need_value "$1" $#; TEMPLATES="$2"; shift 2 ;;
@@ -586,7 +587,9 @@ validate_rollback_target() {
   if [[ "${DOMAIN_GIVEN}" == false && -f "${STATE_ROOT}/${NAME}/domain" ]]; then
     DOMAIN="$(<"${STATE_ROOT}/${NAME}/domain")"
   fi
-  [[ -f "${STATE_ROOT}/${NAME}/health" ]] && HEALTH_PATH="$(<"${STATE_ROOT}/${NAME}/health")"
+  if [[ "${HEALTH_GIVEN}" == false && -f "${STATE_ROOT}/${NAME}/health" ]]; then
+    HEALTH_PATH="$(<"${STATE_ROOT}/${NAME}/health")"
+  fi
   return 0
 }
 
@@ -868,7 +871,10 @@ step_firewall() {
     ensure_service firewalld
     [[ "${DRY_RUN}" == false ]] || { changed "allow only ssh, http and https in firewalld"; return 0; }
     local zone service port reload=false
-    zone="$(firewall-cmd --get-default-zone)"
+    # The zone of the interface that carries the default route (else the default zone).
+    local interface
+    interface="$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')"
+    zone="$(firewall-cmd --get-zone-of-interface="${interface}" 2>/dev/null || firewall-cmd --get-default-zone)"
     for service in ssh http https; do
       if ! firewall-cmd --permanent --zone="${zone}" --query-service="${service}" >/dev/null; then
         changed "firewalld: allow ${service}"
