@@ -32,6 +32,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shlex
 import socket
 import subprocess
 import tempfile
@@ -717,6 +718,29 @@ def test_failed_health_path_rolls_back_too(site: Site) -> None:
     assert run.result.get("rolled_back") is True, run
     assert current_release(node) == link, "current does not point where it did"
     assert releases(node) == listing, "the failed release was not removed"
+    assert_serves(node, "1")
+
+
+def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None:
+    node = site.node
+    link, listing = current_release(node), releases(node)
+    # A release whose page takes 4 s: the deploy is stopped while its health check waits.
+    copy_app(node, f"{WORKDIR}/parc-slow", {"public/index.php": "<?php\nsleep(4);\necho 'slow';\n"})
+    argv = shlex.join(("bash", SCRIPT, *app_args(f"{WORKDIR}/parc-slow"), "--name", NAME))
+    pid = node.sh(f"cd {WORKDIR} && {{ {argv} >int.out 2>int.err & }} && echo $!").strip()
+    deadline = time.monotonic() + 60
+    while current_release(node) == link and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert current_release(node) != link, "the deploy never switched to the slow release"
+    node.sh(f"kill -TERM {pid}")
+    deadline = time.monotonic() + 30
+    while node.exec("kill", "-0", pid).returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = Run(-1, node.read(f"{WORKDIR}/int.out"), node.read(f"{WORKDIR}/int.err"), ("(interrupted)",))
+    assert subset(run.result, {"status": "failed", "rolled_back": True, "release": link}) == {
+        "status": "failed", "rolled_back": True, "release": link}, run
+    assert current_release(node) == link, f"current does not point where it did{run!r}"
+    assert releases(node) == listing, f"the interrupted release was not removed{run!r}"
     assert_serves(node, "1")
 
 

@@ -128,3 +128,16 @@ def test_a_missing_app_is_a_usage_error_before_any_host(lab_host, tmp_path):
     assert proc.returncode == 2
     assert "no such folder or file" in proc.stderr
     assert lab_host not in proc.stdout  # no summary: no host was contacted
+
+
+def test_host_state_tests_pass_over_ssh(first_deploy, lab_host):
+    """tests/hoststate/test_lamp.py over SSH, as against a real server."""
+    assert first_deploy.returncode == 0, first_deploy.stdout + first_deploy.stderr[-4000:]
+    ssh_config = REPO / ".tssr" / LAB / "ssh_config"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hosts=ssh://{lab_host}",
+         f"--ssh-config={ssh_config}", "--sudo", "tests/hoststate/test_lamp.py"],
+        cwd=REPO, env={**env(), "TSSR_LAMP_NAME": "parc", "TSSR_LAMP_EXPECT": "PC-0001"},
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout and "error" not in proc.stdout

@@ -91,7 +91,7 @@ def test_host_state_matches_the_csv_on_every_lab_host(lab):
     hosts = ",".join(f"ssh://{h}" for h in lab)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hosts={hosts}",
-         f"--ssh-config={SSH_CONFIG}", "--sudo", "tests/hoststate"],
+         f"--ssh-config={SSH_CONFIG}", "--sudo", "tests/hoststate/test_users.py"],
         cwd=REPO, env={**env(), "TSSR_USERS_CSV": str(EXAMPLE_CSV)}, capture_output=True, text=True,
         timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -45,7 +45,10 @@ def platforms() -> list:
             scenario = molecule_yml.parent.name
             name = platform["name"]
             test_id = name if name.startswith(f"{scenario}-") else f"{scenario}-{name}"
-            found.append(pytest.param(scenario, name, str(platform.get("image", "")), id=test_id))
+            # One xdist worker runs every platform of a scenario, one after the other (see the lock
+            # below): a second worker would only wait for it.
+            found.append(pytest.param(scenario, name, str(platform.get("image", "")), id=test_id,
+                                      marks=pytest.mark.xdist_group(f"molecule-{scenario}")))
     return found
 
 
