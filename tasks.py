@@ -182,7 +182,9 @@ def test(c, only=None, k=None, workers=2):
         raise Exit(f"error: --only must be one of {', '.join(parts)}", code=2)
     args = [sys.executable, "-m", "pytest", parts[only] if only else "tests"]
     if int(workers) > 1:
-        args += ["-n", str(workers), "--dist", "loadgroup"]
+        # In collection order (see tests/conftest.py): the longest runs first.
+        args += ["-n", str(workers), "--dist", "loadgroup", "--no-loadscope-reorder"]
+    args += ["--durations", "25"]
     if k:
         args += ["-k", k]
     os.chdir(REPO)

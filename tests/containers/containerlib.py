@@ -19,6 +19,7 @@ fixtures that use this are in conftest.py.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import time
@@ -79,6 +80,34 @@ with open('{SYSLOG_FILE}', 'ab', buffering=0) as out:
     while True:
         out.write(sock.recv(65536).rstrip(b'\\n') + b'\\n')
 """
+
+
+@dataclass(repr=False)
+class ScriptRun:
+    """What one run of a script gave: exit code, stdout, stderr, wall time (shown in full when a test
+    fails). Every script of the kit ends stdout with one JSON object: ``result``."""
+
+    exit: int
+    stdout: str
+    stderr: str
+    argv: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        return (f"\n$ {' '.join(self.argv)}\n--- exit {self.exit} after {self.seconds:.1f} s\n"
+                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr[-6000:]}---")
+
+    @property
+    def result(self) -> dict:
+        """The JSON object on the last line of stdout."""
+        lines = self.stdout.splitlines()
+        assert lines, f"no result line on stdout{self!r}"
+        try:
+            value = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
+        assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
+        return value
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,17 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from containerlib import LABEL, PLATFORMS, SCRIPT_DIR, SESSION, WORKDIR, Node, Platform, parse_snapshot
+from containerlib import (
+    LABEL,
+    PLATFORMS,
+    SCRIPT_DIR,
+    SESSION,
+    WORKDIR,
+    Node,
+    Platform,
+    ScriptRun,
+    parse_snapshot,
+)
 
 from tssrkit import containers
 
@@ -179,30 +189,12 @@ FAMILIES = {
 # Running the script
 
 
-@dataclass(repr=False)
-class Run:
-    """One run of deploy-lamp.sh: exit code, stdout, stderr, wall time (shown in full on failure)."""
-
-    exit: int
-    stdout: str
-    stderr: str
-    argv: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    def __repr__(self) -> str:
-        return (f"\n$ {' '.join(self.argv)}\n--- exit {self.exit} after {self.seconds:.1f} s\n"
-                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr[-6000:]}---")
+class Run(ScriptRun):
+    """One run of deploy-lamp.sh; its result line must be deploy-lamp's."""
 
     @property
     def result(self) -> dict:
-        """The JSON object on the last line of stdout."""
-        lines = self.stdout.splitlines()
-        assert lines, f"no result line on stdout{self!r}"
-        try:
-            value = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
-        assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
+        value = super().result
         assert value.get("script") == "deploy-lamp", f"`script` is not deploy-lamp{self!r}"
         return value
 

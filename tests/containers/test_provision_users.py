@@ -26,7 +26,6 @@ class scenario just runs once on each worker.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import struct
 import subprocess
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from containerlib import IMPLS, PWNED, WORKDIR, Clean, Impl, Node, NodeFactory, Platform, Target
+from containerlib import IMPLS, PWNED, WORKDIR, Clean, Impl, Node, NodeFactory, Platform, ScriptRun, Target
 
 pytestmark = pytest.mark.containers
 
@@ -53,30 +52,8 @@ ERROR_LINE = re.compile(r"(?:^|[\s/])users\.csv:(\d+):([a-z_]+): (.*)$")
 # Running a script
 
 
-@dataclass(repr=False)
-class Run:
-    """What one run of a script gave: exit code, stdout, stderr (shown in full when a test fails)."""
-
-    exit: int
-    stdout: str
-    stderr: str
-    argv: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return (f"\n$ {' '.join(self.argv)}\n--- exit {self.exit}\n--- stdout\n{self.stdout}"
-                f"--- stderr\n{self.stderr}---")
-
-    @property
-    def result(self) -> dict:
-        """The JSON object on the last line of stdout."""
-        lines = self.stdout.splitlines()
-        assert lines, f"no result line on stdout{self!r}"
-        try:
-            value = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
-        assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
-        return value
+class Run(ScriptRun):
+    """One run of a provisioning script, and the error lines it wrote."""
 
     @property
     def error_lines(self) -> list[re.Match[str]]:

@@ -1,7 +1,10 @@
 """Every Molecule scenario on every platform: `molecule test -s SCENARIO --platform-name PLATFORM`.
 
 One test per scenario folder in molecule/ and per platform of its molecule.yml (ids like
-`users-debian12`), run from the repository root with the repository's collections, one at a time.
+`users-debian12`), run from the repository root with the repository's collections. Each run keeps
+its state in a folder of its own (.tssr/molecule/SCENARIO/PLATFORM, through MOLECULE_EPHEMERAL_DIRECTORY)
+and its container is named after its platform, so the platforms of a scenario can run at the same time
+on different pytest-xdist workers.
 A platform whose image comes from an environment variable that is not set (the RedHat family:
 TSSR_REDHAT_IMAGE) is skipped, "not run", never passed. The local Debian images missing is a
 failure: build them with `inv images`.
@@ -45,16 +48,20 @@ def platforms() -> list:
             scenario = molecule_yml.parent.name
             name = platform["name"]
             test_id = name if name.startswith(f"{scenario}-") else f"{scenario}-{name}"
-            # One xdist worker runs every platform of a scenario, one after the other (see the lock
-            # below): a second worker would only wait for it.
-            found.append(pytest.param(scenario, name, str(platform.get("image", "")), id=test_id,
-                                      marks=pytest.mark.xdist_group(f"molecule-{scenario}")))
+            found.append(pytest.param(scenario, name, str(platform.get("image", "")), id=test_id))
     return found
 
 
-def molecule_env() -> dict[str, str]:
-    """The environment of a run: this venv's tools first, the repository's collections, no colours."""
+def state_dir(scenario: str, platform: str) -> Path:
+    """Where Molecule keeps the state (inventory, instance list) of one platform of one scenario."""
+    return REPO / ".tssr" / "molecule" / scenario / platform
+
+
+def molecule_env(scenario: str, platform: str) -> dict[str, str]:
+    """The environment of a run: this venv's tools first, the repository's collections, no colours,
+    the run's own state folder."""
     env = dict(os.environ)
+    env["MOLECULE_EPHEMERAL_DIRECTORY"] = str(state_dir(scenario, platform))
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".tssr" / "collections")
     env["ANSIBLE_ROLES_PATH"] = str(REPO / "roles")
@@ -82,30 +89,30 @@ def require_image(image: str) -> None:
 @pytest.mark.molecule
 @pytest.mark.slow
 @pytest.mark.parametrize(("scenario", "platform", "image"), platforms())
-def test_molecule_scenario_passes_on_platform(scenario, platform, image, request, molecule_timings):
+def test_molecule_scenario_passes_on_platform(scenario, platform, image, request):
     require_image(image)
-    # One run of a scenario at a time: Molecule keeps one state folder per scenario, whatever the
-    # platform, so two runs of one scenario (pytest -n, or two sessions) would trample each other.
-    lock_path = REPO / ".tssr" / f"molecule-{scenario}.lock"
-    lock_path.parent.mkdir(exist_ok=True)
+    # One run of a platform at a time (two pytest sessions would share its container name and state).
+    lock_path = state_dir(scenario, platform).with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [molecule(), "test", "--scenario-name", scenario, "--platform-name", platform]
+    env = molecule_env(scenario, platform)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.monotonic()
         try:
-            proc = subprocess.run(argv, cwd=REPO, env=molecule_env(), capture_output=True, text=True,
+            proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT)
         except subprocess.TimeoutExpired as exc:
-            # `molecule test` was killed half way: remove what it made (this scenario's containers).
-            subprocess.run([molecule(), "destroy", "--scenario-name", scenario], cwd=REPO,
-                           env=molecule_env(), capture_output=True, timeout=300)
+            # `molecule test` was killed half way: remove its container (named after the platform;
+            # `molecule destroy` has no --platform-name and would take the other platforms' too).
+            subprocess.run(["docker", "rm", "--force", platform], capture_output=True, timeout=300)
             output = b"".join(part if isinstance(part, bytes) else (part or "").encode()
                               for part in (exc.stdout, exc.stderr))
             command = " ".join(argv[1:])
             pytest.fail(f"`{command}` took more than {TIMEOUT} s\n{output.decode(errors='replace')}")
         finally:
+            # Printed in the "molecule timings" section (tests/conftest.py), with or without xdist.
             seconds = time.monotonic() - started
-            molecule_timings[request.node.callspec.id] = seconds
             request.node.user_properties.append(("molecule_seconds", round(seconds, 1)))
     print(proc.stdout, proc.stderr, sep="\n")  # shown with `pytest -rP` (passed) or on failure
     assert proc.returncode == 0, (
