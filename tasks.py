@@ -165,9 +165,55 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
     if dry_run:
         return
     lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
-    for line in jobs.lamp_urls(results, lab_hosts, self_signed=not (cert or key)):
+    for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
         print(line)
 
+
+
+@task(auto_shortflags=False, help={
+    "jar": "an executable jar to run as a hardened service (default: the sample hello-service, built "
+           "from examples/java at --version, 1.0.0 by default)",
+    "war": "instead of --jar: a WAR to run on the distribution's Tomcat (Debian's tomcat10)",
+    "name": "the app's name (default: from the file name, without version: hello-service-1.0.0.jar -> "
+            "hello-service)",
+    "version": "the release's name (default: the manifest's Implementation-Version)",
+    "domain": "the vhost's ServerName (default: the host's FQDN, else NAME.localdomain)",
+    "cert": "a PEM certificate (with --key; default: a self-signed one, generated once)",
+    "key": "the certificate's PEM private key (with --cert)",
+    "context": "WAR: the context path (default /NAME)",
+    "port": "jar: the port the app listens on, on 127.0.0.1 (default 8080)",
+    "java": "the Java feature release (default: the distribution's: Debian 12 -> 17, 13 -> 21)",
+    "heap": "the JVM's largest heap (default 256m)",
+    "env-file": "jar: KEY=VALUE lines for the app's environment (kept root-only on the host)",
+    "health": "the path that must answer 200 over HTTPS after a change (default /health)",
+    "rollback": "switch back to the previous release (needs --name, or the sample's)",
+    **HOSTS_HELP,
+})
+def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cert=None, key=None,
+                context=None, port=None, java=None, heap=None, env_file=None, health=None, rollback=False,
+                hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+    """Run a Java app in production: a jar as a hardened systemd service or a WAR on Tomcat, behind HTTPS."""
+    with tempfile.TemporaryDirectory(prefix="tssr-java-") as tmp:
+        try:
+            jar_path = Path(jar) if jar else None
+            if rollback and not (jar or war or name):
+                name = jobs.JAVA_SAMPLE_NAME
+            elif not (jar or war or rollback):
+                # The sample service, built here from its source (no prebuilt binary in the repository).
+                jar_path = jobs.build_java_samples(version or "1.0.0", Path(tmp))["jar"]
+            job = jobs.deploy_java(jar_path, Path(war) if war else None, name=name, version=version,
+                                   domain=domain, cert=Path(cert) if cert else None,
+                                   key=Path(key) if key else None, context=context, port=port, java=java,
+                                   heap=heap, env_file=Path(env_file) if env_file else None, health=health,
+                                   rollback=rollback)
+        except ValueError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
+    if dry_run:
+        return
+    lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
+    for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
+        print(line)
 
 @task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
@@ -196,4 +242,4 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
-ns = Collection(images, provision_users, deploy_lamp, test, lab)
+ns = Collection(images, provision_users, deploy_lamp, deploy_java, test, lab)

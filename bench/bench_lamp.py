@@ -6,7 +6,7 @@ In one run, on fresh containers of the same test image (systemd as PID 1, like a
     fresh container — what any tool that sets up Apache, PHP-FPM and MariaDB must pay at least (the
     package list is read from the script's own ``DEBIAN_PACKAGES`` table, so the two cannot drift);
 (b) fresh deploy: ``deploy-lamp.sh`` with the sample app ``examples/lamp/parc-v1`` and its schema,
-    in another fresh container. The script and its ``templates/`` are copied in with ``docker cp``
+    in another fresh container. The script, its ``templates/`` and ``lib/`` are copied in with ``docker cp``
     and run with ``docker exec`` (no SSH: the figure is the script's, not the runner's); the app goes
     in as the same tarball ``inv deploy-lamp`` would upload (tssrkit.jobs.pack_app);
 (c) second run: the same deploy again in the same container (nothing to change).
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from tssrkit import images  # noqa: E402 — after the path set-up above
 from tssrkit.containers import docker, remove, run_node, wait_booted  # noqa: E402
-from tssrkit.jobs import LAMP_DEFAULT_APP, LAMP_SCRIPT, LAMP_TEMPLATES, pack_app  # noqa: E402
+from tssrkit.jobs import BASH_LIB, LAMP_DEFAULT_APP, LAMP_SCRIPT, LAMP_TEMPLATES, pack_app  # noqa: E402
 
 log = logging.getLogger("bench")
 WORK = "/root/bench-lamp"          # not /tmp: a tmpfs in these containers, which `docker cp` cannot fill
@@ -123,6 +123,7 @@ def deploy_twice(image: str, tarball: Path, started: list[str], apt_cache: Path 
         docker("exec", box, "mkdir", "-p", WORK)
         docker("cp", str(LAMP_SCRIPT), f"{box}:{WORK}/{LAMP_SCRIPT.name}")
         docker("cp", str(LAMP_TEMPLATES), f"{box}:{WORK}/templates")
+        docker("cp", str(BASH_LIB), f"{box}:{WORK}/lib")
         docker("cp", str(tarball), f"{box}:{WORK}/{tarball.name}")
         docker("cp", str(LAMP_DEFAULT_APP / "schema.sql"), f"{box}:{WORK}/schema.sql")
         argv = ["bash", f"{WORK}/{LAMP_SCRIPT.name}", "--quiet", "--app", f"{WORK}/{tarball.name}",

@@ -5,6 +5,7 @@ Each function returns a :class:`tssrkit.runner.Job`; the scripts themselves do t
 
 from __future__ import annotations
 
+import subprocess
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ def users_csv_from_accounts(accounts_file: Path, out_dir: Path) -> Path:
     return render.render_to(out_dir / f"{accounts_file.stem}.csv", "users", "users.csv.j2", accounts=data)
 
 
+BASH_LIB = SCRIPTS / "bash" / "lib"       # the deploy scripts' shared building blocks
 LAMP_SCRIPT = SCRIPTS / "bash" / "lamp" / "deploy-lamp.sh"
 LAMP_TEMPLATES = LAMP_SCRIPT.parent / "templates"
 LAMP_DEFAULT_APP = EXAMPLES / "lamp" / "parc-v1"
@@ -92,10 +94,19 @@ def pack_app(app_dir: Path, out_dir: Path) -> Path:
     return tarball
 
 
+def deploy_script_files(templates: Path) -> dict[str, Path]:
+    """What a deploy script needs beside itself: its ``templates/`` and the shared ``lib/`` (with
+    ``lib/templates/``), as remote name -> local path."""
+    files = {f"templates/{t.name}": t for t in sorted(templates.iterdir()) if t.is_file()}
+    files.update({f"lib/{f.relative_to(BASH_LIB)}": f
+                  for f in sorted(BASH_LIB.rglob("*")) if f.is_file()})
+    return files
+
+
 def _upload_name(files: dict[str, Path], local: Path, role: str) -> str:
     """``local``'s own name in the private folder, or ``role/<name>`` when that name is taken."""
     name = local.name
-    if name in files or name == LAMP_SCRIPT.name:
+    if name in files or name in (LAMP_SCRIPT.name, JAVA_SCRIPT.name, "lib", "templates"):
         name = f"{role}/{local.name}"
     files[name] = local
     return name
@@ -126,8 +137,7 @@ def deploy_lamp(app: Path | None, *, schema: Path | None = None, domain: str | N
     if not LAMP_TEMPLATES.is_dir():
         raise ValueError(f"{LAMP_TEMPLATES}: no templates folder beside the script")
 
-    files: dict[str, Path] = {f"templates/{t.name}": t
-                              for t in sorted(LAMP_TEMPLATES.iterdir()) if t.is_file()}
+    files = deploy_script_files(LAMP_TEMPLATES)
     args: list[str] = []
     if app is not None:
         tarball = pack_app(app, out_dir) if app.is_dir() else app
@@ -145,11 +155,12 @@ def deploy_lamp(app: Path | None, *, schema: Path | None = None, domain: str | N
     return Job(name="deploy-lamp", script=LAMP_SCRIPT, files=files, args=args, validate_first=True)
 
 
-def lamp_urls(results: Sequence[HostResult], lab_hosts: Sequence[LabHost], self_signed: bool) -> list[str]:
-    """One line per successful host: where to open the app.
+def site_urls(results: Sequence[HostResult], lab_hosts: Sequence[LabHost], self_signed: bool) -> list[str]:
+    """One line per successful host: where to open the app (deploy-lamp or deploy-java).
 
     Lab hosts are reached through their HTTPS port published on 127.0.0.1 (the vhost is the only one
-    on 443, so Apache serves it whatever the Host header); other hosts at the result line's ``url``.
+    on 443, so Apache serves it whatever the Host header), at the path of the result line's ``url``
+    (a WAR's context); other hosts at the ``url`` itself.
     """
     ports = {h.name: h.ports.get("https") for h in lab_hosts}
     lines = []
@@ -160,7 +171,8 @@ def lamp_urls(results: Sequence[HostResult], lab_hosts: Sequence[LabHost], self_
         url = str(r.result.get("url") or (f"https://{domain}/" if domain else ""))
         port = ports.get(r.target.name) if r.target.lab else None
         if port:
-            local = f"https://127.0.0.1:{port}/"
+            path = "/" + url.split("://", 1)[-1].partition("/")[2] if url else "/"
+            local = f"https://127.0.0.1:{port}{path}"
             line = f"{r.target.label()}: {local}  (vhost {domain or url})"
             if self_signed:
                 line += f"  self-signed certificate: curl -k {local}"
@@ -172,3 +184,68 @@ def lamp_urls(results: Sequence[HostResult], lab_hosts: Sequence[LabHost], self_
             continue
         lines.append(line)
     return lines
+
+
+JAVA_SCRIPT = SCRIPTS / "bash" / "java" / "deploy-java.sh"
+JAVA_TEMPLATES = JAVA_SCRIPT.parent / "templates"
+JAVA_SAMPLES = EXAMPLES / "java"
+JAVA_BUILD = JAVA_SAMPLES / "build.sh"
+JAVA_SAMPLE_NAME = "hello-service"          # what deploy-java.sh derives from hello-service-1.0.0.jar
+
+
+def build_java_samples(version: str, out_dir: Path) -> dict[str, Path]:
+    """Build the sample jar and WAR (examples/java) at ``version`` with the local JDK.
+
+    Returns ``{"jar": …, "war": …}``. Raises ValueError when the build fails (no JDK, bad version).
+    """
+    proc = subprocess.run(["bash", str(JAVA_BUILD), "samples", version, str(out_dir)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ValueError(f"building the Java samples failed: {proc.stderr.strip()}")
+    return {"jar": out_dir / f"hello-service-{version}.jar", "war": out_dir / f"hello-war-{version}.war"}
+
+
+def deploy_java(jar: Path | None = None, war: Path | None = None, *, name: str | None = None,
+                version: str | None = None, domain: str | None = None, cert: Path | None = None,
+                key: Path | None = None, context: str | None = None, port: int | None = None,
+                java: str | None = None, heap: str | None = None, env_file: Path | None = None,
+                health: str | None = None, rollback: bool = False) -> Job:
+    """Run a Java application with deploy-java.sh (docs/reference/deploy-java.md).
+
+    The archive is uploaded under its own name (the script derives the app name from it), the
+    templates to ``templates/`` and the shared building blocks to ``lib/`` beside the script. Input is
+    checked here first: a ValueError means nothing was contacted.
+    """
+    if jar is not None and war is not None:
+        raise ValueError("give --jar or --war, not both")
+    archive = jar if jar is not None else war
+    if rollback:
+        if archive is not None:
+            raise ValueError("--rollback goes back to a release already on the hosts: give --name only")
+        if not name:
+            raise ValueError("--rollback needs --name")
+    elif archive is None:
+        raise ValueError("--jar or --war is required (except with --rollback)")
+    for option, path in (("--jar", jar), ("--war", war), ("--cert", cert), ("--key", key),
+                         ("--env-file", env_file)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{option} {path}: no such file")
+    if (cert is None) != (key is None):
+        raise ValueError("--cert and --key go together: give both or neither")
+    files = deploy_script_files(JAVA_TEMPLATES)
+    args: list[str] = []
+    if archive is not None:
+        args += ["--jar" if jar is not None else "--war", f"{{dir}}/{_upload_name(files, archive, 'app')}"]
+    if cert is not None and key is not None:
+        args += ["--cert", f"{{dir}}/{_upload_name(files, cert, 'cert')}",
+                 "--key", f"{{dir}}/{_upload_name(files, key, 'key')}"]
+    if env_file is not None:
+        args += ["--env-file", f"{{dir}}/{_upload_name(files, env_file, 'env')}"]
+    for option, value in (("--name", name), ("--version", version), ("--domain", domain),
+                          ("--context", context), ("--port", port), ("--java", java), ("--heap", heap),
+                          ("--health", health)):
+        if value:
+            args += [option, str(value)]
+    if rollback:
+        args.append("--rollback")
+    return Job(name="deploy-java", script=JAVA_SCRIPT, files=files, args=args, validate_first=True)

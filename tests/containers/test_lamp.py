@@ -22,7 +22,8 @@ platform's story on one worker, in order.
 accounts, the installed packages, the loaded firewall, MariaDB's users, grants, databases, columns
 and table checksums, and no ``/tmp/pwned`` (what the injection payloads try to create).
 
-The script and its templates are copied to ``/opt/tssr-test/lamp/``, the sample apps to
+The script and its templates are copied to ``/opt/tssr-test/lamp/`` (the shared ``lib/`` to
+``/opt/tssr-test/lib/``), the sample apps to
 ``/opt/tssr-test/apps/``; the test's own variants (copies, tarballs, certificates) are made in
 ``/root/work``.
 """
@@ -62,6 +63,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "lamp"          # deploy-lamp.sh and templates/
+LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"              # the deploy scripts' shared blocks
 APPS_SOURCE = ROOT / "examples" / "lamp"                     # parc-v1, parc-v2
 
 LAMP = f"{SCRIPT_DIR}/lamp"
@@ -297,6 +299,7 @@ def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
         containers.wait_booted(name)
         node.exec("mkdir", "-p", APPS, WORKDIR)
         containers.docker("cp", str(SCRIPT_SOURCE), f"{name}:{LAMP}")
+        containers.docker("cp", str(LIB_SOURCE), f"{name}:{SCRIPT_DIR}/lib")   # ../lib, as in the repository
         for app in ("parc-v1", "parc-v2"):
             containers.docker("cp", str(APPS_SOURCE / app), f"{name}:{APPS}/{app}")
         for file, data in certs.items():

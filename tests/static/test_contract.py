@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# scripts/bash/lib holds the deploy scripts' shared building blocks: sourced, never run on their own.
+LIBRARY = REPO / "scripts" / "bash" / "lib"
 SCRIPTS = sorted(
-    [p for p in (REPO / "scripts" / "bash").rglob("*.sh")]
+    [p for p in (REPO / "scripts" / "bash").rglob("*.sh") if LIBRARY not in p.parents]
     + [p for p in (REPO / "scripts" / "python").glob("*.py") if not p.name.startswith("_")]
 )
 INTERPRETER = {".sh": "bash", ".py": "python3"}

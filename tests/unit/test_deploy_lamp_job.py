@@ -90,7 +90,15 @@ def test_every_template_goes_up_under_templates_beside_the_script(tmp_path, temp
     uploaded = {name: path for name, path in job.files.items() if name.startswith("templates/")}
     assert uploaded == {f"templates/{p.name}": p for p in templates.iterdir() if p.is_file()}
     assert job.script == templates.parent / "deploy-lamp.sh"
-    assert job.remote_folders() == ["templates"]
+    assert job.remote_folders() == ["lib", "lib/templates", "templates"]
+
+
+def test_the_shared_building_blocks_go_up_under_lib_beside_the_script(tmp_path, templates, app):
+    job = jobs.deploy_lamp(app, out_dir=out(tmp_path))
+    uploaded = {name: path for name, path in job.files.items() if name.startswith("lib/")}
+    expected = {f"lib/{p.relative_to(jobs.BASH_LIB)}": p for p in jobs.BASH_LIB.rglob("*") if p.is_file()}
+    assert uploaded == expected
+    assert {"lib/common.sh", "lib/web.sh", "lib/templates/vhost.conf.tmpl"} <= set(uploaded)
 
 
 def test_every_option_becomes_an_argument_with_uploaded_files_in_the_private_folder(tmp_path, templates, app):
@@ -126,7 +134,7 @@ def test_files_with_the_same_name_do_not_overwrite_each_other(tmp_path, template
 def test_rollback_by_name_needs_no_app(tmp_path, templates):
     job = jobs.deploy_lamp(None, name="parc", rollback=True, out_dir=out(tmp_path))
     assert job.args == ["--name", "parc", "--rollback"]
-    assert all(name.startswith("templates/") for name in job.files)
+    assert all(name.startswith(("templates/", "lib/")) for name in job.files)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -177,7 +185,7 @@ def test_lab_hosts_are_shown_at_their_published_https_port_with_the_self_signed_
                host_result(remote, {"domain": "parc.example.org", "url": "https://parc.example.org/"}),
                host_result(failed, {"url": "https://srv2/"}, status="failed")]
     hosts = [LabHost("tssr-lab1", "running", "debian12", {"ssh": 2201, "http": 8001, "https": 8443})]
-    lines = jobs.lamp_urls(results, hosts, self_signed=True)
+    lines = jobs.site_urls(results, hosts, self_signed=True)
     assert len(lines) == 2
     assert lines[0].startswith("tssr-lab1: https://127.0.0.1:8443/")
     assert "tssr-lab1.localdomain" in lines[0] and "curl -k https://127.0.0.1:8443/" in lines[0]
@@ -187,7 +195,7 @@ def test_lab_hosts_are_shown_at_their_published_https_port_with_the_self_signed_
 def test_with_a_given_certificate_there_is_no_self_signed_hint():
     lab = Target("tssr-lab1", "tssr-lab1", lab=True)
     hosts = [LabHost("tssr-lab1", "running", "debian12", {"https": 8443})]
-    lines = jobs.lamp_urls([host_result(lab, {"domain": "d.example"})], hosts, self_signed=False)
+    lines = jobs.site_urls([host_result(lab, {"domain": "d.example"})], hosts, self_signed=False)
     assert lines == ["tssr-lab1: https://127.0.0.1:8443/  (vhost d.example)"]
 
 

@@ -61,27 +61,33 @@ shopt -u patsub_replacement 2>/dev/null || true
 # `render … | put_file …`: the last command of a pipeline runs in this shell, so its count stays.
 shopt -s lastpipe
 
+# The building blocks shared with the other deploy scripts: lib/ beside this script (as uploaded by
+# inv and the role) or ../lib (as in the repository, scripts/bash/lib).
+for TSSR_LIB in "${BASH_SOURCE[0]%/*}/lib" "${BASH_SOURCE[0]%/*}/../lib"; do
+  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
+done
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${TSSR_LIB}/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/web.sh
+. "${TSSR_LIB}/web.sh"
+
 #######################################
 # Constants
 #######################################
 readonly SCRIPT_NAME=deploy-lamp
 readonly LOCK_FILE=/run/lock/tssr-kit-deploy-lamp.lock
 readonly SYSLOG_TAG=tssr-deploy-lamp
-readonly OS_RELEASE_FILE=/etc/os-release
 readonly APPS_ROOT=/srv/lamp
 readonly CONFIG_ROOT=/etc/tssr-kit/lamp
 readonly STATE_ROOT=/var/lib/tssr-kit/lamp
 readonly TLS_DIR=/etc/ssl/tssr-kit
 readonly NAME_RE='^[a-z][a-z0-9_]{0,15}$'
-readonly LABEL_RE='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 readonly DATA_DIR_RE='^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$'
 readonly HEALTH_RE='^/[A-Za-z0-9._~/?=&%+-]*$'
 readonly DB_PRIVILEGES='SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES'
 readonly PASSWORD_LENGTH=32
-readonly APT_LISTS_MAX_AGE=86400       # seconds: older package lists are refreshed before installing
 readonly HEALTH_TRIES=10
-readonly CERT_DAYS=825
-readonly CERT_RENEW_BEFORE=2592000     # seconds (30 days): a certificate closer to its end is replaced
+readonly HEALTH_DELAY=0.5
 
 # The names that differ between the two families: one table, read by load_family.
 readonly DEBIAN_PACKAGES=(apache2 mariadb-server php-fpm php-mysql nftables openssl curl)
@@ -120,6 +126,7 @@ TLS_BACKUP=""            # the certificate and key being replaced, until Apache'
 FAILED_RELEASE=""        # a release whose health check failed (removed)
 UNCHECKED_SWITCH=""      # "previous|new" while current points at a release not yet checked
 OS_FAMILY=""
+OS_VERSION=""
 RELEASE=""
 PREVIOUS=""
 ROLLED_BACK=false
@@ -134,34 +141,6 @@ DOCROOT_SUB=""           # "public" or "" (the release folder itself)
 #######################################
 usage() {
   sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
-info() {
-  [[ "${QUIET}" == true ]] || printf '%s\n' "$*" >&2
-}
-
-warn() {
-  printf 'warning: %s\n' "$*" >&2
-}
-
-#######################################
-# Stop with a message and a result line.
-# Arguments: exit code, message
-#######################################
-die() {
-  local code="$1"
-  shift
-  printf 'error: %s\n' "$*" >&2
-  # In a $(...) the result line would land in a variable: the caller's own failure reports it.
-  ((BASH_SUBSHELL == 0)) || exit "${code}"
-  emit_result failed "$*"
-  exit "${code}"
-}
-
-on_error() {
-  local code=$? line="$1" command="$2"
-  trap - ERR
-  die 1 "line ${line}: '${command}' failed (exit ${code})"
 }
 
 on_interrupt() {
@@ -185,11 +164,7 @@ undo_unchecked_switch() {
 }
 
 cleanup() {
-  if [[ -n "${APACHE_BACKUP}" ]]; then
-    restore_apache_config
-  elif [[ -n "${TLS_BACKUP}" ]]; then
-    restore_tls
-  fi
+  web_cleanup
   undo_unchecked_switch
   if [[ -n "${INCOMING}" && -e "${INCOMING}" ]]; then
     rm -rf -- "${INCOMING}"
@@ -197,44 +172,6 @@ cleanup() {
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     rm -rf -- "${TMP_DIR}"
   fi
-}
-
-#######################################
-# Count one change: narrate it ("would …" in a dry run) and send it to syslog.
-# Arguments: what changed, in words
-#######################################
-changed() {
-  CHANGES=$((CHANGES + 1))
-  if [[ "${DRY_RUN}" == true ]]; then
-    printf 'would: %s\n' "$*" >&2
-  else
-    printf 'changed: %s\n' "$*" >&2
-    logger -t "${SYSLOG_TAG}" -- "${NAME}: $*" 2>/dev/null || true
-  fi
-}
-
-#######################################
-# Run a command that changes the system, unless this is a dry run.
-#######################################
-run() {
-  if [[ "${DRY_RUN}" == true ]]; then
-    return 0
-  fi
-  "$@"
-}
-
-json_quote() {
-  local s="$1"
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\r'/\\r}
-  printf '"%s"' "${s}"
-}
-
-json_or_null() {
-  if [[ -n "$1" ]]; then json_quote "$1"; else printf 'null'; fi
 }
 
 #######################################
@@ -257,20 +194,6 @@ emit_result() {
     printf ', "error": %s' "$(json_quote "${error}")"
   fi
   printf '}\n'
-}
-
-#######################################
-# Command line
-#######################################
-usage_error() {
-  printf 'error: %s\n' "$1" >&2
-  printf 'Try: %s --help\n' "$0" >&2
-  emit_result failed "$1"
-  exit 2
-}
-
-need_value() {
-  (( $2 >= 2 )) || usage_error "$1 needs a value"
 }
 
 parse_args() {
@@ -300,47 +223,6 @@ parse_args() {
   fi
 }
 
-#######################################
-# Validation: every problem is collected, then reported together (exit 2, nothing changed).
-#######################################
-add_error() {
-  ERRORS+=("$1")
-}
-
-# The app name from its path: base name without archive suffix and trailing version, lower case.
-derive_name() {
-  local base
-  base="$(basename -- "${1%/}")"
-  base="${base%.tar.gz}"
-  base="${base%.tgz}"
-  base="${base%.tar}"
-  base="$(printf '%s' "${base}" | sed -E 's/[-_.]v?[0-9]+([._][0-9]+)*$//' | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9_\n' '_')"
-  printf '%s' "${base}"
-}
-
-is_valid_domain() {
-  local domain="$1" label
-  local -a labels
-  ((${#domain} >= 1 && ${#domain} <= 253)) || return 1
-  [[ "${domain}" =~ ^[a-z0-9.-]+$ ]] || return 1
-  [[ "${domain}" != *..* && "${domain}" != .* && "${domain}" != *. ]] || return 1
-  IFS=. read -r -a labels <<<"${domain}"
-  for label in "${labels[@]}"; do
-    [[ "${label}" =~ ${LABEL_RE} ]] || return 1
-  done
-}
-
-default_domain() {
-  local fqdn
-  fqdn="$(hostname -f 2>/dev/null || hostname 2>/dev/null || true)"
-  fqdn="$(printf '%s' "${fqdn}" | tr '[:upper:]' '[:lower:]')"
-  if is_valid_domain "${fqdn}"; then
-    printf '%s' "${fqdn}"
-  else
-    printf '%s.localdomain' "${NAME}"
-  fi
-}
-
 validate_name() {
   if [[ -z "${NAME}" ]]; then
     if [[ -n "${APP_SRC}" ]]; then
@@ -355,20 +237,6 @@ validate_name() {
   elif [[ ! "${NAME}" =~ ${NAME_RE} ]]; then
     add_error "--name: '${NAME}' is not a valid name: 1 to 16 characters, a lower-case letter then lower-case letters, digits or _"
     NAME=""
-  fi
-}
-
-validate_domain() {
-  if [[ -z "${DOMAIN}" ]]; then
-    [[ -z "${NAME}" ]] || DOMAIN="$(default_domain)"
-    return 0
-  fi
-  DOMAIN_GIVEN=true
-  local given="${DOMAIN}"
-  DOMAIN="$(printf '%s' "${DOMAIN}" | tr '[:upper:]' '[:lower:]')"
-  if ! is_valid_domain "${DOMAIN}"; then
-    add_error "--domain: '${given}' is not a valid DNS name (labels of a-z, 0-9 and inner -, 1 to 63 characters, 253 at most; an international name goes in its xn-- form)"
-    DOMAIN=""
   fi
 }
 
@@ -531,41 +399,6 @@ tree_hash() {
   ) | sha256sum | cut -c1-12
 }
 
-# PEM certificate and key: readable, parseable, a pair, valid now, for the domain.
-validate_tls() {
-  [[ -n "${CERT_SRC}" && -n "${KEY_SRC}" ]] || return 0
-  local f
-  for f in "${CERT_SRC}" "${KEY_SRC}"; do
-    if [[ ! -f "${f}" || ! -r "${f}" ]]; then
-      add_error "--cert/--key: '${f}' is not a readable file"
-      return 0
-    fi
-  done
-  if ! command -v openssl >/dev/null; then
-    add_error "--cert: openssl is needed to check the certificate: install it first"
-    return 0
-  fi
-  if ! openssl x509 -in "${CERT_SRC}" -noout 2>/dev/null; then
-    add_error "--cert: '${CERT_SRC}' is not a PEM certificate"
-    return 0
-  fi
-  if ! openssl pkey -in "${KEY_SRC}" -passin pass: -noout 2>/dev/null; then
-    add_error "--key: '${KEY_SRC}' is not an unencrypted PEM private key"
-    return 0
-  fi
-  if [[ "$(openssl x509 -in "${CERT_SRC}" -noout -pubkey 2>/dev/null)" \
-    != "$(openssl pkey -in "${KEY_SRC}" -passin pass: -pubout 2>/dev/null)" ]]; then
-    add_error "--cert/--key: the key '${KEY_SRC}' is not the key of the certificate '${CERT_SRC}'"
-  fi
-  if ! openssl x509 -in "${CERT_SRC}" -noout -checkend 0 >/dev/null 2>&1; then
-    add_error "--cert: '${CERT_SRC}' has expired"
-  fi
-  if [[ -n "${DOMAIN}" ]] \
-    && ! openssl x509 -in "${CERT_SRC}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
-    add_error "--cert: '${CERT_SRC}' is not valid for ${DOMAIN} (its names: see openssl x509 -noout -ext subjectAltName)"
-  fi
-}
-
 validate_rollback_target() {
   local app_dir="${APPS_ROOT}/${NAME}" current
   if [[ ! -L "${app_dir}/current" ]]; then
@@ -591,38 +424,6 @@ validate_rollback_target() {
     HEALTH_PATH="$(<"${STATE_ROOT}/${NAME}/health")"
   fi
   return 0
-}
-
-report_errors() {
-  ((${#ERRORS[@]} > 0)) || return 0
-  local e
-  for e in "${ERRORS[@]}"; do
-    printf 'error: %s\n' "${e}" >&2
-  done
-  printf '%d problem(s) found: nothing was changed.\n' "${#ERRORS[@]}" >&2
-  emit_result failed "${ERRORS[0]}"
-  exit 2
-}
-
-#######################################
-# The host
-#######################################
-require_root() {
-  ((EUID == 0)) || usage_error "must run as root (sudo), the dry run included: it reads root-only state"
-}
-
-detect_os_family() {
-  [[ -r "${OS_RELEASE_FILE}" ]] || usage_error "${OS_RELEASE_FILE} is missing: cannot tell the OS family"
-  local id id_like
-  # shellcheck source=/dev/null  # os-release is the system's, read in a subshell
-  id="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID:-}")"
-  # shellcheck source=/dev/null
-  id_like="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID_LIKE:-}")"
-  case " ${id} ${id_like} " in
-    *" debian "* | *" ubuntu "*) OS_FAMILY=debian ;;
-    *" rhel "* | *" fedora "* | *" centos "*) OS_FAMILY=redhat ;;
-    *) usage_error "unsupported system '${id}': this script runs on the debian and redhat families" ;;
-  esac
 }
 
 # Paths and names of the family (the second half of the table above). PHP's version is known only
@@ -676,234 +477,22 @@ load_family() {
   APP_USER="app-${NAME}"
 }
 
-take_lock() {
-  exec 9>>"${LOCK_FILE}"
-  if ! flock -n 9; then
-    printf 'error: another deploy-lamp run holds %s\n' "${LOCK_FILE}" >&2
-    emit_result failed "another run holds the lock"
-    exit 3
-  fi
-}
-
 #######################################
 # Small idempotent building blocks
 #######################################
 
-#######################################
-# Render a template: every {{KEY}} replaced by the value given as KEY=value.
-# Arguments: template file name, KEY=value...
-# Outputs: the rendered text on stdout
-#######################################
-render() {
-  local template="$1" text pair key
-  text="$(<"${TEMPLATES}/${template}")"
-  shift
-  for pair in "$@"; do
-    key="${pair%%=*}"
-    text="${text//\{\{${key}\}\}/${pair#*=}}"
-  done
-  if [[ "${text}" == *'{{'* ]]; then
-    die 1 "template ${template}: a placeholder was left unfilled (a bug in deploy-lamp.sh)"
-  fi
-  printf '%s\n' "${text}"
-}
-
-#######################################
-# Install content as a file when it differs (atomically: a temporary file renamed into place).
-# Arguments: path, owner, group, mode, description; content on stdin
-# Returns: 0 when the file changed (or would), 1 when it was already right
-#######################################
-put_file() {
-  local path="$1" owner="$2" group="$3" mode="$4" what="$5" new
-  new="$(mktemp -p "${TMP_DIR}")"
-  cat >"${new}"
-  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
-    && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
-    rm -f -- "${new}"
-    return 1
-  fi
-  changed "write ${what} (${path})"
-  if [[ "${DRY_RUN}" == false ]]; then
-    local dir tmp
-    dir="$(dirname -- "${path}")"
-    mkdir -p -- "${dir}"
-    tmp="$(mktemp -p "${dir}" ".tssr-kit.XXXXXX")"
-    cat -- "${new}" >"${tmp}"
-    chown "${owner}:${group}" -- "${tmp}"
-    chmod "${mode}" -- "${tmp}"
-    mv -f -- "${tmp}" "${path}"
-  fi
-  rm -f -- "${new}"
-  return 0
-}
-
-#######################################
-# A folder with the given owner, group and mode.
-# Arguments: path, owner, group, mode
-#######################################
-ensure_dir() {
-  local path="$1" owner="$2" group="$3" mode="$4"
-  if [[ -d "${path}" && ! -L "${path}" ]]; then
-    [[ "$(stat -c '%U:%G %a' -- "${path}")" != "${owner}:${group} ${mode#0}" ]] || return 0
-    changed "set ${path} to ${owner}:${group} ${mode}"
-  else
-    changed "create the folder ${path}"
-    run mkdir -p -- "${path}"
-  fi
-  run chown "${owner}:${group}" -- "${path}"
-  run chmod "${mode}" -- "${path}"
-}
-
-#######################################
-# A systemd service enabled at boot and running.
-# Arguments: unit name
-#######################################
-ensure_service() {
-  local unit="$1"
-  if [[ "$(systemctl is-enabled "${unit}" 2>/dev/null)" != enabled ]]; then
-    changed "enable the service ${unit} at boot"
-    run systemctl enable --quiet "${unit}"
-  fi
-  if ! systemctl is-active --quiet "${unit}"; then
-    changed "start the service ${unit}"
-    run systemctl start "${unit}"
-  fi
-}
-
-#######################################
-# Packages
-#######################################
-missing_packages() {
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    local installed
-    installed="$(dpkg-query -W -f '${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null \
-      | awk '$2 == "installed" {print $1}' || true)"
-    local p
-    for p in "${PACKAGES[@]}"; do
-      grep -qx -- "${p}" <<<"${installed}" || printf '%s\n' "${p}"
-    done
-  else
-    rpm -q "${PACKAGES[@]}" 2>/dev/null | awk '/ is not installed$/ {print $2}' || true
-  fi
-}
-
-# apt-get's output goes to a log in the private temp folder; its end is shown when it fails.
-apt_install() {
-  local -a apt=(apt-get -q -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef
-    -o Dpkg::Options::=--force-confold)
-  local log="${TMP_DIR}/apt.log"
-  local newest age
-  newest="$(find /var/lib/apt/lists -maxdepth 1 -name '*_InRelease' -printf '%T@\n' 2>/dev/null \
-    | sort -n | tail -n 1)"
-  newest="${newest%.*}"
-  age=$(($(date +%s) - ${newest:-0}))
-  if ((age > APT_LISTS_MAX_AGE)); then
-    info "refreshing the package lists (older than ${APT_LISTS_MAX_AGE} s)"
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >>"${log}" 2>&1 || true
-  fi
-  if DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@" >>"${log}" 2>&1; then
-    return 0
-  fi
-  info "installing failed: refreshing the package lists and trying again"
-  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" update \
-    && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "$@"; } >>"${log}" 2>&1; then
-    tail -n 20 -- "${log}" >&2
-    die 1 "apt-get could not install $*"
-  fi
-}
-
 step_packages() {
-  local -a missing
-  mapfile -t missing < <(missing_packages)
-  ((${#missing[@]} > 0)) || return 0
-  changed "install the packages ${missing[*]}"
-  [[ "${DRY_RUN}" == false ]] || return 0
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    apt_install "${missing[@]}"
-  else
-    if ! dnf -y -q install "${missing[@]}" >"${TMP_DIR}/dnf.log" 2>&1; then
-      tail -n 20 -- "${TMP_DIR}/dnf.log" >&2
-      die 1 "dnf could not install ${missing[*]}"
-    fi
-  fi
-  load_family       # the PHP version is known now
+  install_packages || return 0
+  [[ "${DRY_RUN}" == true ]] || load_family       # the PHP version is known now
 }
 
-#######################################
-# Firewall: only SSH, HTTP and HTTPS come in.
-#######################################
-ssh_ports() {
-  local ports
-  ports="$(sshd -T 2>/dev/null | awk '$1 == "port" {print $2}' | sort -un | paste -sd, - || true)"
-  printf '%s' "${ports:-22}"
-}
-
-step_firewall() {
-  local ports
-  ports="$(ssh_ports)"
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    if [[ -f /etc/nftables.conf && ! -f /etc/nftables.conf.tssr-kit-orig ]] \
-      && ! grep -q '^table inet tssr_kit' /etc/nftables.conf; then
-      changed "keep the distribution's /etc/nftables.conf as /etc/nftables.conf.tssr-kit-orig"
-      run cp -p -- /etc/nftables.conf /etc/nftables.conf.tssr-kit-orig
-    fi
-    local file_changed=false rules="${TMP_DIR}/nftables.conf"
-    render nftables.conf.tmpl "TCP_PORTS=${ports}, 80, 443" >"${rules}"
-    # Checked before it replaces anything (nft is there once the packages are).
-    if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
-      die 1 "the new firewall rules do not load, nothing was changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
-    fi
-    if put_file /etc/nftables.conf root root 0755 "the firewall rules" <"${rules}"; then
-      file_changed=true
-    fi
-    if [[ "$(systemctl is-enabled nftables 2>/dev/null)" != enabled ]]; then
-      changed "enable the firewall (nftables.service) at boot"
-      run systemctl enable --quiet nftables
-    fi
-    if ! systemctl is-active --quiet nftables; then
-      changed "start the firewall (nftables.service loads /etc/nftables.conf)"
-      run systemctl start nftables
-    elif [[ "${file_changed}" == true ]] || ! nft list table inet tssr_kit >/dev/null 2>&1; then
-      changed "load the firewall rules"
-      run nft -f /etc/nftables.conf
-    fi
-  else
-    ensure_service firewalld
-    [[ "${DRY_RUN}" == false ]] || { changed "allow only ssh, http and https in firewalld"; return 0; }
-    local zone service port reload=false
-    # The zone of the interface that carries the default route (else the default zone).
-    local interface
-    interface="$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')"
-    zone="$(firewall-cmd --get-zone-of-interface="${interface}" 2>/dev/null || firewall-cmd --get-default-zone)"
-    for service in ssh http https; do
-      if ! firewall-cmd --permanent --zone="${zone}" --query-service="${service}" >/dev/null; then
-        changed "firewalld: allow ${service}"
-        firewall-cmd --permanent --zone="${zone}" --add-service="${service}" >/dev/null
-        reload=true
-      fi
-    done
-    for service in $(firewall-cmd --permanent --zone="${zone}" --list-services); do
-      case "${service}" in ssh | http | https) continue ;; esac
-      changed "firewalld: stop allowing ${service}"
-      firewall-cmd --permanent --zone="${zone}" --remove-service="${service}" >/dev/null
-      reload=true
-    done
-    for port in $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
-      [[ ",${ports}," != *",${port%/tcp},"* || "${port}" != */tcp ]] || continue
-      changed "firewalld: close ${port}"
-      firewall-cmd --permanent --zone="${zone}" --remove-port="${port}" >/dev/null
-      reload=true
-    done
-    for port in ${ports//,/ }; do
-      [[ "${port}" != 22 ]] || continue
-      if ! firewall-cmd --permanent --zone="${zone}" --query-port="${port}/tcp" >/dev/null; then
-        changed "firewalld: allow SSH on ${port}/tcp"
-        firewall-cmd --permanent --zone="${zone}" --add-port="${port}/tcp" >/dev/null
-        reload=true
-      fi
-    done
-    [[ "${reload}" == false ]] || firewall-cmd --reload >/dev/null
-  fi
+# The vhost: the shared frame around this script's site block (DocumentRoot, PHP through the pool).
+render_vhost() {
+  local site="${TMP_DIR}/vhost-site.conf"
+  render vhost-site.conf.tmpl "NAME=${NAME}" "DOCROOT=${APP_DIR}/current${DOCROOT_SUB:+/${DOCROOT_SUB}}" \
+    "APP_ROOT=${APP_DIR}" "FPM_SOCKET=${FPM_SOCKET}" >"${site}"
+  render_vhost_frame "${site}" "SCRIPT=${SCRIPT_NAME}" "SITE_TEMPLATE=lamp/templates/vhost-site.conf.tmpl" \
+    "NAME=${NAME}" "DOMAIN=${DOMAIN}" "CERT_FILE=${CERT_FILE}" "KEY_FILE=${KEY_FILE}" "LOG_DIR=${LOG_DIR}"
 }
 
 #######################################
@@ -1115,55 +704,6 @@ step_selinux() {
 }
 
 #######################################
-# TLS certificate
-#######################################
-step_tls() {
-  ensure_dir "${TLS_DIR}" root root 0755
-  ensure_dir "${TLS_DIR}/private" root root 0700
-  if [[ -n "${CERT_SRC}" ]]; then
-    if ! cmp -s -- "${CERT_SRC}" "${CERT_FILE}" || ! cmp -s -- "${KEY_SRC}" "${KEY_FILE}"; then
-      backup_tls
-    fi
-    put_file "${CERT_FILE}" root root 0644 "the certificate of ${DOMAIN}" <"${CERT_SRC}" || true
-    put_file "${KEY_FILE}" root root 0600 "the private key of ${DOMAIN}" <"${KEY_SRC}" || true
-    return 0
-  fi
-  if [[ -f "${CERT_FILE}" && -f "${KEY_FILE}" ]] \
-    && openssl x509 -in "${CERT_FILE}" -noout -checkend "${CERT_RENEW_BEFORE}" >/dev/null 2>&1 \
-    && openssl x509 -in "${CERT_FILE}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
-    return 0
-  fi
-  changed "generate a self-signed certificate for ${DOMAIN} (ECDSA P-256, ${CERT_DAYS} days)"
-  [[ "${DRY_RUN}" == false ]] || return 0
-  backup_tls
-  (
-    umask 077
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "${CERT_DAYS}" \
-      -subj "/CN=${DOMAIN}" -addext "subjectAltName=DNS:${DOMAIN}" \
-      -keyout "${TMP_DIR}/self.key" -out "${TMP_DIR}/self.crt" 2>/dev/null
-  )
-  install -o root -g root -m 0600 -- "${TMP_DIR}/self.key" "${KEY_FILE}"
-  install -o root -g root -m 0644 -- "${TMP_DIR}/self.crt" "${CERT_FILE}"
-}
-
-# Keep the pair being replaced until Apache's check has passed (restore_apache_config puts it back).
-backup_tls() {
-  [[ "${DRY_RUN}" == false && -z "${TLS_BACKUP}" ]] || return 0
-  TLS_BACKUP="${TMP_DIR}/tls-backup"
-  mkdir -m 0700 -- "${TLS_BACKUP}"
-  [[ ! -f "${CERT_FILE}" ]] || cp -p -- "${CERT_FILE}" "${TLS_BACKUP}/crt"
-  [[ ! -f "${KEY_FILE}" ]] || cp -p -- "${KEY_FILE}" "${TLS_BACKUP}/key"
-}
-
-restore_tls() {
-  local backup="${TLS_BACKUP}"
-  TLS_BACKUP=""
-  [[ -n "${backup}" ]] || return 0
-  if [[ -f "${backup}/crt" ]]; then cp -p -- "${backup}/crt" "${CERT_FILE}"; else rm -f -- "${CERT_FILE}"; fi
-  if [[ -f "${backup}/key" ]]; then cp -p -- "${backup}/key" "${KEY_FILE}"; else rm -f -- "${KEY_FILE}"; fi
-}
-
-#######################################
 # PHP-FPM: the app's pool, checked by php-fpm -t before the reload.
 #######################################
 step_php() {
@@ -1192,151 +732,17 @@ step_php() {
 }
 
 #######################################
-# Apache: modules, hardening, vhost; checked by apachectl -t, put back when the check fails.
-#######################################
-backup_apache_config() {
-  [[ -z "${APACHE_BACKUP}" ]] || return 0
-  [[ "${DRY_RUN}" == false ]] || return 0
-  APACHE_BACKUP="${TMP_DIR}/apache-config.tar"
-  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -cpf "${APACHE_BACKUP}" "$(basename -- "${APACHE_CONF_DIR}")"
-}
-
-restore_apache_config() {
-  local backup="${APACHE_BACKUP}"
-  APACHE_BACKUP=""
-  restore_tls
-  rm -rf -- "${APACHE_CONF_DIR:?}"
-  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "${backup}"
-}
-
-# Debian: is a module, conf or site enabled? (the links a2enmod, a2enconf and a2ensite make;
-# a2query answers the same, at the cost of a Perl start-up per question)
-debian_enabled() {
-  local kind="$1" name="$2"
-  case "${kind}" in
-    mod) [[ -e "${APACHE_CONF_DIR}/mods-enabled/${name}.load" ]] ;;
-    conf) [[ -e "${APACHE_CONF_DIR}/conf-enabled/${name}.conf" ]] ;;
-    site) [[ -e "${APACHE_CONF_DIR}/sites-enabled/${name}.conf" ]] ;;
-  esac
-}
-
-step_apache() {
-  local restart=false reload=false module
-  if [[ "${OS_FAMILY}" == debian && "${DRY_RUN}" == true ]] && ! command -v a2query >/dev/null; then
-    changed "configure Apache: modules ${APACHE_MODULES[*]}, hardening, the vhost of ${DOMAIN}"
-    return 0
-  fi
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    if ! debian_enabled mod mpm_event; then
-      changed "Apache: use mpm_event (PHP runs in PHP-FPM, not in Apache)"
-      backup_apache_config
-      run a2dismod -q -f mpm_prefork mpm_worker >/dev/null 2>&1 || true
-      run a2enmod -q mpm_event >/dev/null
-      restart=true
-    fi
-    for module in "${APACHE_MODULES[@]}"; do
-      ! debian_enabled mod "${module}" || continue
-      changed "Apache: enable the module ${module}"
-      backup_apache_config
-      run a2enmod -q "${module}" >/dev/null
-      restart=true
-    done
-  fi
-  if render apache-security.conf.tmpl | put_file_apache "${SECURITY_CONF}" "Apache's server-wide hardening"; then
-    reload=true
-  fi
-  local docroot="${APP_DIR}/current${DOCROOT_SUB:+/${DOCROOT_SUB}}"
-  if render vhost.conf.tmpl "NAME=${NAME}" "DOMAIN=${DOMAIN}" "DOCROOT=${docroot}" "APP_ROOT=${APP_DIR}" \
-    "CERT_FILE=${CERT_FILE}" "KEY_FILE=${KEY_FILE}" "FPM_SOCKET=${FPM_SOCKET}" "LOG_DIR=${LOG_DIR}" \
-    | put_file_apache "${VHOST_FILE}" "the vhost of ${DOMAIN}"; then
-    reload=true
-  fi
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    if ! debian_enabled conf tssr-kit-security; then
-      changed "Apache: enable the hardening conf"
-      backup_apache_config
-      run a2enconf -q tssr-kit-security >/dev/null
-      reload=true
-    fi
-    if ! debian_enabled site "tssr-${NAME}"; then
-      changed "Apache: enable the site tssr-${NAME}"
-      backup_apache_config
-      run a2ensite -q "tssr-${NAME}" >/dev/null
-      reload=true
-    fi
-    if debian_enabled site 000-default; then
-      changed "Apache: disable the distribution's default site"
-      backup_apache_config
-      run a2dissite -q 000-default >/dev/null
-      reload=true
-    fi
-  fi
-  if [[ "${DRY_RUN}" == false && -n "${APACHE_BACKUP}" ]]; then
-    if ! apachectl -t >/dev/null 2>"${TMP_DIR}/apache.err"; then
-      restore_apache_config
-      die 1 "Apache's configuration check failed, the previous configuration is back and Apache was not reloaded: $(grep -v '^$' "${TMP_DIR}/apache.err" | tail -n 3 | tr '\n' ' ')"
-    fi
-    APACHE_BACKUP=""
-  fi
-  TLS_BACKUP=""
-  ensure_service "${APACHE_SERVICE}"
-  if [[ "${restart}" == true ]]; then
-    changed "restart Apache (new modules)"
-    run systemctl restart "${APACHE_SERVICE}"
-  elif [[ "${reload}" == true ]]; then
-    changed "reload Apache"
-    run systemctl reload "${APACHE_SERVICE}"
-  fi
-}
-
-put_file_apache() {
-  local path="$1" what="$2" new
-  new="$(mktemp -p "${TMP_DIR}")"
-  cat >"${new}"
-  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}"; then
-    rm -f -- "${new}"
-    return 1
-  fi
-  backup_apache_config
-  put_file "${path}" root root 0644 "${what}" <"${new}"
-  rm -f -- "${new}"
-}
-
-#######################################
 # Release: copy, switch, check, roll back on failure, prune.
 #######################################
 current_release() {
-  if [[ -L "${APP_DIR}/current" ]]; then
-    basename -- "$(readlink -- "${APP_DIR}/current")"
-  fi
+  current_link_target "${APP_DIR}"
 }
 
-# Point current at a release (or remove it when empty): a new link renamed over the old one.
+# Point current at a release (or remove it when empty), then reload PHP-FPM.
 switch_to() {
-  local release="$1"
-  if [[ -z "${release}" ]]; then
-    rm -f -- "${APP_DIR}/current"
-  else
-    ln -sfn -- "releases/${release}" "${APP_DIR}/.current.new"
-    mv -fT -- "${APP_DIR}/.current.new" "${APP_DIR}/current"
-  fi
+  switch_link "${APP_DIR}" "$1"
   # PHP-FPM caches resolved paths (realpath cache, opcache): a graceful reload forgets them.
   systemctl reload "${FPM_SERVICE}"
-}
-
-health_ok() {
-  local try code
-  for ((try = 1; try <= HEALTH_TRIES; try++)); do
-    code="$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
-      --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}${HEALTH_PATH}" || true)"
-    if [[ "${code}" == 200 ]]; then
-      info "health check: https://${DOMAIN}${HEALTH_PATH} answered 200"
-      return 0
-    fi
-    sleep 0.5
-  done
-  warn "health check: https://${DOMAIN}${HEALTH_PATH} answered ${code:-nothing} (200 expected), ${HEALTH_TRIES} tries"
-  return 1
 }
 
 step_release() {
@@ -1395,16 +801,7 @@ step_prune() {
   local -a releases
   mapfile -t releases < <(find "${APP_DIR}/releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' \
     -printf '%f\n' 2>/dev/null | sort -r || true)
-  local kept=1 release
-  for release in "${releases[@]}"; do
-    [[ "${release}" != "${RELEASE}" ]] || continue
-    if ((kept < KEEP)); then
-      kept=$((kept + 1))
-      continue
-    fi
-    changed "remove the old release ${release} (keeping ${KEEP})"
-    run rm -rf -- "${APP_DIR:?}/releases/${release:?}"
-  done
+  prune_releases "${APP_DIR}" "${KEEP}" "${RELEASE}" "${releases[@]}"
 }
 
 # What a rollback needs later: the domain and the health path of the last deploy (not a change
@@ -1457,7 +854,7 @@ main() {
     step_app_folders
     step_tls
     step_php
-    step_apache
+    step_apache "${NAME}"
     step_release
     step_prune
     step_remember

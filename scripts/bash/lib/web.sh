@@ -1,0 +1,387 @@
+# shellcheck shell=bash
+#
+# web.sh - the web front shared by the deploy scripts of tssr-kit: TLS certificate, Apache (modules,
+# server-wide hardening, one HTTPS vhost per domain, checked by apachectl -t and put back when the
+# check fails), the firewall (SSH, HTTP, HTTPS only), the HTTPS health check and the `current` link
+# of a releases folder.
+#
+# Sourced after common.sh, never run. Besides common.sh's, the script sets:
+#   DOMAIN CERT_SRC KEY_SRC CERT_FILE KEY_FILE TLS_DIR   the certificate (given, or self-signed)
+#   APACHE_SERVICE APACHE_CONF_DIR SECURITY_CONF VHOST_FILE LOG_DIR APACHE_MODULES
+#   APACHE_BACKUP="" TLS_BACKUP=""                         run state
+#   HEALTH_PATH HEALTH_TRIES HEALTH_DELAY                  the health check
+# and defines render_vhost (prints the vhost: the shared vhost.conf.tmpl around its own site block).
+
+readonly CERT_DAYS=825
+readonly CERT_RENEW_BEFORE=2592000     # seconds (30 days): a certificate closer to its end is replaced
+
+#######################################
+# TLS certificate
+#######################################
+# PEM certificate and key: readable, parseable, a pair, valid now, for the domain.
+validate_tls() {
+  [[ -n "${CERT_SRC}" && -n "${KEY_SRC}" ]] || return 0
+  local f
+  for f in "${CERT_SRC}" "${KEY_SRC}"; do
+    if [[ ! -f "${f}" || ! -r "${f}" ]]; then
+      add_error "--cert/--key: '${f}' is not a readable file"
+      return 0
+    fi
+  done
+  if ! command -v openssl >/dev/null; then
+    add_error "--cert: openssl is needed to check the certificate: install it first"
+    return 0
+  fi
+  if ! openssl x509 -in "${CERT_SRC}" -noout 2>/dev/null; then
+    add_error "--cert: '${CERT_SRC}' is not a PEM certificate"
+    return 0
+  fi
+  if ! openssl pkey -in "${KEY_SRC}" -passin pass: -noout 2>/dev/null; then
+    add_error "--key: '${KEY_SRC}' is not an unencrypted PEM private key"
+    return 0
+  fi
+  if [[ "$(openssl x509 -in "${CERT_SRC}" -noout -pubkey 2>/dev/null)" \
+    != "$(openssl pkey -in "${KEY_SRC}" -passin pass: -pubout 2>/dev/null)" ]]; then
+    add_error "--cert/--key: the key '${KEY_SRC}' is not the key of the certificate '${CERT_SRC}'"
+  fi
+  if ! openssl x509 -in "${CERT_SRC}" -noout -checkend 0 >/dev/null 2>&1; then
+    add_error "--cert: '${CERT_SRC}' has expired"
+  fi
+  if [[ -n "${DOMAIN}" ]] \
+    && ! openssl x509 -in "${CERT_SRC}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
+    add_error "--cert: '${CERT_SRC}' is not valid for ${DOMAIN} (its names: see openssl x509 -noout -ext subjectAltName)"
+  fi
+}
+
+step_tls() {
+  ensure_dir "${TLS_DIR}" root root 0755
+  ensure_dir "${TLS_DIR}/private" root root 0700
+  if [[ -n "${CERT_SRC}" ]]; then
+    if ! cmp -s -- "${CERT_SRC}" "${CERT_FILE}" || ! cmp -s -- "${KEY_SRC}" "${KEY_FILE}"; then
+      backup_tls
+    fi
+    put_file "${CERT_FILE}" root root 0644 "the certificate of ${DOMAIN}" <"${CERT_SRC}" || true
+    put_file "${KEY_FILE}" root root 0600 "the private key of ${DOMAIN}" <"${KEY_SRC}" || true
+    return 0
+  fi
+  if [[ -f "${CERT_FILE}" && -f "${KEY_FILE}" ]] \
+    && openssl x509 -in "${CERT_FILE}" -noout -checkend "${CERT_RENEW_BEFORE}" >/dev/null 2>&1 \
+    && openssl x509 -in "${CERT_FILE}" -noout -checkhost "${DOMAIN}" 2>/dev/null | grep -q ' does match '; then
+    return 0
+  fi
+  changed "generate a self-signed certificate for ${DOMAIN} (ECDSA P-256, ${CERT_DAYS} days)"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  backup_tls
+  (
+    umask 077
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "${CERT_DAYS}" \
+      -subj "/CN=${DOMAIN}" -addext "subjectAltName=DNS:${DOMAIN}" \
+      -keyout "${TMP_DIR}/self.key" -out "${TMP_DIR}/self.crt" 2>/dev/null
+  )
+  install -o root -g root -m 0600 -- "${TMP_DIR}/self.key" "${KEY_FILE}"
+  install -o root -g root -m 0644 -- "${TMP_DIR}/self.crt" "${CERT_FILE}"
+}
+
+# Keep the pair being replaced until Apache's check has passed (restore_apache_config puts it back).
+backup_tls() {
+  [[ "${DRY_RUN}" == false && -z "${TLS_BACKUP}" ]] || return 0
+  TLS_BACKUP="${TMP_DIR}/tls-backup"
+  mkdir -m 0700 -- "${TLS_BACKUP}"
+  [[ ! -f "${CERT_FILE}" ]] || cp -p -- "${CERT_FILE}" "${TLS_BACKUP}/crt"
+  [[ ! -f "${KEY_FILE}" ]] || cp -p -- "${KEY_FILE}" "${TLS_BACKUP}/key"
+}
+
+restore_tls() {
+  local backup="${TLS_BACKUP}"
+  TLS_BACKUP=""
+  [[ -n "${backup}" ]] || return 0
+  if [[ -f "${backup}/crt" ]]; then cp -p -- "${backup}/crt" "${CERT_FILE}"; else rm -f -- "${CERT_FILE}"; fi
+  if [[ -f "${backup}/key" ]]; then cp -p -- "${backup}/key" "${KEY_FILE}"; else rm -f -- "${KEY_FILE}"; fi
+}
+
+#######################################
+# Apache: modules, hardening, vhost; checked by apachectl -t, put back when the check fails.
+#######################################
+backup_apache_config() {
+  [[ -z "${APACHE_BACKUP}" ]] || return 0
+  [[ "${DRY_RUN}" == false ]] || return 0
+  APACHE_BACKUP="${TMP_DIR}/apache-config.tar"
+  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -cpf "${APACHE_BACKUP}" "$(basename -- "${APACHE_CONF_DIR}")"
+}
+
+restore_apache_config() {
+  local backup="${APACHE_BACKUP}"
+  APACHE_BACKUP=""
+  restore_tls
+  rm -rf -- "${APACHE_CONF_DIR:?}"
+  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "${backup}"
+}
+
+# What cleanup does with the web front when the script stops half way: the Apache configuration
+# (or the certificate pair alone) goes back to what it was.
+web_cleanup() {
+  if [[ -n "${APACHE_BACKUP}" ]]; then
+    restore_apache_config
+  elif [[ -n "${TLS_BACKUP}" ]]; then
+    restore_tls
+  fi
+}
+
+# Debian: is a module, conf or site enabled? (the links a2enmod, a2enconf and a2ensite make;
+# a2query answers the same, at the cost of a Perl start-up per question)
+debian_enabled() {
+  local kind="$1" name="$2"
+  case "${kind}" in
+    mod) [[ -e "${APACHE_CONF_DIR}/mods-enabled/${name}.load" ]] ;;
+    conf) [[ -e "${APACHE_CONF_DIR}/conf-enabled/${name}.conf" ]] ;;
+    site) [[ -e "${APACHE_CONF_DIR}/sites-enabled/${name}.conf" ]] ;;
+  esac
+}
+
+put_file_apache() {
+  local path="$1" what="$2" new
+  new="$(mktemp -p "${TMP_DIR}")"
+  cat >"${new}"
+  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}"; then
+    rm -f -- "${new}"
+    return 1
+  fi
+  backup_apache_config
+  put_file "${path}" root root 0644 "${what}" <"${new}"
+  rm -f -- "${new}"
+}
+
+#######################################
+# The Apache front of the site: mpm_event and APACHE_MODULES (Debian), the hardening conf, the vhost
+# of DOMAIN (render_vhost); the whole configuration checked before Apache is reloaded.
+# Arguments: the site's name (sites-available/tssr-NAME.conf on Debian)
+#######################################
+step_apache() {
+  local site="tssr-$1" restart=false reload=false module
+  if [[ "${OS_FAMILY}" == debian && "${DRY_RUN}" == true ]] && ! command -v a2query >/dev/null; then
+    changed "configure Apache: modules ${APACHE_MODULES[*]}, hardening, the vhost of ${DOMAIN}"
+    return 0
+  fi
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    if ! debian_enabled mod mpm_event; then
+      changed "Apache: use mpm_event (no module that needs prefork runs here)"
+      backup_apache_config
+      run a2dismod -q -f mpm_prefork mpm_worker >/dev/null 2>&1 || true
+      run a2enmod -q mpm_event >/dev/null
+      restart=true
+    fi
+    for module in "${APACHE_MODULES[@]}"; do
+      ! debian_enabled mod "${module}" || continue
+      changed "Apache: enable the module ${module}"
+      backup_apache_config
+      run a2enmod -q "${module}" >/dev/null
+      restart=true
+    done
+  fi
+  if render apache-security.conf.tmpl | put_file_apache "${SECURITY_CONF}" "Apache's server-wide hardening"; then
+    reload=true
+  fi
+  if render_vhost | put_file_apache "${VHOST_FILE}" "the vhost of ${DOMAIN}"; then
+    reload=true
+  fi
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    if ! debian_enabled conf tssr-kit-security; then
+      changed "Apache: enable the hardening conf"
+      backup_apache_config
+      run a2enconf -q tssr-kit-security >/dev/null
+      reload=true
+    fi
+    if ! debian_enabled site "${site}"; then
+      changed "Apache: enable the site ${site}"
+      backup_apache_config
+      run a2ensite -q "${site}" >/dev/null
+      reload=true
+    fi
+    if debian_enabled site 000-default; then
+      changed "Apache: disable the distribution's default site"
+      backup_apache_config
+      run a2dissite -q 000-default >/dev/null
+      reload=true
+    fi
+  fi
+  if [[ "${DRY_RUN}" == false && -n "${APACHE_BACKUP}" ]]; then
+    if ! apachectl -t >/dev/null 2>"${TMP_DIR}/apache.err"; then
+      restore_apache_config
+      die 1 "Apache's configuration check failed, the previous configuration is back and Apache was not reloaded: $(grep -v '^$' "${TMP_DIR}/apache.err" | tail -n 3 | tr '\n' ' ')"
+    fi
+    APACHE_BACKUP=""
+  fi
+  TLS_BACKUP=""
+  ensure_service "${APACHE_SERVICE}"
+  if [[ "${restart}" == true ]]; then
+    changed "restart Apache (new modules)"
+    run systemctl restart "${APACHE_SERVICE}"
+  elif [[ "${reload}" == true ]]; then
+    changed "reload Apache"
+    run systemctl reload "${APACHE_SERVICE}"
+  fi
+}
+
+#######################################
+# Firewall: only SSH, HTTP and HTTPS come in.
+#######################################
+ssh_ports() {
+  local ports
+  ports="$(sshd -T 2>/dev/null | awk '$1 == "port" {print $2}' | sort -un | paste -sd, - || true)"
+  printf '%s' "${ports:-22}"
+}
+
+step_firewall() {
+  local ports
+  ports="$(ssh_ports)"
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    firewall_nftables "${ports}"
+  else
+    firewall_firewalld "${ports}"
+  fi
+}
+
+# Debian: our own table inet tssr_kit in /etc/nftables.conf (loaded at boot by nftables.service).
+firewall_nftables() {
+  local ports="$1"
+  if [[ -f /etc/nftables.conf && ! -f /etc/nftables.conf.tssr-kit-orig ]] \
+    && ! grep -q '^table inet tssr_kit' /etc/nftables.conf; then
+    changed "keep the distribution's /etc/nftables.conf as /etc/nftables.conf.tssr-kit-orig"
+    run cp -p -- /etc/nftables.conf /etc/nftables.conf.tssr-kit-orig
+  fi
+  local file_changed=false rules="${TMP_DIR}/nftables.conf"
+  render nftables.conf.tmpl "TCP_PORTS=${ports}, 80, 443" >"${rules}"
+  # Checked before it replaces anything (nft is there once the packages are).
+  if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
+    die 1 "the new firewall rules do not load, nothing was changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
+  fi
+  if put_file /etc/nftables.conf root root 0755 "the firewall rules" <"${rules}"; then
+    file_changed=true
+  fi
+  if [[ "$(systemctl is-enabled nftables 2>/dev/null)" != enabled ]]; then
+    changed "enable the firewall (nftables.service) at boot"
+    run systemctl enable --quiet nftables
+  fi
+  if ! systemctl is-active --quiet nftables; then
+    changed "start the firewall (nftables.service loads /etc/nftables.conf)"
+    run systemctl start nftables
+  elif [[ "${file_changed}" == true ]] || ! nft list table inet tssr_kit >/dev/null 2>&1; then
+    changed "load the firewall rules"
+    run nft -f /etc/nftables.conf
+  fi
+}
+
+# RedHat: firewalld, in the zone of the interface that carries the default route.
+firewall_firewalld() {
+  local ports="$1"
+  ensure_service firewalld
+  [[ "${DRY_RUN}" == false ]] || { changed "allow only ssh, http and https in firewalld"; return 0; }
+  local zone service port reload=false interface
+  interface="$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')"
+  zone="$(firewall-cmd --get-zone-of-interface="${interface}" 2>/dev/null || firewall-cmd --get-default-zone)"
+  for service in ssh http https; do
+    if ! firewall-cmd --permanent --zone="${zone}" --query-service="${service}" >/dev/null; then
+      changed "firewalld: allow ${service}"
+      firewall-cmd --permanent --zone="${zone}" --add-service="${service}" >/dev/null
+      reload=true
+    fi
+  done
+  for service in $(firewall-cmd --permanent --zone="${zone}" --list-services); do
+    case "${service}" in ssh | http | https) continue ;; esac
+    changed "firewalld: stop allowing ${service}"
+    firewall-cmd --permanent --zone="${zone}" --remove-service="${service}" >/dev/null
+    reload=true
+  done
+  for port in $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
+    [[ ",${ports}," != *",${port%/tcp},"* || "${port}" != */tcp ]] || continue
+    changed "firewalld: close ${port}"
+    firewall-cmd --permanent --zone="${zone}" --remove-port="${port}" >/dev/null
+    reload=true
+  done
+  for port in ${ports//,/ }; do
+    [[ "${port}" != 22 ]] || continue
+    if ! firewall-cmd --permanent --zone="${zone}" --query-port="${port}/tcp" >/dev/null; then
+      changed "firewalld: allow SSH on ${port}/tcp"
+      firewall-cmd --permanent --zone="${zone}" --add-port="${port}/tcp" >/dev/null
+      reload=true
+    fi
+  done
+  [[ "${reload}" == false ]] || firewall-cmd --reload >/dev/null
+}
+
+#######################################
+# Health check: HEALTH_PATH of DOMAIN over HTTPS, through this host's Apache, must answer 200.
+# HEALTH_TRIES tries, HEALTH_DELAY seconds apart.
+#######################################
+# One try: the HTTP status code (000 when nothing answered).
+health_code() {
+  curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
+    --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}${HEALTH_PATH}" || true
+}
+
+health_ok() {
+  local try code
+  for ((try = 1; try <= HEALTH_TRIES; try++)); do
+    code="$(health_code)"
+    if [[ "${code}" == 200 ]]; then
+      info "health check: https://${DOMAIN}${HEALTH_PATH} answered 200"
+      return 0
+    fi
+    sleep "${HEALTH_DELAY}"
+  done
+  warn "health check: https://${DOMAIN}${HEALTH_PATH} answered ${code:-nothing} (200 expected), ${HEALTH_TRIES} tries"
+  return 1
+}
+
+#######################################
+# Releases: ROOT/releases/<release>, ROOT/current -> releases/<release>.
+#######################################
+# The release `current` points at (empty when none).
+# Arguments: the app's folder
+current_link_target() {
+  if [[ -L "$1/current" ]]; then
+    basename -- "$(readlink -- "$1/current")"
+  fi
+}
+
+# Point current at a release (or remove it when empty): a new link renamed over the old one.
+# Arguments: the app's folder, the release (or "")
+switch_link() {
+  local root="$1" release="$2"
+  if [[ -z "${release}" ]]; then
+    rm -f -- "${root}/current"
+  else
+    ln -sfn -- "releases/${release}" "${root}/.current.new"
+    mv -fT -- "${root}/.current.new" "${root}/current"
+  fi
+}
+
+# Remove the releases beyond KEEP, never the one in use.
+# Arguments: the app's folder, KEEP, the release in use, then the releases newest first
+prune_releases() {
+  local root="$1" keep="$2" in_use="$3" kept=1 release
+  shift 3
+  for release in "$@"; do
+    [[ "${release}" != "${in_use}" ]] || continue
+    if ((kept < keep)); then
+      kept=$((kept + 1))
+      continue
+    fi
+    changed "remove the old release ${release} (keeping ${keep})"
+    run rm -rf -- "${root:?}/releases/${release:?}"
+  done
+}
+
+# The vhost: the shared frame (lib/templates/vhost.conf.tmpl) around the script's own site block.
+# Arguments: the rendered site block (a file), then the frame's KEY=value pairs
+render_vhost_frame() {
+  local site="$1" line
+  shift
+  render vhost.conf.tmpl "$@" "SITE=@SITE@" | while IFS= read -r line; do
+    if [[ "${line}" == "@SITE@" ]]; then
+      cat -- "${site}"
+    else
+      printf '%s\n' "${line}"
+    fi
+  done
+}
