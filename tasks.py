@@ -186,12 +186,14 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
     "heap": "the JVM's largest heap (default 256m)",
     "env-file": "jar: KEY=VALUE lines for the app's environment (kept root-only on the host)",
     "health": "the path that must answer 200 over HTTPS after a change (default /health)",
+    "health-timeout": "seconds the app has to answer after a (re)start (default 90)",
     "rollback": "switch back to the previous release (needs --name, or the sample's)",
     **HOSTS_HELP,
 })
 def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cert=None, key=None,
-                context=None, port=None, java=None, heap=None, env_file=None, health=None, rollback=False,
-                hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+                context=None, port=None, java=None, heap=None, env_file=None, health=None,
+                health_timeout=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
+                verbose=False):
     """Run a Java app in production: a jar as a hardened systemd service or a WAR on Tomcat, behind HTTPS."""
     with tempfile.TemporaryDirectory(prefix="tssr-java-") as tmp:
         try:
@@ -205,7 +207,7 @@ def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cer
                                    domain=domain, cert=Path(cert) if cert else None,
                                    key=Path(key) if key else None, context=context, port=port, java=java,
                                    heap=heap, env_file=Path(env_file) if env_file else None, health=health,
-                                   rollback=rollback)
+                                   health_timeout=health_timeout, rollback=rollback)
         except ValueError as exc:
             raise Exit(f"error: {exc}", code=2) from None
         results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)

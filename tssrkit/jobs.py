@@ -209,7 +209,7 @@ def deploy_java(jar: Path | None = None, war: Path | None = None, *, name: str |
                 version: str | None = None, domain: str | None = None, cert: Path | None = None,
                 key: Path | None = None, context: str | None = None, port: int | None = None,
                 java: str | None = None, heap: str | None = None, env_file: Path | None = None,
-                health: str | None = None, rollback: bool = False) -> Job:
+                health: str | None = None, health_timeout: int | None = None, rollback: bool = False) -> Job:
     """Run a Java application with deploy-java.sh (docs/reference/deploy-java.md).
 
     The archive is uploaded under its own name (the script derives the app name from it), the
@@ -243,7 +243,7 @@ def deploy_java(jar: Path | None = None, war: Path | None = None, *, name: str |
         args += ["--env-file", f"{{dir}}/{_upload_name(files, env_file, 'env')}"]
     for option, value in (("--name", name), ("--version", version), ("--domain", domain),
                           ("--context", context), ("--port", port), ("--java", java), ("--heap", heap),
-                          ("--health", health)):
+                          ("--health", health), ("--health-timeout", health_timeout)):
         if value:
             args += [option, str(value)]
     if rollback:

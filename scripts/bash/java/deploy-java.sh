@@ -1030,6 +1030,7 @@ main() {
     step_prune
   else
     validate_tls
+    validate_vhost_domain
     validate_host
     report_errors
     info "deploying ${NAME} (${MODE}, Java ${JAVA_VERSION}) to https://${DOMAIN}$(site_path) (${OS_FAMILY} family)$([[ "${DRY_RUN}" == true ]] && printf ', dry run')"

@@ -844,6 +844,7 @@ main() {
   else
     stage_app
     validate_tls
+    validate_vhost_domain
     report_errors
     info "deploying ${NAME} to https://${DOMAIN}/ (${OS_FAMILY} family)$([[ "${DRY_RUN}" == true ]] && printf ', dry run')"
     step_packages

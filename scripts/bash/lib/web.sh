@@ -127,6 +127,23 @@ web_cleanup() {
   fi
 }
 
+# The domain must not be another site's: two vhosts with one ServerName, and Apache serves only the
+# first. Called after load_family (VHOST_FILE, APACHE_CONF_DIR).
+validate_vhost_domain() {
+  [[ -n "${DOMAIN}" && -d "${APACHE_CONF_DIR}" ]] || return 0
+  local other ours
+  ours="$(readlink -f -- "${VHOST_FILE}" || true)"
+  other="$(find "${APACHE_CONF_DIR}/sites-enabled" "${APACHE_CONF_DIR}/conf.d" -maxdepth 1 -name '*.conf' \
+    2>/dev/null | sort | while IFS= read -r file; do
+      [[ "$(readlink -f -- "${file}")" != "${ours}" ]] || continue
+      awk -v d="${DOMAIN}" 'tolower($1) == "servername" && (tolower($2) == d || tolower($2) == d ":443") \
+        {found = 1} END {exit !found}' "${file}" && printf '%s\n' "${file}"
+    done | head -n 1 || true)"
+  if [[ -n "${other}" ]]; then
+    add_error "--domain: ${DOMAIN} is already the name of another site on this host (${other}): give this application its own --domain"
+  fi
+}
+
 # Debian: is a module, conf or site enabled? (the links a2enmod, a2enconf and a2ensite make;
 # a2query answers the same, at the cost of a Perl start-up per question)
 debian_enabled() {
