@@ -140,6 +140,11 @@ def write_ssh_files(lab_hosts: list[LabHost], host_keys: dict[str, str]) -> None
             f"    UserKnownHostsFile {KNOWN_HOSTS}\n"
             f"    StrictHostKeyChecking yes\n"
             f"    LogLevel ERROR\n"
+            # One SSH connection per host, reused for 60 s by every `ssh -F` command (Testinfra's ssh
+            # backend runs one per check): no handshake per command. Paramiko (Fabric) ignores these.
+            f"    ControlMaster auto\n"
+            f"    ControlPath /tmp/tssr-ssh-%C\n"
+            f"    ControlPersist 60s\n"
         )
         if host.name in host_keys:
             known.append(f"[127.0.0.1]:{port} {host_keys[host.name]}")
