@@ -244,8 +244,8 @@ def deploy_java(jar: Path | None = None, war: Path | None = None, *, name: str |
     for option, value in (("--name", name), ("--version", version), ("--domain", domain),
                           ("--context", context), ("--port", port), ("--java", java), ("--heap", heap),
                           ("--health", health), ("--health-timeout", health_timeout)):
-        if value:
-            args += [option, str(value)]
+        if value is not None and value != "":
+            args += [option, str(value)]   # 0 or a bad value goes through: the script refuses it (exit 2)
     if rollback:
         args.append("--rollback")
     return Job(name="deploy-java", script=JAVA_SCRIPT, files=files, args=args, validate_first=True)

@@ -30,7 +30,6 @@ The script and its templates are copied to ``/opt/tssr-test/lamp/`` (the shared 
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import shlex
@@ -55,6 +54,8 @@ from containerlib import (
     Platform,
     ScriptRun,
     parse_snapshot,
+    snapshot_diff,
+    subset,
 )
 
 from tssrkit import containers
@@ -216,28 +217,12 @@ def app_args(app: str = V1, schema: str | None = V1_SCHEMA, domain: str = DOMAIN
     return ("--app", app, *schema_args, "--domain", domain, "--data-dir", DATA_DIR)
 
 
-def subset(result: dict, expected: dict) -> dict:
-    """The keys of ``result`` that ``expected`` names (so that pytest shows a readable diff)."""
-    return {key: result.get(key, "<missing>") for key in expected}
-
-
 # --------------------------------------------------------------------------------------------------
 # Reading the host
 
 
 def snapshot(node: Node) -> dict[str, str]:
     return parse_snapshot(node.sh(SNAPSHOT))
-
-
-def snapshot_diff(before: dict[str, str], after: dict[str, str]) -> str:
-    """What differs, as a unified diff per section ('' when nothing does)."""
-    out: list[str] = []
-    for section in sorted(set(before) | set(after)):
-        old, new = before.get(section, "<none>\n"), after.get(section, "<none>\n")
-        if old != new:
-            out.append(f"--- {section}")
-            out += list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))[2:60]
-    return "\n".join(out)
 
 
 def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: Run) -> None:
