@@ -46,13 +46,14 @@ import json
 import os
 import re
 import secrets
-import shlex
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 
+import hostlib
 import pytest
+from hostlib import check, run
 
 APPS = "/srv/lamp"
 EXPECT = os.environ.get("TSSR_LAMP_EXPECT") or "PC-0001"
@@ -94,32 +95,9 @@ class App:
         return f"app-{self.name}"
 
 
-# ---- running commands on the host -------------------------------------------------------------------
-def run(host, *argv: str):
-    """Run argv on the host (each word quoted, no shell expansion); return Testinfra's result."""
-    return host.run(" ".join(["%s"] * len(argv)), *argv)
-
-
-def check(host, *argv: str) -> str:
-    """Run argv on the host; its stdout, or a failure showing the command and its stderr."""
-    result = run(host, *argv)
-    assert result.rc == 0, f"`{shlex.join(argv)}` exited with {result.rc}: {result.stderr.strip()}"
-    return result.stdout
-
-
 def os_family(host) -> Family:
-    """The OS family, read from /etc/os-release (ID and ID_LIKE) as the script reads it."""
-    fields = {}
-    for line in host.file("/etc/os-release").content_string.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            fields[key] = value.strip().strip("\"'")
-    ids = [fields.get("ID", ""), *fields.get("ID_LIKE", "").split()]
-    if any(i in ("debian", "ubuntu") for i in ids):
-        return FAMILIES["debian"]
-    if any(i in ("rhel", "fedora", "centos") for i in ids):
-        return FAMILIES["redhat"]
-    pytest.fail(f"unsupported OS family: ID={fields.get('ID')} ID_LIKE={fields.get('ID_LIKE')}")
+    """The OS family's names, the family read from /etc/os-release as the script reads it."""
+    return FAMILIES[hostlib.os_family(host)]
 
 
 @pytest.fixture(scope="module")

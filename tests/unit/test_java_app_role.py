@@ -1,0 +1,142 @@
+"""roles/java_app without a host: its links to the script, its documented variables, the script's
+options and exit codes it relies on, its playbook and its Molecule scenario.
+
+The role runs scripts/bash/java/deploy-java.sh with the shared scripts/bash/lib (one source); its
+variables are documented three times (defaults/main.yml for readers, meta/argument_specs.yml for
+Ansible's validation, the README's table), which must agree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = REPO / "roles" / "java_app"
+SCRIPT = REPO / "scripts" / "bash" / "java" / "deploy-java.sh"
+SCENARIO = REPO / "molecule" / "java_app"
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def argument_options() -> dict:
+    return load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+
+
+def script_header() -> str:
+    """The script's header comment (its --help), without the leading `# `."""
+    lines = []
+    for line in SCRIPT.read_text(encoding="utf-8").splitlines()[1:]:
+        if not line.startswith("#"):
+            break
+        lines.append(line[2:])
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("link", "target", "files"), [
+    ("java", "scripts/bash/java", ["deploy-java.sh", "templates/java-app.service.tmpl"]),
+    ("lib", "scripts/bash/lib", ["common.sh", "web.sh", "templates/vhost.conf.tmpl"]),
+])
+def test_the_role_ships_the_script_folders_through_relative_links(link, target, files):
+    path = ROLE / "files" / link
+    assert path.is_symlink(), f"files/{link} is a copy, not a link to {target}"
+    assert not Path(path.readlink()).is_absolute(), "an absolute link breaks in another checkout"
+    assert path.resolve() == (REPO / target).resolve()
+    for name in files:
+        assert (path / name).is_file(), f"files/{link}/{name} is missing"
+
+
+def test_every_default_is_validated_with_the_same_value():
+    defaults = load(ROLE / "defaults" / "main.yml")
+    options = argument_options()
+    for name, value in defaults.items():
+        assert name in options, f"{name} has no entry in meta/argument_specs.yml"
+        assert options[name].get("default") == value, f"{name}: {value!r} vs {options[name].get('default')!r}"
+
+
+def test_every_validated_option_has_a_default_or_is_required():
+    defaults = load(ROLE / "defaults" / "main.yml")
+    for name, spec in argument_options().items():
+        assert name.startswith("java_app_"), f"{name}: role variables are prefixed with java_app_"
+        assert spec.get("required") or name in defaults, f"{name}: neither required nor in defaults/main.yml"
+
+
+def test_the_name_is_required_and_never_derived_by_the_role():
+    assert argument_options()["java_app_name"].get("required") is True
+
+
+def test_the_readme_documents_every_variable():
+    readme = (ROLE / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in argument_options() if f"`{name}`" not in readme]
+    assert missing == [], f"not in the README's table: {missing}"
+
+
+def test_the_role_passes_only_options_the_script_knows():
+    tasks = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
+    passed = set(re.findall(r"'(--[a-z-]+)'", tasks))
+    passed |= {f"--{mode}" for mode in ("jar", "war")}  # built as '--' ~ mode
+    # The script's `case` labels: `--jar)`, `-n | --dry-run)`.
+    labels = re.compile(r"^\s+(?:-\w \| )?(--[a-z-]+)\)", re.MULTILINE)
+    known = set(labels.findall(SCRIPT.read_text(encoding="utf-8")))
+    assert "--keep" in passed and "--rollback" in passed, "the role's argv was not found"
+    assert passed - known == set(), f"options the script does not parse: {sorted(passed - known)}"
+
+
+def test_the_exit_codes_the_role_explains_are_the_scripts():
+    header = script_header()
+    section = header.split("Exit codes:", 1)[1].split("\n\n", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\s+(\d)\s", section, re.MULTILINE)}
+    meanings = load(ROLE / "vars" / "main.yml")["__java_app_exit_meanings"]
+    assert set(meanings) == documented - {0}
+    lock = re.search(r"^readonly LOCK_FILE=(\S+)$", SCRIPT.read_text(encoding="utf-8"), re.MULTILINE).group(1)
+    assert lock in meanings[3], f"exit 3's meaning does not name the lock {lock}"
+
+
+def test_the_playbook_builds_and_deploys_the_sample_service():
+    play = load(REPO / "playbooks" / "java.yml")[0]
+    assert play["become"] is True
+    assert [role["role"] for role in play["roles"]] == ["java_app"]
+    assert play["vars"]["java_app_name"] == "hello-service"
+    build = play["pre_tasks"][0]
+    assert build["delegate_to"] == "localhost" and build["run_once"] is True
+    argv = build["ansible.builtin.command"]["argv"]
+    assert argv[0] == "{{ playbook_dir }}/../examples/java/build.sh" and argv[1] == "samples"
+    assert (REPO / "examples" / "java" / "build.sh").is_file()
+    # The jar the role gets is the one the build writes (`build.sh samples V DIR` -> DIR/NAME-V.jar).
+    built = build["ansible.builtin.command"]["creates"].replace("{{ playbook_dir }}/", "")
+    assert built == play["vars"]["java_app_jar_src"]
+
+
+def test_the_scenario_verifies_what_converge_deployed():
+    config = load(SCENARIO / "molecule.yml")
+    assert [p["name"] for p in config["platforms"]] == [
+        "java_app-debian12", "java_app-debian13", "java_app-redhat9"]
+    verifier = config["verifier"]
+    assert verifier["options"] == {"k": "test_java.py"}
+    env = verifier["env"]
+    converge = load(SCENARIO / "converge.yml")[0]["tasks"]
+    deploys = {t["vars"]["java_app_name"]: t for t in converge if "ansible.builtin.include_role" in t}
+    assert set(deploys) == {env["TSSR_JAVA_NAME"], env["TSSR_JAVA_WAR_NAME"]}
+    jar, war = deploys[env["TSSR_JAVA_NAME"]], deploys[env["TSSR_JAVA_WAR_NAME"]]
+    assert jar["vars"]["java_app_domain"] == env["TSSR_JAVA_DOMAIN"]
+    assert war["vars"]["java_app_domain"] == env["TSSR_JAVA_WAR_DOMAIN"]
+    assert env["TSSR_JAVA_WAR_CONTEXT"] == f"/{env['TSSR_JAVA_WAR_NAME']}"  # the script's default context
+    assert war["when"] == "ansible_facts['os_family'] != 'RedHat'", "the WAR must be skipped on RedHat only"
+
+
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_scenario_verifies_its_own_hoststate_module_only(scenario):
+    verifier = load(REPO / "molecule" / scenario / "molecule.yml")["verifier"]
+    assert verifier["directory"] == "../../tests/hoststate"
+    keyword = verifier["options"]["k"]
+    modules = sorted(p.name for p in (REPO / "tests" / "hoststate").glob("test_*.py"))
+    # pytest -k matches a substring of the names: exactly one module of the folder must hold it.
+    assert [name for name in modules if keyword in name] == [keyword], f"-k {keyword} selects {modules}"
