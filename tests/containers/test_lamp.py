@@ -37,7 +37,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +44,17 @@ from typing import IO
 
 import pytest
 from containerlib import (
-    LABEL,
     PLATFORMS,
     SCRIPT_DIR,
-    SESSION,
     WORKDIR,
     Node,
     Platform,
     ScriptRun,
+    host_state_script,
     parse_snapshot,
     snapshot_diff,
+    start_systemd_node,
+    stop_node,
     subset,
 )
 
@@ -135,19 +135,11 @@ os.rename(sys.argv[1] + ".part", sys.argv[1])
 CMDLINES = "/tmp/.cmdlines"
 
 # "Nothing changed": these are the same before and after a run that must change nothing.
-SNAPSHOT = r"""
-for p in /etc/apache2 /etc/httpd /etc/php /etc/php.d /etc/php-fpm.d /etc/php-fpm.conf /etc/php.ini \
-         /etc/nftables.conf /etc/firewalld /etc/mysql /etc/my.cnf /etc/my.cnf.d /etc/ssl/tssr-kit \
-         /srv/lamp /var/lib/tssr-kit /etc/tssr-kit /etc/passwd /etc/group; do
-    [ -e "$p" ] || [ -L "$p" ] || continue
-    printf '=== tree %s\n' "$p"; find "$p" -printf '%M %u %g %p -> %l\n' | LC_ALL=C sort
-    printf '=== sums %s\n' "$p"; find "$p" -type f -exec sha256sum {} + | LC_ALL=C sort
-done
-printf '=== packages\n'
-if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W; else rpm -qa | LC_ALL=C sort; fi
-printf '=== firewall\n'
-if command -v nft >/dev/null 2>&1; then nft -s list ruleset 2>&1; fi
-if command -v firewall-cmd >/dev/null 2>&1; then firewall-cmd --list-all-zones 2>&1; fi
+SNAPSHOT = host_state_script((  # noqa: S608 — fixed SQL, no test value in it
+    "/etc/apache2", "/etc/httpd", "/etc/php", "/etc/php.d", "/etc/php-fpm.d", "/etc/php-fpm.conf",
+    "/etc/php.ini", "/etc/nftables.conf", "/etc/firewalld", "/etc/mysql", "/etc/my.cnf", "/etc/my.cnf.d",
+    "/etc/ssl/tssr-kit", "/srv/lamp", "/var/lib/tssr-kit", "/etc/tssr-kit", "/etc/passwd", "/etc/group",
+)) + r"""if command -v firewall-cmd >/dev/null 2>&1; then firewall-cmd --list-all-zones 2>&1; fi
 printf '=== database\n'
 if command -v mariadb >/dev/null 2>&1 && mariadb -N -B -e 'SELECT 1' >/dev/null 2>&1; then
     mariadb -N -B -e "
@@ -276,24 +268,19 @@ def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -
 
 def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
     """A systemd container (whatever TSSR_TEST_BOOT says) with the script, the apps and the test inputs."""
-    image = platform.image()
-    name = f"tssr-test-{uuid.uuid4().hex[:8]}"
-    containers.run_node(image, name, labels={LABEL: SESSION})
-    node = Node(name, platform)
+    node = start_systemd_node(platform, {
+        LAMP: SCRIPT_SOURCE,
+        f"{SCRIPT_DIR}/lib": LIB_SOURCE,                    # ../lib, as in the repository
+        **{f"{APPS}/{app}": APPS_SOURCE / app for app in ("parc-v1", "parc-v2")},
+    })
     try:
-        containers.wait_booted(name)
-        node.exec("mkdir", "-p", APPS, WORKDIR)
-        containers.docker("cp", str(SCRIPT_SOURCE), f"{name}:{LAMP}")
-        containers.docker("cp", str(LIB_SOURCE), f"{name}:{SCRIPT_DIR}/lib")   # ../lib, as in the repository
-        for app in ("parc-v1", "parc-v2"):
-            containers.docker("cp", str(APPS_SOURCE / app), f"{name}:{APPS}/{app}")
+        node.exec("mkdir", "-p", WORKDIR, SCHEMA_DIR)
         for file, data in certs.items():
             node.write(f"{WORKDIR}/{file}", data, "0600")
-        node.sh(f"mkdir -p {SCHEMA_DIR}")
         proc = node.exec("python3", "-c", EVIL_TARBALLS, V1, TAR_DOTDOT, TAR_ABSOLUTE)
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     except BaseException:
-        containers.remove(name)
+        stop_node(node)
         raise
     return node
 
