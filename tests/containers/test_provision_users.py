@@ -9,9 +9,13 @@ one platform and compare them.
   test that changes the host get a fresh container; a scenario checked from several sides (the good
   file, the update story) runs once per class.
 - Input that must be refused, and the command line, run in a shared container, which is checked
-  against its baseline before each test and replaced as soon as a run changed it.
+  against its baseline before each test and replaced as soon as a run changed it. The refused files
+  that begin alike (the header, then the same valid line 2) are run together: their lines one after
+  the other in one file, run once per implementation and platform. Both scripts check each line on
+  its own and report every problem on its line before changing anything, so each file is still its
+  own test, checked on its own lines (see ``share_files``).
 - Parity: the same files through both implementations (for real in fresh containers, or as dry runs
-  for the corner cases), same exit code, same result line, same ``users.csv:<line>:<field>:`` set.
+  for the corner cases), same exit code, same result line, same ``users.csv:<line>:<field>:`` list.
 
 "Nothing changed" is :meth:`Node.snapshot` (``/etc/passwd``, ``/etc/shadow``, ``/etc/group``,
 ``/etc/gshadow``, ``ls -la /home``, every file under ``/home`` and ``/var/lib/tssr-kit``, and no
@@ -29,14 +33,48 @@ import base64
 import re
 import struct
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from containerlib import IMPLS, PWNED, WORKDIR, Clean, Impl, Node, NodeFactory, Platform, ScriptRun, Target
+from containerlib import (
+    IMPLS,
+    PWNED,
+    SNAPSHOT,
+    WORKDIR,
+    Clean,
+    Impl,
+    Node,
+    NodeFactory,
+    Platform,
+    QuickNodeFactory,
+    ScriptRun,
+    SharedNode,
+    Target,
+    parse_snapshot,
+)
 
 pytestmark = pytest.mark.containers
+
+
+# This module starts about 150 fresh containers: they are set up in one `docker exec` each
+# (start_node_quickly), in place of conftest's NodeFactory.
+@pytest.fixture
+def new_node() -> Iterator[NodeFactory]:
+    """``new_node(platform)`` → a fresh container, removed at the end of the test."""
+    factory = QuickNodeFactory()
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="class")
+def class_nodes() -> Iterator[NodeFactory]:
+    """Containers for a scenario whose steps are checked by several tests of one class."""
+    factory = QuickNodeFactory()
+    yield factory
+    factory.close()
+
 
 COLUMNS = ("login", "first_name", "last_name", "groups", "shell", "ssh_key", "state")
 LOCK = "/run/lock/tssr-kit-provision-users.lock"
@@ -80,22 +118,90 @@ def run_script(node: Node, impl: Impl, *args: str, user: str | None = None,
                proc.stderr.decode(errors="replace"), argv)
 
 
+def command(impl: Impl, *flags: str) -> tuple[str, ...]:
+    """How ``provision`` runs the implementation: ``<interpreter> <script> [flags] users.csv``."""
+    if not impl.source.exists():
+        pytest.fail(f"{impl.source} does not exist (yet)")
+    return (impl.interpreter, impl.path, *flags, "users.csv")
+
+
 def provision(node: Node | Clean, impl: Impl, csv: str | bytes, *flags: str) -> Run:
     """Write ``csv`` to users.csv in the container and run ``impl [flags] users.csv`` (as root) there.
 
     In a shared (clean) container the snapshot after the run is taken in the same ``docker exec``,
     for ``assert_nothing_changed``.
     """
-    if not impl.source.exists():
-        pytest.fail(f"{impl.source} does not exist (yet)")
-    argv = (impl.interpreter, impl.path, *flags, "users.csv")
-    path = f"{WORKDIR}/users.csv"
     if isinstance(node, Clean):
-        proc, node.after = node.node.write_exec_snapshot(path, csv, *argv, workdir=WORKDIR)
-    else:
-        proc = node.write_and_exec(path, csv, *argv, workdir=WORKDIR)
+        run, node.after = provision_then_snapshot(node.node, impl, csv, *flags)
+        return run
+    argv = command(impl, *flags)
+    proc = node.write_and_exec(f"{WORKDIR}/users.csv", csv, *argv, workdir=WORKDIR)
     return Run(proc.returncode, proc.stdout.decode(errors="replace"),
                proc.stderr.decode(errors="replace"), argv)
+
+
+def prepare(node: Node, script: str, state: str = SNAPSHOT) -> dict[str, str]:
+    """Run ``script`` (fixed test code, which must succeed), then ``state`` (a snapshot, by default
+    :data:`SNAPSHOT`): the state a run will be compared with. One ``docker exec``."""
+    return parse_snapshot(node.sh(f"{{ {script}\n}} || exit 1\n{state}"))
+
+
+def provision_then_snapshot(node: Node, impl: Impl, csv: str | bytes, *flags: str
+                            ) -> tuple[Run, dict[str, str]]:
+    """``provision``, then :meth:`Node.snapshot`, in one ``docker exec``."""
+    argv = command(impl, *flags)
+    proc, after = node.write_exec_snapshot(f"{WORKDIR}/users.csv", csv, *argv, workdir=WORKDIR)
+    return Run(proc.returncode, proc.stdout.decode(errors="replace"),
+               proc.stderr.decode(errors="replace"), argv), after
+
+
+# Runs (in $1) commands one after the other, each on its own users.csv. For each: the file (base64),
+# the number of arguments, the arguments; `--` ends them. Prints for each run its exit code, stdout
+# and stderr (base64, a line each). The snippet appended to it gets the arguments after the `--`.
+IN_TURN = r"""
+cd "$1" || exit 1
+shift
+while [[ $1 != -- ]]; do
+    printf '%s' "$1" | base64 -d > users.csv || exit 1
+    count=$2
+    shift 2
+    "${@:1:count}" > /tmp/.tssr-out 2> /tmp/.tssr-err < /dev/null
+    echo $?
+    base64 -w0 /tmp/.tssr-out && echo && base64 -w0 /tmp/.tssr-err && echo || exit 1
+    shift "$count"
+done
+shift
+"""
+
+
+def run_in_turn(node: Node, runs: list[tuple[str | bytes, tuple[str, ...]]], then: str,
+                *then_args: str) -> tuple[list[Run], str]:
+    """Each ``(csv, argv)`` of ``runs`` in turn, ``csv`` written to users.csv first; then the shell
+    snippet ``then`` (fixed test code) with ``then_args``: the runs, and what ``then`` printed. All in
+    one ``docker exec``."""
+    args: list[str] = []
+    for csv, argv in runs:
+        raw = csv.encode() if isinstance(csv, str) else csv
+        assert len(raw) < 64_000, "a file this big cannot go on a command line: write it with Node.write"
+        args += [base64.b64encode(raw).decode(), str(len(argv)), *argv]
+    proc = node.exec("bash", "-c", IN_TURN + then, "bash", WORKDIR, *args, "--", *then_args)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    *outputs, rest = proc.stdout.split(b"\n", 3 * len(runs))
+    done = []
+    for n, (_, argv) in enumerate(runs):
+        code, out, err = outputs[3 * n:3 * n + 3]
+        done.append(Run(int(code), base64.b64decode(out).decode(errors="replace"),
+                        base64.b64decode(err).decode(errors="replace"), argv))
+    return done, rest.decode(errors="replace")
+
+
+def provision_each(clean: Clean, impls: Iterable[Impl], csv: str | bytes, *flags: str) -> dict[str, Run]:
+    """``provision`` by each implementation in turn, on the same file: impl name → run. One ``docker
+    exec`` for all, and one snapshot after the last (for ``assert_nothing_changed``)."""
+    impls = list(impls)
+    runs, after = run_in_turn(clean.node, [(csv, command(impl, *flags)) for impl in impls], SNAPSHOT)
+    clean.after = parse_snapshot(after)
+    return {impl.name: run for impl, run in zip(impls, runs, strict=True)}
 
 
 def subset(result: dict, expected: dict) -> dict:
@@ -103,12 +209,13 @@ def subset(result: dict, expected: dict) -> dict:
     return {key: result.get(key, "<missing>") for key in expected}
 
 
-def assert_nothing_changed(node: Node | Clean, before: dict[str, str] | None = None) -> None:
-    """The snapshot of a fresh ``node`` equals ``before``; or a shared (clean) one its baseline."""
-    if isinstance(node, Clean):
-        after, before = node.snapshot_after(), node.before
-    else:
-        after = node.snapshot()
+def assert_nothing_changed(clean: Clean) -> None:
+    """The shared container is still in its baseline state after the last run."""
+    assert_same_host(clean.before, clean.snapshot_after())
+
+
+def assert_same_host(before: dict[str, str], after: dict[str, str]) -> None:
+    """Two snapshots are the same; first of all, no injected command left its file."""
     assert not after.get("pwned"), f"an injected command was run: {PWNED} exists"
     assert after == before
 
@@ -152,8 +259,15 @@ class Accounts:
         return int(self.group[group][2])
 
 
+ACCOUNTS = "cat /etc/passwd; echo '###'; cat /etc/shadow; echo '###'; cat /etc/group"
+
+
 def accounts(node: Node) -> Accounts:
-    text = node.sh("cat /etc/passwd; echo '###'; cat /etc/shadow; echo '###'; cat /etc/group")
+    return parse_accounts(node.sh(ACCOUNTS))
+
+
+def parse_accounts(text: str) -> Accounts:
+    """What ACCOUNTS printed, as an Accounts."""
     tables = [
         {line.split(":")[0]: line.split(":") for line in part.strip("\n").splitlines() if line}
         for part in text.split("###\n")
@@ -169,6 +283,32 @@ def stat(node: Node, path: str) -> str:
 def authorized_keys(node: Node, login: str) -> str | None:
     proc = node.exec("cat", f"/home/{login}/.ssh/authorized_keys")
     return proc.stdout.decode() if proc.returncode == 0 else None
+
+
+# For each login given: `<login> +<base64 of its authorized_keys>`, or `<login> -` when cat fails.
+KEYS_OF = r"""
+for login; do
+    if cat "/home/$login/.ssh/authorized_keys" > /tmp/.tssr-keys 2> /dev/null; then
+        printf '%s +' "$login"; base64 -w0 /tmp/.tssr-keys; echo
+    else
+        printf '%s -\n' "$login"
+    fi
+done
+"""
+
+
+def authorized_keys_of(node: Node, logins: Iterable[str]) -> dict[str, str | None]:
+    """``authorized_keys`` of each login, in one ``docker exec``."""
+    return parse_keys(node.exec("sh", "-c", KEYS_OF, "sh", *logins).stdout.decode())
+
+
+def parse_keys(text: str) -> dict[str, str | None]:
+    """What KEYS_OF printed: login → its authorized_keys, or None."""
+    found = {}
+    for line in text.splitlines():
+        login, mark = line.rsplit(" ", 1)
+        found[login] = base64.b64decode(mark[1:]).decode() if mark.startswith("+") else None
+    return found
 
 
 def password_file(node: Node, path: str) -> dict[str, str]:
@@ -466,13 +606,13 @@ def test_second_run_changes_nothing(node: Node, impl: Impl, keys: Keys) -> None:
     first = provision(node, impl, text)
     assert first.exit == 0, first
     before = node.snapshot()
-    second = provision(node, impl, text)
+    second, after = provision_then_snapshot(node, impl, text)
     assert second.exit == 0, second
     expected = {"status": "ok", "changed": 0, "dry_run": False, "created": [], "updated": [],
                 "disabled": [], "groups_created": [], "unchanged": len(good_rows(keys)),
                 "password_file": None}
     assert subset(second.result, expected) == expected
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
 
 
 def test_quiet_run_with_nothing_to_do_prints_only_the_result(node: Node, impl: Impl, keys: Keys) -> None:
@@ -488,23 +628,23 @@ def test_quiet_run_with_nothing_to_do_prints_only_the_result(node: Node, impl: I
 def test_dry_run_reports_planned_changes_and_changes_nothing(node: Node, impl: Impl, keys: Keys,
                                                              flag: str) -> None:
     before = node.snapshot()
-    run = provision(node, impl, csv(*good_rows(keys)), flag)
+    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)), flag)
     assert run.exit == 0, run
     expected = {**expected_first_run(impl), "dry_run": True, "password_file": None}
     assert subset(run.result, expected) == expected
     for login in GOOD_CREATED:
         assert login in run.stderr, f"the planned creation of {login} is not reported{run!r}"
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
 
 
 def test_malformed_csv_creates_no_user(node: Node, impl: Impl, keys: Keys) -> None:
     rows = good_rows(keys)
     text = csv(*rows[:3], 'bob;"Bob;Smith;;;;', *rows[3:])
     before = node.snapshot()
-    run = provision(node, impl, text)
+    run, after = provision_then_snapshot(node, impl, text)
     assert_refused(run, 5, {"first_name", "row"}, "unterminated quoted field",
                    good_lines=(2, 3, 4, 6, 7, 8, 9, 10))
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
 
 
 def test_run_while_another_holds_the_lock_exits_3_and_changes_nothing(node: Node, impl: Impl,
@@ -513,10 +653,10 @@ def test_run_while_another_holds_the_lock_exits_3_and_changes_nothing(node: Node
     subprocess.run(["docker", "exec", "--detach", node.name, "flock", LOCK, "sleep", "300"], check=True)
     node.sh(f"for i in $(seq 50); do flock -n {LOCK} true || exit 0; sleep 0.1; done; exit 1")
     before = node.snapshot()
-    run = provision(node, impl, csv(*good_rows(keys)))
+    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)))
     assert run.exit == 3, run
     assert run.result.get("changed") == 0, run
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
 
 
 def test_custom_password_file_receives_the_passwords(node: Node, impl: Impl) -> None:
@@ -549,11 +689,11 @@ def test_os_family_comes_from_os_release(node: Node, impl: Impl, os_id: str, id_
     node.exec("rm", "-f", "/etc/os-release")
     node.write("/etc/os-release", release)
     before = node.snapshot()
-    run = provision(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
+    run, after = provision_then_snapshot(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
     assert run.exit == exit_code, run
     if exit_code:
         assert os_id in run.stderr, f"the refused OS is not named{run!r}"
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
 
 
 @pytest.mark.parametrize("link", [".ssh", ".ssh/authorized_keys"])
@@ -561,17 +701,20 @@ def test_symlinked_ssh_path_is_refused_and_its_target_untouched(node: Node, impl
                                                                 link: str) -> None:
     assert provision(node, impl, csv(Row("slink", "Sam", "Link", ssh_key=keys.ed25519))).exit == 0
     # The user (who owns the home) points the path at root's files, hoping root will write there.
-    node.sh("mkdir -p /root/victim && printf 'precious\\n' > /root/victim/authorized_keys"
-            " && printf 'precious\\n' > /root/victim-file")
     target = "/root/victim" if link == ".ssh" else "/root/victim-file"
-    node.sh(f"rm -rf /home/slink/{link} && ln -s {target} /home/slink/{link}"
-            f" && chown -h slink:slink /home/slink/{link}")
-    before = node.snapshot()
-    run = provision(node, impl, csv(Row("slink", "Sam", "Link", ssh_key=keys.ed25519_other)))
+    state = SNAPSHOT + "".join(f"printf '=== {path}\\n'; cat {path}\n"
+                               for path in ("/root/victim/authorized_keys", "/root/victim-file"))
+    before = prepare(node, "mkdir -p /root/victim && printf 'precious\\n' > /root/victim/authorized_keys"
+                           " && printf 'precious\\n' > /root/victim-file"
+                           f" && rm -rf /home/slink/{link} && ln -s {target} /home/slink/{link}"
+                           f" && chown -h slink:slink /home/slink/{link}", state)
+    text = csv(Row("slink", "Sam", "Link", ssh_key=keys.ed25519_other))
+    (run,), printed = run_in_turn(node, [(text, command(impl))], state)
+    after = parse_snapshot(printed)
     assert_refused(run, 2, {"ssh_key"})
-    assert_nothing_changed(node, before)
-    assert node.read("/root/victim/authorized_keys") == "precious\n"
-    assert node.read("/root/victim-file") == "precious\n"
+    assert_same_host(before, after)
+    assert after["/root/victim/authorized_keys"] == "precious\n"
+    assert after["/root/victim-file"] == "precious\n"
 
 
 def test_locked_account_without_a_password_gets_a_new_recorded_one(node: Node, impl: Impl) -> None:
@@ -657,10 +800,11 @@ def test_existing_password_files_are_never_overwritten(node: Node, impl: Impl) -
 def test_password_file_option_naming_an_existing_file_is_refused(node: Node, impl: Impl) -> None:
     node.write("/root/old-passwords.csv", "login;password\nsomeone;secret\n", mode="0600")
     before = node.snapshot()
-    run = provision(node, impl, csv(Row("pnew", "Paul", "New")), "--password-file", "/root/old-passwords.csv")
+    run, after = provision_then_snapshot(node, impl, csv(Row("pnew", "Paul", "New")),
+                                         "--password-file", "/root/old-passwords.csv")
     assert run.exit == 2, run
     assert "/root/old-passwords.csv" in run.stderr, run
-    assert_nothing_changed(node, before)
+    assert_same_host(before, after)
     assert node.read("/root/old-passwords.csv") == "login;password\nsomeone;secret\n"
 
 
@@ -678,15 +822,17 @@ def test_unsafe_password_folder_is_refused(node: Node, impl: Impl, folder: str, 
     """Spec: "A missing folder is created 0700; an existing one must be root-owned with mode 0700 …
     Anything else is a validation error (exit 2)" — for the default folder as for a given one."""
     where = PASSWORD_DIR if folder == "default" else "/root/passwords"
-    node.sh(UNSAFE_FOLDERS[unsafe].format(dir=where))
     flags = ("--password-file", f"{where}/new.csv") if folder == "given" else ()
-    before = node.snapshot()
-    folder_state = node.sh(f"stat -L -c '%a %U' {where}")
-    run = provision(node, impl, csv(Row("pnew", "Paul", "New")), *flags)
+    # The host, the folder's mode and owner (through the symlink), what the symlink points to.
+    state = (SNAPSHOT + f"printf '=== folder\\n'; stat -L -c '%a %U' {where}\n"
+             "printf '=== elsewhere\\n'; ls -A /root/elsewhere 2>/dev/null || true\n")
+    before = prepare(node, UNSAFE_FOLDERS[unsafe].format(dir=where), state)
+    (run,), printed = run_in_turn(node, [(csv(Row("pnew", "Paul", "New")), command(impl, *flags))], state)
+    after = parse_snapshot(printed)
     assert run.exit == 2, run
-    assert_nothing_changed(node, before)
-    assert node.sh(f"stat -L -c '%a %U' {where}") == folder_state, "the folder was changed"
-    assert node.sh("ls -A /root/elsewhere 2>/dev/null", check=False) == ""
+    assert after.pop("folder") == before.pop("folder"), "the folder was changed"
+    assert_same_host(before, after)
+    assert after["elsewhere"] == "", "something was written where the symlink points"
 
 
 # ==================================================================================================
@@ -762,22 +908,23 @@ def story(target: Target, class_nodes: NodeFactory, keys: Keys) -> Story:
     before = accounts(node)
     text = csv(*rows_update(keys))
     snap = node.snapshot()
-    dry = provision(node, impl, text, "--dry-run")
-    dry_changed = node.snapshot() != snap
+    dry, after_dry = provision_then_snapshot(node, impl, text, "--dry-run")
+    dry_changed = after_dry != snap
     update = provision(node, impl, text)
     after = accounts(node)
+    found = authorized_keys_of(node, ["eroux", "dmoreau", "fnoel"])
     files = {
         "eroux_notes": node.sh("cat /home/eroux/notes.txt", check=False),
-        "eroux_keys": authorized_keys(node, "eroux") or "",
-        "dmoreau_keys": authorized_keys(node, "dmoreau") or "",
-        "fnoel_keys": authorized_keys(node, "fnoel") or "",
+        "eroux_keys": found["eroux"] or "",
+        "dmoreau_keys": found["dmoreau"] or "",
+        "fnoel_keys": found["fnoel"] or "",
         "dmoreau_ssh": stat(node, "/home/dmoreau/.ssh") if node.exists("/home/dmoreau/.ssh") else "",
         "dmoreau_ak": (stat(node, "/home/dmoreau/.ssh/authorized_keys")
-                       if authorized_keys(node, "dmoreau") is not None else ""),
+                       if found["dmoreau"] is not None else ""),
     }
     snap = node.snapshot()
-    again = provision(node, impl, text)
-    again_changed = node.snapshot() != snap
+    again, after_again = provision_then_snapshot(node, impl, text)
+    again_changed = after_again != snap
     back = provision(node, impl, csv(*rows_back(keys)))
     return Story(node, before, before.shadow["eroux"][1], dry, dry_changed, update, after, again,
                  again_changed, back, accounts(node), files)
@@ -914,10 +1061,11 @@ def test_values_at_the_limits_are_accepted(node: Node, impl: Impl, keys: Keys) -
     run = provision(node, impl, csv(*rows))
     assert run.exit == 0, run
     acc = accounts(node)
+    found = authorized_keys_of(node, [row.login for row in rows])
     for row in rows:
         assert acc.passwd[row.login][4] == row.gecos, row.login
         assert acc.member_of(row.login) == row.group_set, row.login
-        assert (authorized_keys(node, row.login) or "").splitlines() == [row.ssh_key], row.login
+        assert (found[row.login] or "").splitlines() == [row.ssh_key], row.login
 
 
 def key_rows(keys: Keys) -> list[Row]:
@@ -930,8 +1078,9 @@ def test_every_supported_key_type_is_accepted(node: Node, impl: Impl, keys: Keys
     rows = key_rows(keys)
     run = provision(node, impl, csv(*rows))
     assert run.exit == 0, run
+    found = authorized_keys_of(node, [row.login for row in rows])
     for row in rows:
-        assert (authorized_keys(node, row.login) or "").splitlines() == [row.ssh_key], row.ssh_key[:30]
+        assert (found[row.login] or "").splitlines() == [row.ssh_key], row.ssh_key[:30]
 
 
 # ==================================================================================================
@@ -1086,8 +1235,19 @@ FIELD_TEMPLATES = {
     "ssh_key": "{key} bad{p}comment",      # in the comment: the only free text of a key
     "state": "pre{p}sent",
 }
-INJECTION_CASES = [
-    pytest.param(column, payload, id=f"{column}-{name}")
+
+
+def injection(column: str, name: str, payload: str) -> Case:
+    """A case whose line 3 is GOOD with ``payload`` in ``column`` (where FIELD_TEMPLATES puts it)."""
+    def build(keys: Keys) -> str:
+        value = FIELD_TEMPLATES[column].format(p=payload, key=keys.ed25519)
+        return csv(GOOD, replace(GOOD, **{"login": "baduser", "groups": "", "ssh_key": keys.ed25519,
+                                          column: value}))
+    return Case(f"{column}-{name}", build, 3, frozenset({column}))
+
+
+INJECTED: list[Case] = [
+    injection(column, name, payload)
     for column in FIELD_TEMPLATES
     for name, payload in INJECTIONS.items()
     # `.` and `/` are legal in a key comment: "bad../../tmp/pwnedcomment" is a valid comment.
@@ -1095,22 +1255,142 @@ INJECTION_CASES = [
 ]
 
 
+# --------------------------------------------------------------------------------------------------
+# One run for many refused files
+#
+# Both scripts split and check each line on its own, report every problem on its own line, and
+# change nothing when there is one: "the whole file and the host are checked before the first change;
+# every problem is reported" (the Bash script's header; read_csv and validate_row there, parse_csv,
+# validate_rows and validate_against_host in the Python one). A header problem is the exception: the
+# rows are then not read at all. So the files that begin as most refused files do — the header, then
+# GOOD on line 2 — share one file: that beginning once, then the lines of each file in turn. One run
+# answers for all of them, and each is still its own test, checked on its own lines. A file that
+# begins otherwise is run on its own.
+
+HEAD = csv(GOOD).encode()      # the header and line 2 that most refused files begin with
+FILLER = b"baduser;"           # the login of the lines refused for another field
+
+
+@dataclass
+class SharedFile:
+    """Files run as one: ``data``; ``parts``: file name → the lines of ``data`` that are its lines 3 on."""
+
+    data: bytes = HEAD
+    parts: dict[str, range] = field(default_factory=dict)
+    logins: set[bytes] = field(default_factory=set)
+
+    @property
+    def next_line(self) -> int:
+        return self.data.count(b"\n") + 1
+
+
+def share_files(files: dict[str, Callable[[Keys], str | bytes]], keys: Keys) -> list[SharedFile]:
+    """What to run so that each of ``files`` is answered: as few files as the logins allow.
+
+    A login appears only once in a shared file (a second one is an error of its own, "duplicates
+    line N", and the host checks of that login are then skipped), so a file whose lines repeat a login
+    goes to the next shared file. For the same reason the filler login ``baduser`` of a line refused
+    for another field becomes ``baduser<line>``: any new, valid login does.
+    """
+    shared: list[SharedFile] = []
+    alone: list[SharedFile] = []
+    for name, build in files.items():
+        text = build(keys)
+        data = text.encode() if isinstance(text, str) else text
+        if not data.startswith(HEAD):
+            alone.append(SharedFile(data, {name: range(3, data.count(b"\n") + 2)}))
+            continue
+        own = data[len(HEAD):].splitlines(keepends=True)
+        assert own and own[-1].endswith(b"\n"), f"{name}: no end of line at the end: it would run on"
+        for into in [*shared, SharedFile()]:
+            first = into.next_line
+            lines = [FILLER[:-1] + str(first + n).encode() + line[len(FILLER) - 1:]
+                     if line.startswith(FILLER) else line for n, line in enumerate(own)]
+            logins = {line.split(b";", 1)[0] for line in lines}
+            if not logins & into.logins:
+                break
+        if into not in shared:
+            shared.append(into)
+        into.data += b"".join(lines)
+        into.parts[name] = range(first, into.next_line)
+        into.logins |= logins
+    return shared + alone
+
+
+@dataclass(repr=False)
+class SharedRun(Run):
+    """A run of a shared file, seen from one of its files: its lines' errors are shown first."""
+
+    own: range = range(3, 3)
+
+    def __repr__(self) -> str:
+        mine = [line for line in self.stderr.splitlines()
+                if (match := ERROR_LINE.search(line)) and int(match[1]) in self.own]
+        where = f"{self.own.start}-{self.own.stop - 1}" if len(self.own) > 1 else str(self.own.start)
+        return (f"\n--- this file's lines from line 3 on are line(s) {where} of the file run;"
+                " their errors:\n" + "\n".join(mine) + super().__repr__())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one file got from the run of the file it was part of, and the host around that run."""
+
+    run: SharedRun
+    before: dict[str, str]
+    after: dict[str, str]
+
+    def line(self, number: int) -> int:
+        """Where line ``number`` of the file was in the file run (lines 1 and 2 are the same)."""
+        return number if number < 3 else self.run.own.start + number - 3
+
+    def errors(self) -> list[tuple[int, str]]:
+        """(line, field) of each problem reported on the file's lines, lines 1 and 2 included,
+        numbered as in the file itself (a problem reported twice is there twice)."""
+        found = [(int(m[1]), m[2]) for m in self.run.error_lines]
+        return sorted((n if n < 3 else n - self.run.own.start + 3, f) for n, f in found
+                      if n < 3 or n in self.run.own)
+
+
+def run_shared(holder: SharedNode, impl: Impl, files: dict[str, Callable[[Keys], str | bytes]],
+               keys: Keys) -> dict[str, Answer]:
+    """Each of ``share_files(files)`` run once, in the shared container in its baseline state:
+    file name → its answer."""
+    answers: dict[str, Answer] = {}
+    for shared in share_files(files, keys):
+        clean = holder.get()
+        run = provision(clean, impl, shared.data)
+        after = clean.snapshot_after()
+        for name, own in shared.parts.items():
+            answers[name] = Answer(SharedRun(run.exit, run.stdout, run.stderr, run.argv, own=own),
+                                   clean.before, after)
+    return answers
+
+
+@pytest.fixture(scope="module")
+def refused(target: Target, shared: SharedNode, keys: Keys) -> dict[str, Answer]:
+    """Every file of REFUSED, run by the target implementation (in shared files)."""
+    return run_shared(shared, target.impl, {case.id: case.build for case in REFUSED}, keys)
+
+
+@pytest.fixture(scope="module")
+def injected(target: Target, shared: SharedNode, keys: Keys) -> dict[str, Answer]:
+    """Every file of INJECTED, run by the target implementation (in shared files)."""
+    return run_shared(shared, target.impl, {case.id: case.build for case in INJECTED}, keys)
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in REFUSED])
-def test_refused_file_names_line_and_field_and_changes_nothing(clean: Clean, impl: Impl, keys: Keys,
+def test_refused_file_names_line_and_field_and_changes_nothing(refused: dict[str, Answer],
                                                                case: Case) -> None:
-    run = provision(clean, impl, case.build(keys))
-    assert_refused(run, case.line, case.fields, case.message, case.good_lines)
-    assert_nothing_changed(clean)
+    got = refused[case.id]
+    assert_refused(got.run, got.line(case.line), case.fields, case.message, map(got.line, case.good_lines))
+    assert_same_host(got.before, got.after)
 
 
-@pytest.mark.parametrize(("column", "payload"), INJECTION_CASES)
-def test_injected_text_is_refused_and_never_run(clean: Clean, impl: Impl, keys: Keys, column: str,
-                                                payload: str) -> None:
-    value = FIELD_TEMPLATES[column].format(p=payload, key=keys.ed25519)
-    row = replace(GOOD, **{"login": "baduser", "groups": "", "ssh_key": keys.ed25519, column: value})
-    run = provision(clean, impl, csv(GOOD, row))
-    assert_refused(run, 3, {column}, good_lines=(2,))
-    assert_nothing_changed(clean)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in INJECTED])
+def test_injected_text_is_refused_and_never_run(injected: dict[str, Answer], case: Case) -> None:
+    got = injected[case.id]
+    assert_refused(got.run, got.line(case.line), case.fields, good_lines=map(got.line, case.good_lines))
+    assert_same_host(got.before, got.after)
 
 
 def test_one_bad_last_line_blocks_the_good_lines_above(clean: Clean, impl: Impl, keys: Keys) -> None:
@@ -1232,9 +1512,15 @@ def comparable(run: Run) -> dict:
     return result
 
 
-def host_view(node: Node, logins: Iterable[str]) -> dict:
-    """What the run did to these logins, without numbers that depend on creation order (UID, GID)."""
-    acc = accounts(node)
+# The accounts, then the authorized_keys of the logins given (see host_view).
+HOST = ACCOUNTS + "; echo '###'\n" + KEYS_OF
+
+
+def host_view(text: str, logins: Iterable[str]) -> dict:
+    """What the runs did to these logins (``text``: what HOST printed for them), without numbers that
+    depend on creation order (UID, GID)."""
+    tables, keys_text = text.rsplit("###\n", 1)
+    acc, keys = parse_accounts(tables), parse_keys(keys_text)
     view = {}
     for login in logins:
         if login not in acc.passwd:
@@ -1245,7 +1531,7 @@ def host_view(node: Node, logins: Iterable[str]) -> dict:
         view[login] = {"gecos": entry[4], "home": entry[5], "shell": entry[6], "primary": primary,
                        "groups": sorted(acc.member_of(login)), "lastchg": shadow[2],
                        "locked": shadow[1].startswith("!"), "expire": shadow[7],
-                       "keys": authorized_keys(node, login)}
+                       "keys": keys[login]}
     view["groups"] = sorted(g for g, f in acc.group.items() if 1000 <= int(f[2]) <= 60000)
     return view
 
@@ -1342,12 +1628,9 @@ EDGE_FILES: dict[str, Callable[[Keys], str | bytes]] = {
 @pytest.mark.parametrize("name", list(EDGE_FILES))
 def test_bash_and_python_agree_on_an_edge_case(platform_clean: Clean, keys: Keys, name: str) -> None:
     """Run as dry runs: the question is how each reads the file, and a dry run reads it all."""
-    text = EDGE_FILES[name](keys)
-    seen = {}
-    for impl in IMPLS.values():
-        run = provision(platform_clean, impl, text, "--dry-run")
-        seen[impl.name] = {"exit": run.exit, "result": comparable(run) if run.stdout else None,
-                           "errors": sorted(run.errors)}
+    runs = provision_each(platform_clean, IMPLS.values(), EDGE_FILES[name](keys), "--dry-run")
+    seen = {impl: {"exit": run.exit, "result": comparable(run) if run.stdout else None,
+                   "errors": sorted(run.errors)} for impl, run in runs.items()}
     assert seen["bash"] == seen["python"]
     assert_nothing_changed(platform_clean)
 
@@ -1358,22 +1641,28 @@ def test_bash_and_python_agree_on_a_valid_file(platform: Platform, new_node: Nod
     texts, logins = VALID_FILES[name](keys)
     seen = {}
     for impl in IMPLS.values():
-        node = new_node(platform)
-        steps = []
-        for text in texts:
-            run = provision(node, impl, text)
-            steps.append({"exit": run.exit, "result": comparable(run) if run.stdout else None})
-        seen[impl.name] = {"steps": steps, "host": host_view(node, logins)}
+        # The files applied one after the other, then the host read, in one `docker exec`.
+        runs, host = run_in_turn(new_node(platform), [(text, command(impl)) for text in texts], HOST, *logins)
+        seen[impl.name] = {"steps": [{"exit": run.exit, "result": comparable(run) if run.stdout else None}
+                                     for run in runs],
+                           "host": host_view(host, logins)}
     assert seen["bash"] == seen["python"]
+
+
+@pytest.fixture(scope="module")
+def invalid(platform: Platform, platform_shared: SharedNode, keys: Keys) -> dict[str, dict[str, Answer]]:
+    """Every file of INVALID_FILES run by each implementation (in shared files): impl → name → answer."""
+    return {impl.name: run_shared(platform_shared, impl, INVALID_FILES, keys) for impl in IMPLS.values()}
 
 
 @pytest.mark.parametrize("name", list(INVALID_FILES))
-def test_bash_and_python_agree_on_an_invalid_file(platform_clean: Clean, keys: Keys, name: str) -> None:
-    text = INVALID_FILES[name](keys)
-    seen = {}
-    for impl in IMPLS.values():
-        run = provision(platform_clean, impl, text)
-        seen[impl.name] = {"exit": run.exit, "result": comparable(run) if run.stdout else None,
-                           "errors": sorted(run.errors)}
+def test_bash_and_python_agree_on_an_invalid_file(invalid: dict[str, dict[str, Answer]], name: str) -> None:
+    got = {impl: answers[name] for impl, answers in invalid.items()}
+    # This file's lines first (so that a difference is pinned on the file that has it), then the run.
+    mine = {impl: answer.errors() for impl, answer in got.items()}
+    assert mine["bash"] == mine["python"]
+    seen = {impl: {"exit": answer.run.exit, "result": comparable(answer.run) if answer.run.stdout else None}
+            for impl, answer in got.items()}
     assert seen["bash"] == seen["python"]
-    assert_nothing_changed(platform_clean)
+    for answer in got.values():
+        assert_same_host(answer.before, answer.after)
