@@ -81,9 +81,15 @@ shopt -s lastpipe
 
 # The building blocks shared with the other deploy scripts: lib/ beside this script (as uploaded by
 # inv and the role) or ../lib (as in the repository, scripts/bash/lib).
-for TSSR_LIB in "${BASH_SOURCE[0]%/*}/lib" "${BASH_SOURCE[0]%/*}/../lib"; do
+# (dirname, not ${BASH_SOURCE[0]%/*}: run as `bash deploy.sh`, the path has no slash.)
+TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
+for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
   [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
 done
+[[ -n "${TSSR_LIB}" ]] || {
+  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
+  exit 1
+}
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/web.sh
