@@ -1,0 +1,1 @@
+../../../scripts/python/backup_retention.py
