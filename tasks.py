@@ -51,14 +51,19 @@ def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
     return [hostlib.lab_target(h.name, names) for h in running]
 
 
-def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,
-         verbose: bool) -> list[runner.HostResult]:
-    targets = _targets(hosts, inventory)
+def _results(job: runner.Job, targets: list[hostlib.Target], parallel: int, dry_run: bool,
+             verbose: bool) -> list[runner.HostResult]:
+    """Run ``job`` on ``targets`` with progress lines; a job that cannot start is a usage error."""
     try:
-        results = runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
-                                 progress=runner.Progress(verbose=verbose))
+        return runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
+                              progress=runner.Progress(verbose=verbose))
     except (FileNotFoundError, ValueError) as exc:
         raise Exit(f"error: {exc}", code=2) from None
+
+
+def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,
+         verbose: bool) -> list[runner.HostResult]:
+    results = _results(job, _targets(hosts, inventory), parallel, dry_run, verbose)
     print(runner.summary(results))
     code = runner.exit_code(results)
     if code:
@@ -217,6 +222,119 @@ def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cer
     for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
         print(line)
 
+def _whole_number(option: str, value) -> int | None:
+    """An option's value as an int (None when not given); anything else is a usage error."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: --{option} {value!r}: expected a whole number", code=2) from None
+
+
+BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the host (default "
+                                          f"{jobs.BACKUP_DEFAULT_DEST}) or ssh://[user@]host[:port]/path",
+                     "job": f"the job's name: its repository DEST/JOB/ (default {jobs.BACKUP_DEFAULT_JOB})"}
+
+
+@task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
+    "source": "a folder or file of the host to archive (repeat the option for more; default /etc when "
+              "no database and no --config is given)",
+    "exclude": "a tar --exclude pattern (repeatable)",
+    "mysql": "dump every MariaDB/MySQL database of the host",
+    "mysql-db": "dump this MariaDB/MySQL database (repeatable)",
+    "postgres": "dump every PostgreSQL database of the host, and its roles",
+    "postgres-db": "dump this PostgreSQL database (repeatable)",
+    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
+    "keep-last": "retention: the N newest sets (default 1)",
+    "keep-daily": "retention: the newest set of each of the N last days with one (default 7)",
+    "keep-weekly": "retention: the same per ISO week (default 4)",
+    "keep-monthly": "retention: the same per month (default 6)",
+    "compress": "zstd or gzip (default zstd when the host has it)",
+    "encrypt-key": "encrypt the set (GnuPG, AES-256) with this passphrase file: a path on the host, "
+                   "root-only (0600/0400); the passphrase never leaves the host",
+    "config": "a job config on the host (key = value lines, e.g. /etc/tssr-kit/backup/JOB.conf)",
+    "install-timer": "instead of a backup now: install the job (config, scripts, systemd timer)",
+    "on-calendar": "with --install-timer: when the timer runs (systemd calendar, default daily)",
+    **BACKUP_HOSTS_HELP,
+})
+def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=False, mysql_db=None,
+           postgres=False, postgres_db=None, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None, keep_last=None,
+           keep_daily=None, keep_weekly=None, keep_monthly=None, compress=None, encrypt_key=None, config=None,
+           install_timer=False, on_calendar=None, hosts=None, inventory=None, parallel=4, dry_run=False,
+           verbose=False):
+    """Back up folders and databases now, as a verified set on each host, or install the job's timer."""
+    keep = {period: _whole_number(f"keep-{period}", value) for period, value in (
+        ("last", keep_last), ("daily", keep_daily), ("weekly", keep_weekly), ("monthly", keep_monthly))}
+    try:
+        work = jobs.backup(job=job, sources=source or (), excludes=exclude or (), mysql=mysql,
+                           mysql_dbs=mysql_db or (), postgres=postgres, postgres_dbs=postgres_db or (),
+                           dest=dest, ssh_key=ssh_key, compress=compress, encrypt_key=encrypt_key,
+                           config=config, install_timer=install_timer, on_calendar=on_calendar,
+                           keep={k: v for k, v in keep.items() if v is not None})
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    _run(work, hosts, inventory, int(parallel), dry_run, verbose)
+
+
+@task(auto_shortflags=False, iterable=["path"], help={
+    "set": "the set to restore from: latest (default) or its name (JOB-YYYYmmddTHHMMSSZ)",
+    "target": "restore files into this folder of the host (it must be empty or missing, unless --in-place)",
+    "path": "with --target: only this member, relative to / (srv/data); repeatable",
+    "in-place": "with --target: allow a non-empty target, / included (overwrites live files)",
+    "mysql-db": "restore this MariaDB/MySQL database",
+    "postgres-db": "restore this PostgreSQL database",
+    "into": "with a database: restore it under this name instead",
+    "replace": "with a database: replace it when it exists and has tables",
+    "encrypt-key": "the passphrase file of an encrypted set: a path on the host",
+    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
+    **BACKUP_HOSTS_HELP,
+})
+def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=None, in_place=False,
+            mysql_db=None, postgres_db=None, into=None, replace=False, encrypt_key=None, ssh_key=None,
+            dest=jobs.BACKUP_DEFAULT_DEST, hosts=None, inventory=None, parallel=4, dry_run=False,
+            verbose=False):
+    """Restore files or a database from a backup set (checked against its checksums first) on each host."""
+    try:
+        work = jobs.restore(job=job, dest=dest, backup_set=set_, target=target, paths=path or (),
+                            in_place=in_place, mysql_db=mysql_db, postgres_db=postgres_db, into=into,
+                            replace=replace, encrypt_key=encrypt_key, ssh_key=ssh_key)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    _run(work, hosts, inventory, int(parallel), dry_run, verbose)
+
+
+@task(auto_shortflags=False, help={
+    "job": f"the job(s) to check, comma-separated (default {jobs.BACKUP_DEFAULT_JOB})",
+    "max-age": "hours: an older newest set is a failure (default 26: a daily job and some slack)",
+    "dest": BACKUP_HOSTS_HELP["dest"],
+    "hosts": HOSTS_HELP["hosts"],
+    "inventory": HOSTS_HELP["inventory"],
+    "parallel": HOSTS_HELP["parallel"],
+    "verbose": HOSTS_HELP["verbose"],
+})
+def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_DEFAULT_DEST, hosts=None,
+                  inventory=None, parallel=4, verbose=False):
+    """Show each host's last good backup, its age and the sets kept; fail when one is missing or too old."""
+    try:
+        hours = float(max_age)
+        if hours <= 0:
+            raise ValueError
+    except ValueError:
+        raise Exit(f"error: --max-age {max_age!r}: expected a number of hours above 0", code=2) from None
+    try:
+        checks = [jobs.backup_status(name.strip(), dest) for name in str(job).split(",") if name.strip()]
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    if not checks:
+        raise Exit("error: --job is empty", code=2)
+    targets = _targets(hosts, inventory)
+    results = [r for check in checks for r in _results(check, targets, int(parallel), False, verbose)]
+    print(jobs.backup_status_table(results, hours))
+    if any(jobs.backup_health(r, hours) != "ok" for r in results):
+        raise Exit(code=1)
+
+
 @task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
     "k": "pytest -k expression",
@@ -244,4 +362,4 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
-ns = Collection(images, provision_users, deploy_lamp, deploy_java, test, lab)
+ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status, test, lab)

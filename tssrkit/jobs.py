@@ -5,14 +5,15 @@ Each function returns a :class:`tssrkit.runner.Job`; the scripts themselves do t
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tarfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
-from tssrkit import render
+from tssrkit import render, runner
 from tssrkit.lab import LabHost
 from tssrkit.paths import EXAMPLES, SCRIPTS
 from tssrkit.runner import HostResult, Job
@@ -249,3 +250,191 @@ def deploy_java(jar: Path | None = None, war: Path | None = None, *, name: str |
     if rollback:
         args.append("--rollback")
     return Job(name="deploy-java", script=JAVA_SCRIPT, files=files, args=args, validate_first=True)
+
+
+BACKUP_DIR = SCRIPTS / "bash" / "backup"
+BACKUP_SCRIPT = BACKUP_DIR / "backup.sh"
+RESTORE_SCRIPT = BACKUP_DIR / "restore.sh"
+BACKUP_TEMPLATES = BACKUP_DIR / "templates"
+BACKUP_RETENTION = SCRIPTS / "python" / "backup_retention.py"
+BACKUP_DEFAULT_DEST = "/var/backups/tssr-kit"
+BACKUP_DEFAULT_JOB = "default"
+BACKUP_DEFAULT_SOURCES = ("/etc",)          # when nothing else is asked for: the host's configuration
+BACKUP_JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+BACKUP_NOTE_KEYS = ("error", "set", "timer", "last_good")
+RESTORE_NOTE_KEYS = ("error", "restored")
+RESTORE_NOTE = "{restored} into {target}"
+
+
+def backup_script_files(main: Path) -> dict[str, Path]:
+    """What backup.sh and restore.sh need beside ``main``: the other script of the pair, the units'
+    ``templates/``, the shared ``lib/`` and the retention planner ``backup_retention.py`` (looked up
+    beside the script), as remote name -> local path. ``--install-timer`` installs them all."""
+    files = deploy_script_files(BACKUP_TEMPLATES)
+    for script in (BACKUP_SCRIPT, RESTORE_SCRIPT):
+        if script != main:
+            files[script.name] = script
+    files[BACKUP_RETENTION.name] = BACKUP_RETENTION
+    return files
+
+
+def _check_job_name(job: str) -> None:
+    if not BACKUP_JOB_NAME.match(job):
+        raise ValueError(f"--job {job!r}: expected {BACKUP_JOB_NAME.pattern} (lower case, digits, - and _)")
+
+
+def _check_dest(dest: str) -> None:
+    if not (dest.startswith("/") or dest.startswith("ssh://")):
+        raise ValueError(f"--dest {dest!r}: expected an absolute folder of the host or ssh://[user@]host/path")
+
+
+def _check_host_path(option: str, path: str | None) -> None:
+    if path is not None and not path.startswith("/"):
+        raise ValueError(f"{option} {path!r}: expected an absolute path on the host")
+
+
+def _repeated(option: str, values: Sequence[str]) -> list[str]:
+    return [word for value in values for word in (option, value)]
+
+
+def backup(*, job: str = BACKUP_DEFAULT_JOB, sources: Sequence[str] = (), excludes: Sequence[str] = (),
+           mysql: bool = False, mysql_dbs: Sequence[str] = (), postgres: bool = False,
+           postgres_dbs: Sequence[str] = (), dest: str = BACKUP_DEFAULT_DEST, ssh_key: str | None = None,
+           keep: dict[str, int] | None = None, compress: str | None = None, encrypt_key: str | None = None,
+           config: str | None = None, install_timer: bool = False, on_calendar: str | None = None) -> Job:
+    """Back up folders and databases with backup.sh, or install the job's timer (``install_timer``).
+
+    Paths are on the host: the sources, the passphrase file (``encrypt_key``, root-only there: a
+    secret never travels with the job), the SSH key, the config. With no source, no database and no
+    config, the job backs up ``/etc``. ``keep``: ``{"last": 1, "daily": 7, ...}``, any subset. Input
+    is checked here first: a ValueError means nothing was contacted.
+    """
+    _check_job_name(job)
+    _check_dest(dest)
+    for option, paths in (("--source", sources), ("--encrypt-key", [encrypt_key]), ("--ssh-key", [ssh_key]),
+                          ("--config", [config])):
+        for path in paths:
+            _check_host_path(option, path)
+    keep = keep or {}
+    for period, count in keep.items():
+        if period not in ("last", "daily", "weekly", "monthly"):
+            raise ValueError(f"unknown retention --keep-{period}")
+        if not isinstance(count, int) or count < (1 if period == "last" else 0):
+            raise ValueError(f"--keep-{period} {count!r}: expected a whole number, at least "
+                             f"{1 if period == 'last' else 0}")
+    if compress not in (None, "", "zstd", "gzip"):
+        raise ValueError(f"--compress {compress!r}: expected zstd or gzip")
+    if on_calendar and not install_timer:
+        raise ValueError("--on-calendar goes with --install-timer")
+    if not (sources or mysql or mysql_dbs or postgres or postgres_dbs or config):
+        sources = BACKUP_DEFAULT_SOURCES
+    args = ["--install-timer"] if install_timer else []
+    args += ["--job", job, "--dest", dest]
+    if config:
+        args += ["--config", config]
+    args += _repeated("--source", sources) + _repeated("--exclude", excludes)
+    args += (["--mysql"] if mysql else []) + _repeated("--mysql-db", mysql_dbs)
+    args += (["--postgres"] if postgres else []) + _repeated("--postgres-db", postgres_dbs)
+    for option, value in (("--ssh-key", ssh_key), ("--encrypt-key", encrypt_key), ("--compress", compress),
+                          ("--on-calendar", on_calendar)):
+        if value:
+            args += [option, value]
+    for period in ("last", "daily", "weekly", "monthly"):
+        if period in keep:
+            args += [f"--keep-{period}", str(keep[period])]
+    return Job(name="backup", script=BACKUP_SCRIPT, files=backup_script_files(BACKUP_SCRIPT), args=args,
+               validate_first=True, note_keys=BACKUP_NOTE_KEYS)
+
+
+def backup_status(job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST) -> Job:
+    """``backup.sh status``: the job's newest complete set, its age and the number of sets (read only)."""
+    _check_job_name(job)
+    _check_dest(dest)
+    return Job(name="backup-status", script=BACKUP_SCRIPT, files=backup_script_files(BACKUP_SCRIPT),
+               args=["status", "--job", job, "--dest", dest], validate_first=False,
+               note_keys=BACKUP_NOTE_KEYS)
+
+
+def restore(*, job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST, backup_set: str = "latest",
+            target: str | None = None, paths: Sequence[str] = (), in_place: bool = False,
+            mysql_db: str | None = None, postgres_db: str | None = None, into: str | None = None,
+            replace: bool = False, encrypt_key: str | None = None, ssh_key: str | None = None) -> Job:
+    """Restore files (``target``) or one database from a set with restore.sh.
+
+    Exactly one of ``target``, ``mysql_db``, ``postgres_db``. Files go into ``target`` (a folder of
+    the host that must be empty or missing, unless ``in_place``); ``paths`` restrict them to members
+    (relative to /, like ``srv/data``). A database is restored under its name, or ``into`` another.
+    Input is checked here first: a ValueError means nothing was contacted.
+    """
+    _check_job_name(job)
+    _check_dest(dest)
+    chosen = [name for name, value in (("--target", target), ("--mysql-db", mysql_db),
+                                       ("--postgres-db", postgres_db)) if value]
+    if len(chosen) != 1:
+        raise ValueError("give one of --target (files), --mysql-db or --postgres-db"
+                         + (f", not {' and '.join(chosen)}" if chosen else ""))
+    _check_host_path("--target", target)
+    _check_host_path("--encrypt-key", encrypt_key)
+    _check_host_path("--ssh-key", ssh_key)
+    for path in paths:
+        if path.startswith("/") or ".." in PurePosixPath(path).parts:
+            raise ValueError(f"--path {path!r}: expected a member relative to / such as srv/data")
+    if (paths or in_place) and not target:
+        raise ValueError("--path and --in-place go with --target (a files restore)")
+    if (into or replace) and target:
+        raise ValueError("--into and --replace go with --mysql-db or --postgres-db")
+    if not re.match(r"^(latest|[a-z0-9][a-z0-9_-]{0,39}-\d{8}T\d{6}Z)$", backup_set):
+        raise ValueError(f"--set {backup_set!r}: expected latest or a set name such as "
+                         f"{job}-20261129T021500Z")
+    args = ["--dest", dest, "--job", job, "--set", backup_set]
+    if target:
+        args += ["--files", "--target", target, *_repeated("--path", paths)]
+        args += ["--in-place"] if in_place else []
+    else:
+        args += ["--mysql-db", mysql_db] if mysql_db else ["--postgres-db", postgres_db]
+        args += (["--into", into] if into else []) + (["--replace"] if replace else [])
+    for option, value in (("--encrypt-key", encrypt_key), ("--ssh-key", ssh_key)):
+        if value:
+            args += [option, value]
+    return Job(name="restore", script=RESTORE_SCRIPT, files=backup_script_files(RESTORE_SCRIPT), args=args,
+               validate_first=True, note_keys=RESTORE_NOTE_KEYS, note_format=RESTORE_NOTE)
+
+
+def format_age(seconds: float | None) -> str:
+    """An age as a technician reads it: ``3h05m``; ``4d02h`` from 100 hours on; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    minutes = max(0, int(seconds)) // 60
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 100:
+        return f"{hours // 24}d{hours % 24:02d}h"
+    return f"{hours}h{minutes:02d}m"
+
+
+def backup_health(result: HostResult, max_age_hours: float) -> str:
+    """One host's verdict: ok, too old, no backup, or the run's own status (failed, unreachable)."""
+    if not result.succeeded:
+        return result.status
+    if not result.result.get("last_good"):
+        return "no backup"
+    age = result.result.get("age_seconds")
+    if age is None or float(age) > max_age_hours * 3600:
+        return "too old"
+    return "ok"
+
+
+def backup_status_table(results: Sequence[HostResult], max_age_hours: float) -> str:
+    """host, job, last good backup, age, sets, status; then how many hosts are fine."""
+    rows = [("host", "job", "last good backup", "age", "sets", "status")]
+    for r in results:
+        data = r.result
+        health = backup_health(r, max_age_hours)
+        if health not in ("ok", "too old", "no backup") and r.note:
+            health = f"{health}: {r.note}"
+        rows.append((r.target.label(), str(data.get("job") or "-"), str(data.get("last_good") or "none"),
+                     format_age(data.get("age_seconds")), str(data.get("sets", "-")), health))
+    lines = runner.table(rows, right=(3, 4))
+    bad = sum(backup_health(r, max_age_hours) != "ok" for r in results)
+    lines.append(f"{len(results)} host(s): {len(results) - bad} with a good backup younger than "
+                 f"{max_age_hours:g} h, {bad} without")
+    return "\n".join(lines)

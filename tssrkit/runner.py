@@ -41,6 +41,18 @@ class Job:
     files: dict[str, Path] = field(default_factory=dict)   # remote file name -> local path
     interpreter: Sequence[str] = ("bash",)
     validate_first: bool = True                 # --dry-run everywhere before changing anything
+    # The result line's fields shown as the host's note in the summary: the first one set; or, when
+    # the line has no error, ``note_format`` filled from the line (``"{restored} into {target}"``).
+    note_keys: Sequence[str] = ("error", "url", "password_file")
+    note_format: str | None = None
+
+    def note(self, result: dict) -> str:
+        if self.note_format and not result.get("error"):
+            try:
+                return self.note_format.format_map(result)
+            except (KeyError, ValueError):
+                pass
+        return str(next((result[k] for k in self.note_keys if result.get(k)), ""))
 
     def remote_folders(self) -> list[str]:
         """The sub-folders the remote names need (``templates`` for ``templates/a.tmpl``), sorted.
@@ -171,7 +183,7 @@ def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
         outcome.result = result
         outcome.changed = int(result.get("changed", 0) or 0)
         outcome.status = str(result.get("status", "failed")) if proc.exited == 0 else "failed"
-        outcome.note = str(result.get("error") or result.get("url") or result.get("password_file") or "")
+        outcome.note = job.note(result)
     changes = f"{outcome.changed} change(s){' planned' if dry_run else ''}"
     verdict = f"{outcome.status}, {changes} in {outcome.seconds:.1f} s"
     progress.say(target, verdict if outcome.succeeded else f"{verdict} (exit {proc.exited})")
@@ -204,18 +216,25 @@ def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: 
     return on_all(dry_run)
 
 
+def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    """Text columns two spaces apart, a dashed line under the header (the first row); the columns
+    whose indexes are in ``right`` aligned right (numbers), the last one left unpadded (notes)."""
+    count = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(count)]
+    lines = []
+    for row in rows:
+        cells = [row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i]) for i in range(count - 1)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths[:-1]) + "  " + "-" * len(rows[0][-1]))
+    return lines
+
+
 def summary(results: Sequence[HostResult]) -> str:
     """The end-of-run table: host, status, changed, seconds, note."""
     rows = [("host", "status", "changed", "seconds", "note")]
     for r in results:
         rows.append((r.target.label(), r.status, str(r.changed), f"{r.seconds:.1f}", r.note))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
-                 row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4]]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
+    lines = table(rows, right=(2, 3))
     failed = sum(not r.succeeded for r in results)
     lines.append(f"{len(results)} host(s): {len(results) - failed} succeeded, {failed} failed")
     return "\n".join(lines)

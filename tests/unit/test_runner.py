@@ -169,3 +169,14 @@ def test_a_remote_name_outside_the_private_folder_is_refused_before_any_host(tmp
     job = runner.Job("demo", Path(__file__), files={remote_name: local})
     with pytest.raises(ValueError, match="plain relative path"):
         runner.run_job(job, [Target("a", "a")], connector=lambda t: pytest.fail("connected"))
+
+
+def test_the_note_is_the_first_result_field_set_or_the_jobs_format(tmp_path):
+    job = runner.Job("demo", tmp_path / "demo.sh")
+    assert job.note({"url": "https://a/", "password_file": "/root/p"}) == "https://a/"
+    assert job.note({"error": "bad", "url": "https://a/"}) == "bad"
+    assert job.note({}) == ""
+    job = runner.Job("demo", tmp_path / "demo.sh", note_keys=("error", "x"), note_format="{x} into {y}")
+    assert job.note({"x": 1, "y": "/t"}) == "1 into /t"
+    assert job.note({"x": 1}) == "1", "a field the format needs is missing: the first field set"
+    assert job.note({"x": 1, "y": "/t", "error": "bad"}) == "bad"
