@@ -16,8 +16,9 @@ from invoke import Collection, Exit, task
 
 from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
-from tssrkit import jobs, runner
+from tssrkit import jobs, pslint, runner
 from tssrkit import lab as labmod
+from tssrkit import windows as winlib
 from tssrkit.paths import EXAMPLES, REPO
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -335,6 +336,49 @@ def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_D
         raise Exit(code=1)
 
 
+@task
+def lint_powershell(c):
+    """Check every .ps1/.psm1 with the PowerShell static gate (tree-sitter grammar + the kit's rules)."""
+    problems = [p for path in pslint.powershell_files() for p in pslint.lint_file(path)]
+    for problem in problems:
+        print(problem)
+    count = len(pslint.powershell_files())
+    if problems:
+        raise Exit(f"{len(problems)} problem(s) in {count} PowerShell file(s)", code=1)
+    print(f"{count} PowerShell file(s): no problem")
+
+
+@task(auto_shortflags=False, iterable=["param", "file"], help={
+    "script": "a script of scripts/powershell, e.g. Get-TssrServerHealth.ps1",
+    "param": "a script parameter: Name=Value, or Name for a switch (WhatIf); repeatable",
+    "file": "an input file to upload next to the script (a users CSV…); repeatable, refer to it by its name",
+    "hosts": "comma list of [user@]host[:port] of Windows hosts running OpenSSH Server",
+})
+def run_powershell(c, script, hosts, param=None, file=None):
+    """NOT TESTED HERE (no Windows, no pwsh): run a PowerShell script on Windows hosts over OpenSSH (Fabric).
+
+    Uploads the script (and TssrUserCsv.psm1, and the --file inputs) into ~\\tssr-kit on each host, runs it
+    with powershell.exe -EncodedCommand, prints its output objects as one JSON line per host and exits 1
+    if any host failed. See docs/howto/run-powershell-on-windows.md.
+    """
+    try:
+        params = winlib.parse_params(param or [])
+        winlib.files_to_upload(script, file or [])
+        winlib.remote_command(script, params)
+        targets = hostlib.parse_hosts(hosts)
+    except (ValueError, hostlib.HostError) as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    failed = 0
+    for target in targets:
+        result = winlib.run_script(runner.connect(target), script, params, file or [])
+        print(f"[{target.label()}] exit {result.exited}: {result.stdout.strip().splitlines()[-1:] or ''}")
+        if result.exited != 0:
+            failed += 1
+            print(result.stderr.strip(), file=sys.stderr)
+    if failed:
+        raise Exit(f"{failed} of {len(targets)} host(s) failed", code=1)
+
+
 @task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
     "k": "pytest -k expression",
@@ -362,4 +406,5 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
-ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status, test, lab)
+ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status,
+                lint_powershell, run_powershell, test, lab)
