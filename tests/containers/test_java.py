@@ -660,6 +660,14 @@ def test_rollback_serves_version_1_again(jar_site: JavaHost) -> None:
     assert node.sh(f"ls {APP_DIR}/releases").split() == ["1.0.0", "2.0.0"]
 
 
+
+def test_deploying_the_release_a_rollback_brought_back_changes_nothing(jar_site: JavaHost) -> None:
+    run = jar_site.deploy(*jar_args())
+    assert run.exit == 0, run
+    expected = {"status": "ok", "changed": 0, "release": "1.0.0"}
+    assert subset(result_of(run), expected) == expected, run
+    assert current_release(jar_site.node) == "1.0.0"
+
 def test_an_unhealthy_release_is_rolled_back_with_its_settings(jar_site: JavaHost) -> None:
     node = jar_site.node
     settings = {path: sha256(node, path) for path in (UNIT_FILE, ENV_FILE)}

@@ -661,6 +661,15 @@ def test_rollback_serves_version_1_again(site: Site) -> None:
     assert {site.first_release, version_2} <= set(listing)
 
 
+
+def test_deploying_the_release_a_rollback_brought_back_changes_nothing(site: Site) -> None:
+    listing = releases(site.node)
+    run = site.deploy(*app_args())
+    assert run.exit == 0, run
+    expected = {"status": "ok", "changed": 0, "release": site.first_release}
+    assert subset(run.result, expected) == expected, run
+    assert releases(site.node) == listing
+
 def test_failed_health_check_rolls_back_to_the_serving_release(site: Site) -> None:
     node = site.node
     assert_serves(node, "1")
