@@ -271,6 +271,38 @@ def make_cert(folder: Path, days: int) -> tuple[Path, Path]:
     return key, cert
 
 
+CA_CONFIG = """[ca]
+default_ca = tssr
+[tssr]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+"""
+
+
+def make_expired_cert(folder: Path) -> tuple[Path, Path]:
+    """A certificate valid in January 2020 only: `openssl ca -selfsign` takes start and end dates."""
+    ca = folder / "expired"
+    ca.mkdir()
+    (ca / "ca.cnf").write_text(CA_CONFIG)
+    (ca / "index.txt").write_text("")
+    (ca / "serial").write_text("01\n")
+    key, cert = ca / "key.pem", ca / "cert.pem"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(ca / "req.csr"), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", str(key),
+                    "-in", "req.csr", "-out", str(cert), "-notext",
+                    "-startdate", "20200101000000Z", "-enddate", "20200201000000Z"],
+                   check=True, capture_output=True, cwd=ca)
+    return key, cert
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the name http.server calls
         code = 404 if self.path == "/missing" else 200
@@ -286,15 +318,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def https_servers(tmp_path_factory):
-    """Two HTTPS servers on 127.0.0.1: a certificate valid 400 days, one valid 20 days (and plain HTTP)."""
+    """HTTPS servers on 127.0.0.1 with certificates valid 400 days, 20 days, expired; and plain HTTP."""
     if not shutil.which("openssl"):
         pytest.skip("the openssl CLI is needed to make the test certificate")
     folder = tmp_path_factory.mktemp("certs")
     servers, urls = [], {}
-    for days in (400, 20, None):
+    for days in (400, 20, "expired", None):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         if days:
-            key, cert = make_cert(folder, days)
+            key, cert = make_expired_cert(folder) if days == "expired" else make_cert(folder, days)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -326,6 +358,13 @@ def test_a_certificate_close_to_its_end_warns(https_servers):
     result = run("http", url, "--cafile", str(cert))
     assert result.returncode == 1, result.stdout
     assert run("http", url, "--cafile", str(cert), "--cert-critical", "25").returncode == 2
+
+
+def test_an_expired_certificate_is_critical(https_servers):
+    url, cert = https_servers["expired"]
+    result = run("http", url, "--cafile", str(cert))
+    assert result.returncode == 2
+    assert "certificate not trusted: certificate has expired" in result.stdout
 
 
 def test_an_untrusted_certificate_is_critical_and_insecure_skips_the_check(https_servers):
