@@ -1,7 +1,8 @@
 """The local lab: containers ``tssr-lab1`` … ``tssr-labN`` that behave like small Debian servers.
 
-Each lab host boots systemd and sshd from ``tssr-kit/node:<distro>`` and publishes SSH, HTTP and HTTPS
-on 127.0.0.1 ports chosen by Docker. The lab keeps its state in the git-ignored ``.tssr/lab/``:
+Each lab host boots systemd and sshd from ``tssr-kit/node:<distro>`` and publishes SSH, HTTP, HTTPS and
+SNMP (161/udp, for ``inv poll``) on 127.0.0.1 ports chosen by Docker. The lab keeps its state in the
+git-ignored ``.tssr/lab/``:
 
 - ``id_ed25519`` — the key the lab generates; its public half is the only way into the ``tssr``
   account (password logins are off);
@@ -34,7 +35,8 @@ LAB_STATE = STATE / PREFIX
 LABEL = "org.tssr-kit.lab"            # value: the lab's name (PREFIX)
 DISTRO_LABEL = "org.tssr-kit.distro"
 LAB_USER = "tssr"
-PORTS = {"ssh": 22, "http": 80, "https": 443}
+# label -> the container's port/protocol, each published on a 127.0.0.1 port chosen by Docker.
+PORTS = {"ssh": "22/tcp", "http": "80/tcp", "https": "443/tcp", "snmp": "161/udp"}
 KEY = LAB_STATE / "id_ed25519"
 KNOWN_HOSTS = LAB_STATE / "known_hosts"
 SSH_CONFIG = LAB_STATE / "ssh_config"
@@ -47,7 +49,7 @@ class LabHost:
     name: str
     state: str
     distro: str
-    ports: dict[str, int]          # ssh/http/https -> port on 127.0.0.1
+    ports: dict[str, int]          # ssh/http/https/snmp -> port on 127.0.0.1
 
     def url(self, scheme: str = "https") -> str:
         port = self.ports.get(scheme)
@@ -75,7 +77,7 @@ def _published_ports(name: str) -> dict[str, int]:
     bindings = json.loads(proc.stdout)
     ports: dict[str, int] = {}
     for label, inner in PORTS.items():
-        for binding in bindings.get(f"{inner}/tcp") or []:
+        for binding in bindings.get(inner) or []:
             ports[label] = int(binding["HostPort"])
     return ports
 
@@ -89,6 +91,37 @@ def hosts() -> list[LabHost]:
         name, state, distro = (line.split("\t") + ["", ""])[:3]
         found.append(LabHost(name, state, distro, _published_ports(name) if state == "running" else {}))
     return sorted(found, key=lambda h: int(h.name.removeprefix(PREFIX) or 0))
+
+
+def missing_ports(host: LabHost) -> list[str]:
+    """The published ports a running lab host lacks (``["snmp"]`` for a host of an older lab)."""
+    if host.state != "running":
+        return []
+    return [f"{label} ({inner})" for label, inner in PORTS.items() if label not in host.ports]
+
+
+def network_gateway() -> str:
+    """The lab network's gateway: the address the lab hosts see the machine running the kit as.
+
+    Traffic from 127.0.0.1 to a published port reaches a lab host from this address (Docker's proxy
+    sends it from the network's gateway), so a firewall rule on a lab host allows this address.
+    """
+    proc = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", NETWORK,
+                  check=False)
+    gateways = proc.stdout.split()
+    if proc.returncode != 0 or not gateways:
+        raise ValueError(f"no lab network {NETWORK}: start the lab with `inv lab.up`")
+    return gateways[0]
+
+
+def network_subnet() -> str:
+    """The lab network's IPv4 subnet (``172.18.0.0/16``): where the lab hosts talk to each other from."""
+    proc = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", NETWORK,
+                  check=False)
+    subnets = [s for s in proc.stdout.split() if "." in s]
+    if proc.returncode != 0 or not subnets:
+        raise ValueError(f"no lab network {NETWORK}: start the lab with `inv lab.up`")
+    return subnets[0]
 
 
 def running_names() -> set[str]:
@@ -184,6 +217,12 @@ def up(count: int = 1, distro: str = images.DEFAULT_DISTRO) -> list[LabHost]:
         log.warning("the lab already runs %s hosts; they are kept (`inv lab.down` first to change)",
                     ", ".join(other))
     host_keys = _read_host_keys()
+    for host in existing.values():
+        missing = missing_ports(host)
+        if missing:
+            log.warning("%s was started without %s published on 127.0.0.1 (an older lab); Docker cannot "
+                        "add a port to a container: `inv lab.down && inv lab.up` recreates the lab "
+                        "(its hosts are wiped)", host.name, ", ".join(missing))
     started = []
     for index in range(1, count + 1):
         name = host_name(index)
@@ -223,10 +262,10 @@ def status_table(lab_hosts: list[LabHost]) -> str:
     """A table of lab hosts and their ports on 127.0.0.1."""
     if not lab_hosts:
         return "no lab host: start one with `inv lab.up`"
-    rows = [("host", "state", "distro", "ssh", "http", "https")]
+    rows = [("host", "state", "distro", "ssh", "http", "https", "snmp (udp)")]
     for h in lab_hosts:
         rows.append((h.name, h.state, h.distro,
-                     *(f"127.0.0.1:{h.ports[p]}" if p in h.ports else "-" for p in ("ssh", "http", "https"))))
+                     *(f"127.0.0.1:{h.ports[p]}" if p in h.ports else "-" for p in PORTS)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
