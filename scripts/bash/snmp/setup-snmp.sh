@@ -821,6 +821,8 @@ step_service() {
   if [[ "${RESTART}" == true ]] || ! systemctl is-active --quiet "${SERVICE}"; then
     changed "(re)start ${SERVICE}"
     [[ "${DRY_RUN}" == false ]] || return 0
+    # Runs in quick succession (a re-key, then a new view...) would hit systemd's start limit.
+    systemctl reset-failed "${SERVICE}" 2>/dev/null || true
     if ! systemctl restart "${SERVICE}"; then
       restore_config
       die 1 "${SERVICE} did not start with the new configuration: the previous one is back ($(journalctl -u "${SERVICE}" -n 3 --no-pager -o cat 2>/dev/null | tr '\n' ' '))"
@@ -842,6 +844,7 @@ step_service() {
 restore_config() {
   [[ -f "${TMP_DIR}/snmpd.conf.old" ]] || return 0
   cp -p -- "${TMP_DIR}/snmpd.conf.old" "${SNMPD_CONF}"
+  systemctl reset-failed "${SERVICE}" 2>/dev/null || true
   systemctl restart "${SERVICE}" 2>/dev/null || true
 }
 
