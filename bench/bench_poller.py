@@ -23,7 +23,7 @@ network paths, four docker-proxy processes) at a fifth of the cost.
 Each round polls all agents with ``--format json`` in every mode, in an order that rotates from
 round to round: ``--sequential``; ``--concurrency 10`` (the default); ``--concurrency N`` (all at
 once); and, with ``--silent K`` (default 2), the same three again with K more agents that never answer
-(UDP ports on 127.0.0.1 where nothing listens) polled with ``--timeout 1 --retries 0``. The figure is
+(UDP ports on 127.0.0.1 where nothing listens) polled with ``--timeout 2 --retries 0``. The figure is
 the poller's own ``elapsed_seconds`` (polling only); the wall time of the whole command (Python start
 and pysnmp import included) is shown beside it. Every run must report every live agent OK (and every
 silent one CRITICAL), else the bench stops: a fast poll of failing agents measures nothing.
@@ -62,6 +62,10 @@ from tssrkit import images, jobs, runner
 from tssrkit.containers import docker, remove, run_node, wait_booted
 
 log = logging.getLogger("bench")
+# With silent agents: --timeout 2 --retries 0 (each silent agent costs 2 s; the poller cuts any agent's
+# poll at 4 x 2 s). 1 s proved too short on a loaded 2-CPU machine: 20 concurrent polls then share the
+# CPU (pysnmp encrypts in Python) and live agents overran the 4 s cut.
+SILENT_TIMEOUT = 2.0
 BASE_PORT = 1160          # agent k (k >= 2) of a container listens on udp:BASE_PORT + k
 STAGE = "/root/bench-snmp"
 SNMPD = ("/usr/sbin/snmpd", "-LOw", "-u", "Debian-snmp", "-g", "Debian-snmp", "-I",
@@ -162,7 +166,7 @@ def tear_down(run_id: str) -> None:
 def poll_once(agents: list[str], silent: list[str], credentials: Path, mode: str, concurrency: int) -> dict:
     """One poll of every agent; the poller's own time, the wall time; checks every agent's state."""
     extra = {"sequential": True} if mode == "sequential" else {"concurrency": concurrency}
-    timing = {"timeout": 1.0, "retries": 0} if silent else {}
+    timing = {"timeout": SILENT_TIMEOUT, "retries": 0} if silent else {}
     argv = jobs.poll_argv(agents + silent, credentials=credentials, fmt="json", **extra, **timing)
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
