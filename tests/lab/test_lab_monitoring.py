@@ -4,9 +4,11 @@
 setup-snmp.sh really runs on both lab hosts (with the credentials the lab generates, uploaded
 root-only), then snmp_poll.py, on this machine, polls their agents through each host's 161/udp
 published on 127.0.0.1: every agent answers with its own sysName, and a wrong passphrase is refused.
-setup-logging.sh makes tssr-t2 the central log server and tssr-t1 its client, and a numbered message
-logged on tssr-t1 arrives in tssr-t1's own file on tssr-t2. `inv check` prints one row per host and
-check, with the worst state as its exit code (a missing unit makes it CRITICAL).
+setup-logging.sh makes tssr-t2 the central log server and tssr-t1 its client, and a marked message
+logged on tssr-t1 arrives in tssr-t1's own file on tssr-t2, in plain TCP and then over TLS (an
+openssl-made CA; the server's private key, uploaded by the runner, ends root-only). `inv check`
+prints one row per host and check, with the worst state as its exit code (a missing unit makes it
+CRITICAL).
 
 Same separate lab as the other lab tests (TSSR_LAB=tssr-t, same xdist group, so never at the same
 time); this module uses tssr-t1 and tssr-t2 and, like test_lab_deploy_lamp.py, removes the lab when it
@@ -131,13 +133,53 @@ def test_a_message_logged_on_the_client_arrives_on_the_central_server(logging_la
     assert logging_lab.returncode == 0, logging_lab.stderr[-4000:]
     marker = f"tssr-lab-test-{uuid.uuid4()}"
     assert on(HOSTS[0], "logger", "-t", "tssr-labtest", marker).returncode == 0
-    deadline = time.monotonic() + 30
-    found = ""
-    while time.monotonic() < deadline and not found:
-        found = on(HOSTS[1], "grep", "-rl", "--", marker, "/var/log/remote").stdout.strip()
-        time.sleep(0.5)
+    found = wait_for(HOSTS[1], marker)
     assert found, f"{marker} did not arrive in /var/log/remote on {HOSTS[1]} within 30 s"
     assert f"/{HOSTS[0]}/" in found, f"not in {HOSTS[0]}'s own folder: {found}"
+
+
+def wait_for(host: str, marker: str, seconds: float = 30) -> str:
+    """The files of /var/log/remote on ``host`` holding ``marker`` (waits up to ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    found = ""
+    while time.monotonic() < deadline and not found:
+        found = on(host, "grep", "-rl", "--", marker, "/var/log/remote").stdout.strip()
+        time.sleep(0.5)
+    return found
+
+
+def make_tls_files(folder) -> dict[str, str]:
+    """An openssl-made CA and a certificate for the central lab host (its name, as the client checks it)."""
+    def openssl(*argv: str) -> None:
+        proc = subprocess.run(["openssl", *argv], cwd=folder, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=tssr lab test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", f"/CN={HOSTS[1]}")
+    (folder / "ext").write_text(f"subjectAltName=DNS:{HOSTS[1]}\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "ext")
+    (folder / "server.key").chmod(0o600)
+    return {name: str(folder / name) for name in ("ca.pem", "server.pem", "server.key")}
+
+
+def test_over_tls_a_message_arrives_and_the_key_is_root_only_on_the_server(logging_lab, tmp_path):
+    assert logging_lab.returncode == 0, logging_lab.stderr[-4000:]
+    tls = make_tls_files(tmp_path)
+    server = inv("setup-logging", "server", "--tls", "--ca", tls["ca.pem"], "--cert", tls["server.pem"],
+                 "--key", tls["server.key"])
+    assert server.returncode == 0, server.stdout + server.stderr[-4000:]
+    client = inv("setup-logging", "client", "--tls", "--ca", tls["ca.pem"])
+    assert client.returncode == 0, client.stdout + client.stderr[-4000:]
+    assert on(HOSTS[0], "grep", "-q", 'port="6514"', "/etc/rsyslog.d/60-tssr-forward.conf").returncode == 0
+    keys = on(HOSTS[1], "sh", "-c", "stat -c '%U %a %n' /etc/tssr-kit/syslog/tls/*key*").stdout.split("\n")
+    assert keys and all(line.startswith("root 600 ") for line in keys if line), keys
+    marker = f"tssr-lab-tls-{uuid.uuid4()}"
+    assert on(HOSTS[0], "logger", "-t", "tssr-labtest", marker).returncode == 0
+    found = wait_for(HOSTS[1], marker)
+    assert f"/{HOSTS[0]}/" in found, f"{marker} did not arrive over TLS in {HOSTS[0]}'s folder: {found!r}"
 
 
 def test_check_prints_one_row_per_host_and_check(lab):
