@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -401,3 +403,54 @@ def test_a_root_only_name_that_is_not_uploaded_is_a_bug_caught_before_any_host(t
         runner.run_job(job, [Target("h", "h")], progress=runner.Progress(io.StringIO()),
                        connector=lambda t: pytest.fail("no host may be contacted"))
 
+
+
+# --------------------------------------------------------------------------------------------------
+# the tasks themselves (`inv …` as typed): bad input stops before any host; `inv poll` runs the poller
+
+INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(Path(__file__).resolve().parents[2])]
+
+
+def inv(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*INV, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TSSR_LAB": "tssr-unit-none", **env})
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("setup-snmp", "--hosts", "web1.invalid"), 2, "--credentials FILE is required"),
+    (("setup-snmp", "--hosts", "web1.invalid", "--credentials", "{creds}"), 2, "--monitor is required"),
+    (("setup-snmp", "--hosts", "web1.invalid", "--credentials", "{creds}", "--monitor", "10.0.0.1",
+      "--listen", "nowhere"), 2, "--listen 'nowhere'"),
+    (("setup-logging", "relay", "--hosts", "web1.invalid"), 2, "expected client, server or lab"),
+    (("setup-logging", "client", "--hosts", "web1.invalid"), 2, "client mode needs --server"),
+    (("setup-logging", "server", "--hosts", "web1.invalid", "--allow", "10.0.0.0/8", "--port", "x"), 2,
+     "--port 'x'"),
+    (("check", "--hosts", "web1.invalid", "--check", "uptime"), 3, "--check 'uptime'"),
+    (("check", "--hosts", "bad host"), 3, "bad host 'bad host'"),
+    (("poll", "--agent", "127.0.0.1:9", "--format", "xml"), 2, "--format 'xml'"),
+    (("poll", "--agent", "127.0.0.1:9", "--format", "nagios", "--sequential", "--concurrency", "2"), 3,
+     "do not go together"),
+])
+def test_a_task_refuses_bad_input_before_contacting_any_host(creds, args, code, message):
+    proc = inv(*(a.replace("{creds}", str(creds)) for a in args))
+    assert (proc.returncode, proc.stdout) == (code, ""), proc.stderr
+    assert message in proc.stderr
+    assert "started" not in proc.stderr and "checking" not in proc.stderr, "no host may be contacted"
+
+
+def test_inv_poll_runs_the_poller_and_exits_with_its_code(creds):
+    """A port where nothing answers: the agent is CRITICAL, as a row and as the plugin's exit code."""
+    table = inv("poll", "--agent", "127.0.0.1:9", "--credentials", str(creds), "--timeout", "0.3",
+                "--retries", "0")
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert re.search(r"^127\.0\.0\.1:9\s+CRITICAL\s", table.stdout, re.MULTILINE), table.stdout
+    nagios = inv("poll", "--agent", "127.0.0.1:9", "--credentials", str(creds), "--timeout", "0.3",
+                 "--retries", "0", "--format", "nagios")
+    assert nagios.returncode == 2 and nagios.stdout.startswith("SNMP CRITICAL - "), nagios.stdout
+    assert AUTH not in table.stdout + table.stderr + nagios.stdout + nagios.stderr
+
+
+def test_inv_poll_without_a_lab_says_how_to_get_one():
+    proc = inv("poll")
+    assert proc.returncode == 2
+    assert "no lab host is running: `inv lab.up`, then `inv setup-snmp`" in proc.stderr
