@@ -383,12 +383,11 @@ def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, lo
                view=None, disk=None, load=None, proc=None, backup_job=None, v2c_community_file=None,
                v2c_source=None, hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
     """Configure an SNMPv3 agent (authPriv only, firewalled to the monitor) on each host: setup-snmp.sh."""
-    targets = _targets(hosts, inventory)
-    lab = _all_lab(targets)
+    lab_default = not (hosts or inventory)
+    targets = [] if lab_default else _targets(hosts, inventory)
+    lab = lab_default or _all_lab(targets)
+    monitors = list(monitor or ())
     try:
-        monitors = list(monitor or ())
-        if not monitors and lab:
-            monitors = [labmod.network_gateway()]
         if credentials:
             creds = Path(credentials)
         elif lab:
@@ -397,11 +396,16 @@ def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, lo
         else:
             raise ValueError("--credentials FILE is required with --hosts/--inventory "
                              "(snmp_poll.py's format)")
-        job = jobs.setup_snmp(credentials=creds, monitors=monitors, listen=listen or (), sys_name=sys_name,
-                              location=location, contact=contact, views=view or (), disks=disk or (),
-                              load=load, procs=proc or (), backup_job=backup_job,
-                              v2c_community_file=Path(v2c_community_file) if v2c_community_file else None,
-                              v2c_source=v2c_source)
+        options = dict(credentials=creds, listen=listen or (), sys_name=sys_name, location=location,
+                       contact=contact, views=view or (), disks=disk or (), load=load, procs=proc or (),
+                       backup_job=backup_job, v2c_source=v2c_source,
+                       v2c_community_file=Path(v2c_community_file) if v2c_community_file else None)
+        # Input checked before the lab is started (the lab's monitor, its gateway, is known only then).
+        job = jobs.setup_snmp(monitors=monitors or ([] if not lab else ["127.0.0.1"]), **options)
+        if lab_default:
+            targets = _targets(None, None)
+        if lab and not monitors:
+            job = jobs.setup_snmp(monitors=[labmod.network_gateway()], **options)
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=2) from None
     _run_on(job, targets, int(parallel), dry_run, verbose)

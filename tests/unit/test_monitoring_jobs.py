@@ -421,6 +421,7 @@ def inv(*args: str, **env: str) -> subprocess.CompletedProcess:
     (("setup-snmp", "--hosts", "web1.invalid", "--credentials", "{creds}"), 2, "--monitor is required"),
     (("setup-snmp", "--hosts", "web1.invalid", "--credentials", "{creds}", "--monitor", "10.0.0.1",
       "--listen", "nowhere"), 2, "--listen 'nowhere'"),
+    (("setup-snmp", "--credentials", "{creds}", "--listen", "10.0.0.0/8"), 2, "--listen '10.0.0.0/8'"),
     (("setup-logging", "relay", "--hosts", "web1.invalid"), 2, "expected client, server or lab"),
     (("setup-logging", "client", "--hosts", "web1.invalid"), 2, "client mode needs --server"),
     (("setup-logging", "server", "--hosts", "web1.invalid", "--allow", "10.0.0.0/8", "--port", "x"), 2,
@@ -436,6 +437,7 @@ def test_a_task_refuses_bad_input_before_contacting_any_host(creds, args, code, 
     assert (proc.returncode, proc.stdout) == (code, ""), proc.stderr
     assert message in proc.stderr
     assert "started" not in proc.stderr and "checking" not in proc.stderr, "no host may be contacted"
+    assert "starting the local lab" not in proc.stderr, "nor a lab started for input that is refused"
 
 
 def test_inv_poll_runs_the_poller_and_exits_with_its_code(creds):
