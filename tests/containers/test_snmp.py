@@ -147,6 +147,7 @@ class Lab:
     monitor_ip: str
     other_ip: str
     gateway: str
+    network: str
     port: int  # the agent's 161/udp, published on 127.0.0.1
     runs: list[ScriptRun] = field(default_factory=list, repr=False)
 
@@ -376,6 +377,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             ip_of(monitor.name, network),
             ip_of(other.name, network),
             gateway,
+            network,
             port,
         )
     finally:
@@ -758,6 +760,34 @@ def test_a_renamed_user_replaces_the_old_one(lab: Lab, first_run: ScriptRun) -> 
     lab.agent.write(CREDENTIALS, credentials(auth=AUTH_2, priv=PRIV_2), "0600")
     back = lab.setup(*lab.base_args())
     assert back.exit == 0 and result_of(back)["removed_users"] == ["poller"], back
+
+
+def test_listen_on_one_address_limits_snmpd_to_it(lab: Lab, first_run: ScriptRun) -> None:
+    address = ip_of(lab.agent.name, lab.network)
+    run = lab.setup(*lab.base_args(), "--listen", address)
+    assert run.exit == 0 and result_of(run)["listen"] == f"udp:{address}:161", run
+    sockets = lab.agent.sh("ss -Hlun 'sport = :161'")
+    assert f"{address}:161" in sockets and "0.0.0.0:161" not in sockets, sockets
+    assert snmp(lab.monitor, "snmpget", SYS_NAME, auth=AUTH_2, priv=PRIV_2, agent=address).code == 0
+    back = lab.setup(*lab.base_args())
+    assert back.exit == 0 and result_of(back)["listen"] == "udp:161,udp6:161", back
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_3_and_changes_nothing(
+    lab: Lab, first_run: ScriptRun
+) -> None:
+    # flock -o: the lock is held by flock itself (not passed to sleep); both are stopped by their ids.
+    pid = lab.agent.sh(
+        "setsid flock -o /run/lock/tssr-kit-snmp.lock sleep 60 </dev/null >/dev/null 2>&1 &"
+        " echo $!; sleep 0.3"
+    ).strip()
+    try:
+        run, before, after = lab.unchanged(*lab.base_args())
+    finally:
+        lab.agent.sh(f"kill $(pgrep -P {pid}) {pid} 2>/dev/null || true")
+    assert run.exit == 3, run
+    assert "another setup-snmp run holds" in run.stderr, run
+    assert_nothing_changed(before, after, run)
 
 
 # ==================================================================================================
