@@ -456,3 +456,18 @@ def test_inv_poll_without_a_lab_says_how_to_get_one():
     proc = inv("poll")
     assert proc.returncode == 2
     assert "no lab host is running: `inv lab.up`, then `inv setup-snmp`" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="not run: backup.sh status runs as root only")
+def test_the_backup_check_reads_backup_sh_status_run_with_bash(tmp_path):
+    """backup.sh is run as `bash backup.sh status` (the upload folder may be noexec), its line handed
+    to tssr_check.py: an empty repository is CRITICAL, a bad --dest is backup.sh's own usage error."""
+    box = tmp_path / "box"
+    box.mkdir()
+    job = jobs.check([f"backup --job web --dest {tmp_path / 'repo'}", "backup --job web --dest relative"])
+    result = run_wrapper_here(job, box)
+    empty, bad = result["checks"]
+    expected = f"BACKUP CRITICAL - no complete backup set of job web in {tmp_path / 'repo'} | sets=0;;;0"
+    assert (empty["state"], empty["line"]) == ("CRITICAL", expected)
+    assert bad["state"] == "UNKNOWN"
+    assert bad["line"].startswith("BACKUP UNKNOWN - backup.sh status failed (exit 2)"), bad
