@@ -57,8 +57,10 @@
 #   {"script": "setup-logging.sh", "status": "changed", "changed": 3, "dry_run": false, "mode": "client", ...}
 #
 # What it changes on the system: installs rsyslog (and rsyslog-gnutls with --tls; logrotate and the
-# firewall's package for the server) when missing; client: /etc/rsyslog.d/60-tssr-forward.conf and
-# the queue files in the spool folder; server: /etc/rsyslog.d/60-tssr-server.conf, DIR,
+# firewall's package for the server) when missing; client: /etc/rsyslog.d/60-tssr-forward.conf, the
+# queue files in the spool folder, and /etc/sysctl.d/60-tssr-syslog.conf (net.unix.max_dgram_qlen =
+# 512, applied at once where /proc/sys is writable: room for bursts between journald and rsyslog);
+# server: /etc/rsyslog.d/60-tssr-server.conf, DIR,
 # /etc/logrotate.d/tssr-remote-syslog and the firewall rule `syslog` (scripts/bash/lib/firewall.sh);
 # --tls: copies of the certificates in /etc/tssr-kit/syslog/tls/. Restarts rsyslog only when its
 # configuration changed (after `rsyslogd -N1` accepted the whole new configuration). The other
