@@ -199,3 +199,16 @@ def test_check_exits_with_the_worst_state(lab):
     rows = [re.split(r"\s{2,}", line) for line in proc.stdout.splitlines() if line.startswith(HOSTS[0] + " ")]
     assert [(r[1], r[2]) for r in rows][0] == ("service no-such-unit.service", "CRITICAL"), rows
     assert rows[1][1] == "memory" and rows[1][2] in ("OK", "WARNING", "CRITICAL"), rows
+
+
+def test_check_reads_the_age_of_a_backup_made_by_inv_backup(lab):
+    made = inv("backup", "--hosts", HOSTS[0], "--job", "monitoring", "--source", "/etc/hostname")
+    try:
+        assert made.returncode == 0, made.stdout + made.stderr[-4000:]
+        proc = inv("check", "--hosts", HOSTS[0], "--check", "backup --job monitoring -w 1 -c 2")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        row = summary_row(proc.stdout, HOSTS[0])
+        assert (row[1], row[2]) == ("backup --job monitoring -w 1 -c 2", "OK"), row
+        assert row[3].startswith("BACKUP OK - last good backup monitoring-"), row
+    finally:
+        on(HOSTS[0], "rm", "-rf", "/var/backups/tssr-kit/monitoring")
