@@ -88,10 +88,16 @@ def require_image(image: str) -> None:
 
 def remove_containers(platform: str) -> None:
     """The platform's container and its peers: a scenario that needs a second container (the SNMP
-    monitor, the central log server) creates it in prepare.yml as `<platform>-<role>`."""
+    monitor, the central log server) creates it in prepare.yml as `<platform>-<role>`, on a network
+    `<platform>-net`."""
     found = subprocess.run(["docker", "ps", "--all", "--quiet", "--filter", f"name=^/{platform}-"],
                            capture_output=True, text=True, timeout=60).stdout.split()
     subprocess.run(["docker", "rm", "--force", platform, *found], capture_output=True, timeout=300)
+    # And the network such a pair shares (`<platform>-net`), once no container uses it.
+    networks = subprocess.run(["docker", "network", "ls", "--quiet", "--filter", f"name=^{platform}-"],
+                              capture_output=True, text=True, timeout=60).stdout.split()
+    if networks:
+        subprocess.run(["docker", "network", "rm", *networks], capture_output=True, timeout=120)
 
 
 def remove_leftovers(scenario: str, platform: str) -> None:

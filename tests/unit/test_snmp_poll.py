@@ -3,7 +3,7 @@
 The fixture starts `snmpd` (Debian package snmpd) in the foreground as an unprivileged user (nobody, when
 the tests run as root) with a temporary configuration: two SNMPv3 users made with `createUser`
 (SHA-256 + AES-128 and SHA-512 + AES-256), `rouser ... authpriv`, a `disk /` and a `load` line, listening
-on 20 UDP ports of 127.0.0.1 at once (one agent process, 20 addresses: the "20 agents" of the benchmark).
+on 20 UDP ports of 127.0.0.1 at once (one agent process, 20 addresses: twenty agents to poll at once).
 It is stopped by the PID it was started with. Without snmpd the agent tests are skipped (say so: install
 with `apt-get install snmpd`); the parsing tests run anyway.
 
@@ -254,29 +254,18 @@ def test_without_a_dsktable_the_fixed_disks_of_hrstorage_are_used(agent_without_
     assert "/" in disks and 0 <= disks["/"] <= 100
 
 
-def test_twenty_agents_sequential_and_concurrent(agent, capsys):
-    """The benchmark of issue 6 item 8, on one snmpd listening on 20 ports: measured, printed, not judged."""
+def test_twenty_agents_are_all_read_concurrently_and_a_dead_one_is_reported(agent):
+    """Every agent of a concurrent poll is read, and a silent one among them is a row, not a hang.
+
+    Timing is not judged here (bench/bench_poller.py measures it on the lab's agents): timeouts are
+    generous, so that a loaded machine does not make a slow answer look like a dead agent."""
     agents = [arg for port in agent.ports for arg in ("--agent", f"127.0.0.1:{port}")]
-    figures = {}
-    for mode in (["--sequential"], ["--concurrency", "20"], ["--concurrency", "5"]):
-        started = time.monotonic()
-        code, out = poll_json(*agents, *mode)
-        wall = time.monotonic() - started
-        assert code == 0 and out["agents"] == N_AGENTS and out["ok"] == N_AGENTS, out
-        figures[" ".join(mode)] = (out["elapsed_seconds"], wall)
-    # and with one dead agent among them (listed first, so that it holds a slot from the start): what
-    # concurrency is for, since on 127.0.0.1 the poller's own CPU (pysnmp) is what the live agents cost
+    code, out = poll_json(*agents, "--concurrency", "20", "--timeout", "5", "--retries", "2")
+    assert code == 0 and out["agents"] == N_AGENTS and out["ok"] == N_AGENTS, out
     dead = free_udp_ports(1)[0]
-    for mode in (["--sequential"], ["--concurrency", "20"]):
-        code, out = poll_json("--agent", f"127.0.0.1:{dead}", *agents, "--timeout", "1", "--retries", "0",
-                              *mode)
-        assert code == 1 and out["ok"] == N_AGENTS and out["critical"] == 1
-        figures[" ".join(mode) + " + 1 dead agent (timeout 1s)"] = (out["elapsed_seconds"], None)
-    with capsys.disabled():
-        print(f"\nsnmp_poll.py, {N_AGENTS} agents (one snmpd, {N_AGENTS} UDP ports on 127.0.0.1):")
-        for mode, (polling, wall) in figures.items():
-            wall_text = f", {wall:.2f}s with Python's start" if wall else ""
-            print(f"  {mode:45} {polling:.3f}s polling{wall_text}")
+    code, out = poll_json("--agent", f"127.0.0.1:{dead}", *agents, "--concurrency", "20", "--timeout", "3",
+                          "--retries", "1")
+    assert code == 1 and out["ok"] == N_AGENTS and out["critical"] == 1, out
 
 
 # --------------------------------------------------------------------------------------------------
