@@ -16,9 +16,13 @@ rsyslog, a broken config that must not replace the working one, logrotate, then 
 with openssl (a wrong peer name refused, the messages kept and delivered once it is right).
 
 Messages are logged with ``logger`` (through journald, as applications do) and counted on the server by
-their number. journald hands messages to rsyslog through a datagram socket of 10 slots
-(net.unix.max_dgram_qlen): right after rsyslog (re)starts the tests wait until it writes a marker
-before logging a burst, so that a count measures the forwarding, not journald's hand-off.
+their number. journald hands messages to rsyslog through a datagram socket of net.unix.max_dgram_qlen
+slots, 10 by the kernel's default, where a burst overflows while rsyslog is busy (3 of 1000 were lost
+there in a first run). setup-logging.sh writes 512 to /etc/sysctl.d for a real host; a container's
+/proc/sys is read-only, so the server and client are started with ``--sysctl
+net.unix.max_dgram_qlen=512``. Right after rsyslog (re)starts the tests also wait until it writes a
+marker before logging a burst. The counts print what the client's own rsyslog saw as well, so that a
+loss before the forwarding is told apart from one in it.
 
 Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one platform per worker).
 """
