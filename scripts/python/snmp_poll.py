@@ -111,6 +111,8 @@ HR_STORAGE_DESCR = "1.3.6.1.2.1.25.2.3.1.3"
 HR_STORAGE_SIZE = "1.3.6.1.2.1.25.2.3.1.5"
 HR_STORAGE_USED = "1.3.6.1.2.1.25.2.3.1.6"
 HR_FIXED_DISK = "1.3.6.1.2.1.25.2.1.4"
+# In a container, hrStorage lists the files Docker bind-mounts over /etc as "fixed disks": not disks.
+CONTAINER_FILE_MOUNTS = frozenset({"/etc/resolv.conf", "/etc/hostname", "/etc/hosts"})
 
 CREDENTIAL_KEYS = ("user", "auth_protocol", "auth_passphrase", "priv_protocol", "priv_passphrase")
 AUTH_PROTOCOLS = ("sha256", "sha512")
@@ -396,6 +398,8 @@ class Poller:
         disks = {}
         for i in fixed:
             total, taken = _number(size.get(i)), _number(used.get(i))
+            if str(descr.get(i, "")) in CONTAINER_FILE_MOUNTS:
+                continue
             if total and taken is not None:
                 disks[str(descr.get(i, i))] = round(100.0 * taken / total, 1)
         return disks

@@ -71,7 +71,8 @@ JSON result line: its output IS the plugin line, which monitoring servers and `i
 
 Supported OS families: any Linux with python3 3.9 or later and its standard library: debian (Debian 12
 and 13, Ubuntu) and redhat (RHEL, Rocky, AlmaLinux 9, Fedora). `service` needs systemd; `backup` needs
-scripts/bash/backup/backup.sh (found beside this script, in ../bash/backup/, or given with --backup-script).
+scripts/bash/backup/backup.sh (found beside this script, in ../bash/backup/, in
+/usr/local/lib/tssr-kit/backup/, or given with --backup-script; run with bash).
 
 Why Python and not Bash: the checks compare decimals (load 4.20 against a range 0..3.5, a response time of
 0.012 s), parse the range syntax, time an HTTPS request and read the certificate's expiry date, and read
@@ -437,7 +438,7 @@ def find_backup_script(explicit: str | None) -> Path:
     here = Path(__file__).resolve().parent
     candidates = [Path(explicit)] if explicit else [
         here / "backup.sh", here.parent / "bash" / "backup" / "backup.sh",
-        Path("/usr/local/sbin/backup.sh")]
+        Path("/usr/local/lib/tssr-kit/backup/backup.sh")]       # where `backup.sh --install-timer` puts it
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -455,7 +456,8 @@ def read_backup_status(job: str, dest: str | None, status_file: str | None, scri
             raise CheckError(f"cannot read {status_file}: {exc.strerror}") from None
         source = status_file
     else:
-        argv = [str(find_backup_script(script)), "status", "--job", job, "--quiet"]
+        # Through bash: the script may sit on a noexec file system (/tmp, /var/tmp on hardened servers).
+        argv = ["bash", str(find_backup_script(script)), "status", "--job", job, "--quiet"]
         argv += ["--dest", dest] if dest else []
         log.info("running %s", " ".join(argv))
         try:
@@ -463,7 +465,7 @@ def read_backup_status(job: str, dest: str | None, status_file: str | None, scri
         except subprocess.TimeoutExpired:
             raise CheckError(f"backup.sh status did not answer in {timeout:g}s") from None
         except OSError as exc:
-            raise CheckError(f"cannot run {argv[0]}: {exc.strerror}") from None
+            raise CheckError(f"cannot run {argv[1]}: {exc.strerror}") from None
         if done.returncode != 0:
             message = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             raise CheckError(f"backup.sh status failed (exit {done.returncode}): {message}")
