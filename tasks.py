@@ -621,9 +621,9 @@ def run_powershell(c, script, hosts, param=None, file=None):
 @task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
     "k": "pytest -k expression",
-    "workers": "pytest-xdist workers (default 2)",
+    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
 })
-def test(c, only=None, k=None, workers=2):
+def test(c, only=None, k=None, workers=3):
     """Run every test (static checks, unit, container, lab and Molecule) with one pytest summary."""
     parts = {"static": "tests/static", "unit": "tests/unit", "containers": "tests/containers",
              "lab": "tests/lab", "molecule": "tests/molecule"}
