@@ -292,6 +292,16 @@ def subset(result: dict, expected: dict) -> dict:
     return {key: result.get(key, "<missing>") for key in expected}
 
 
+def copy_in(node: Node, copies: dict[str, Path]) -> None:
+    """Copy ``copies`` (path in the container -> local file or folder) into ``node``, creating the
+    parent folders first."""
+    parents = sorted({remote.rsplit("/", 1)[0] or "/" for remote in copies})
+    if parents:
+        node.exec("mkdir", "-p", *parents)
+    for remote, local in copies.items():
+        docker("cp", str(local), f"{node.name}:{remote}")
+
+
 def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test") -> Node:
     """A booted systemd container of ``platform`` (whatever TSSR_TEST_BOOT says), named
     ``PREFIX-<uuid8>``, with ``copies`` (path in the container -> local file or folder, copied as it
@@ -302,11 +312,7 @@ def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str 
     node = Node(name, platform)
     try:
         containers.wait_booted(name)
-        parents = sorted({remote.rsplit("/", 1)[0] or "/" for remote in copies})
-        if parents:
-            node.exec("mkdir", "-p", *parents)
-        for remote, local in copies.items():
-            docker("cp", str(local), f"{name}:{remote}")
+        copy_in(node, copies)
     except BaseException:
         stop_node(node)
         raise

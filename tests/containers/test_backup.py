@@ -44,6 +44,7 @@ from containerlib import (
     Node,
     Platform,
     ScriptRun,
+    copy_in,
     host_state_script,
     parse_snapshot,
     snapshot_diff,
@@ -225,9 +226,7 @@ def start_small_disk(platform: Platform, network: str) -> Node:
            "sleep", "infinity")
     node = Node(name, platform)
     try:
-        node.exec("mkdir", "-p", f"{SCRIPT_DIR}/scripts/bash", f"{SCRIPT_DIR}/scripts/python")
-        for remote, local in COPIES.items():
-            docker("cp", str(local), f"{name}:{remote}")
+        copy_in(node, COPIES)
     except BaseException:
         stop_node(node)
         raise

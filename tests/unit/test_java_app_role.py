@@ -9,33 +9,22 @@ Ansible's validation, the README's table), which must agree.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import yaml
+import rolelib
+from rolelib import REPO, load
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "java_app"
 SCRIPT = REPO / "scripts" / "bash" / "java" / "deploy-java.sh"
 SCENARIO = REPO / "molecule" / "java_app"
 
 
-def load(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 def argument_options() -> dict:
-    return load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    return rolelib.argument_options(ROLE)
 
 
 def script_header() -> str:
-    """The script's header comment (its --help), without the leading `# `."""
-    lines = []
-    for line in SCRIPT.read_text(encoding="utf-8").splitlines()[1:]:
-        if not line.startswith("#"):
-            break
-        lines.append(line[2:])
-    return "\n".join(lines)
+    return rolelib.script_header(SCRIPT)
 
 
 @pytest.mark.parametrize(("link", "target", "files"), [
@@ -43,12 +32,7 @@ def script_header() -> str:
     ("lib", "scripts/bash/lib", ["common.sh", "web.sh", "templates/vhost.conf.tmpl"]),
 ])
 def test_the_role_ships_the_script_folders_through_relative_links(link, target, files):
-    path = ROLE / "files" / link
-    assert path.is_symlink(), f"files/{link} is a copy, not a link to {target}"
-    assert not Path(path.readlink()).is_absolute(), "an absolute link breaks in another checkout"
-    assert path.resolve() == (REPO / target).resolve()
-    for name in files:
-        assert (path / name).is_file(), f"files/{link}/{name} is missing"
+    rolelib.assert_relative_link(ROLE, link, target, files)
 
 
 def test_every_default_is_validated_with_the_same_value():
