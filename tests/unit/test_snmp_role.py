@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
-import yaml
+import rolelib
+from rolelib import REPO, load
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "snmp"
 SCRIPT = REPO / "scripts" / "bash" / "snmp" / "setup-snmp.sh"
 SCENARIO = REPO / "molecule" / "snmp"
 
 
-def load(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 def argument_options() -> dict:
-    return load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
-
-
-def script_header() -> str:
-    """The script's header comment (its --help), without the leading `# `."""
-    lines = []
-    for line in SCRIPT.read_text(encoding="utf-8").splitlines()[1:]:
-        if not line.startswith("#"):
-            break
-        lines.append(line[2:])
-    return "\n".join(lines)
+    return rolelib.argument_options(ROLE)
 
 
 @pytest.mark.parametrize(
@@ -48,21 +33,12 @@ def script_header() -> str:
     ],
 )
 def test_the_role_ships_the_scripts_through_relative_links(link, target, files):
-    path = ROLE / "files" / link
-    assert path.is_symlink(), f"files/{link} is a copy, not a link to {target}"
-    assert not Path(path.readlink()).is_absolute(), "an absolute link breaks in another checkout"
-    assert path.resolve() == (REPO / target).resolve()
-    assert path.exists(), f"files/{link} points to nothing"
-    for name in files:
-        assert (path / name).is_file(), f"files/{link}/{name} is missing"
+    rolelib.assert_relative_link(ROLE, link, target, files)
 
 
 def test_the_scripts_are_packed_as_setup_snmp_expects_them():
-    tasks = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
     # setup-snmp.sh looks lib/ and tssr_check.py up beside itself.
-    assert "'--directory', role_path ~ '/files/snmp/', '.'" in tasks
-    assert "'--directory', role_path ~ '/files', 'lib', 'tssr_check.py'" in tasks
-    assert "--dereference" in load(ROLE / "vars" / "main.yml")["__snmp_tar_create"]
+    rolelib.assert_packed_with_lib(ROLE, "snmp", "__snmp_tar_create", beside=("tssr_check.py",))
 
 
 def test_every_task_that_touches_a_secret_has_no_log():
@@ -97,40 +73,23 @@ def test_no_passphrase_reaches_the_scripts_command_line():
 
 
 def test_every_default_is_validated_with_the_same_value():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    options = argument_options()
-    for name, value in defaults.items():
-        assert name in options, f"{name} has no entry in meta/argument_specs.yml"
-        assert options[name].get("default") == value, f"{name}: {value!r} vs {options[name].get('default')!r}"
+    rolelib.assert_every_default_is_validated(ROLE)
 
 
 def test_every_validated_option_has_a_default_and_the_role_prefix():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    for name in argument_options():
-        assert name.startswith("snmp_"), f"{name}: role variables are prefixed with snmp_"
-        assert name in defaults, f"{name}: not in defaults/main.yml"
+    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "snmp_")
 
 
 def test_the_readme_documents_every_variable():
-    readme = (ROLE / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in argument_options() if f"`{name}`" not in readme]
-    assert missing == [], f"not in the README's table: {missing}"
+    rolelib.assert_readme_documents_every_variable(ROLE)
 
 
 def test_the_role_passes_only_options_the_script_knows():
-    text = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
-    text += (ROLE / "vars" / "main.yml").read_text(encoding="utf-8")
-    passed = set(re.findall(r"'(--[a-z0-9-]+)'", text)) - {"--directory", "--file"}
-    labels = re.compile(r"^\s+((?:-\w \| )?--[a-z0-9-]+(?: \| --[a-z0-9-]+)*)\)", re.MULTILINE)
-    known = {
-        option
-        for label in labels.findall(SCRIPT.read_text(encoding="utf-8"))
-        for option in re.findall(r"--[a-z0-9-]+", label)
-    }
+    passed = rolelib.role_passed_options(ROLE)
     assert {"--credentials", "--monitor", "--dry-run", "--v2c-community-file", "--backup-job"} <= passed, (
         passed
     )
-    assert passed - known == set(), f"options the script does not parse: {sorted(passed - known)}"
+    rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPT)
 
 
 def test_the_credentials_file_has_the_pollers_keys_and_protocols():
@@ -153,11 +112,7 @@ def test_the_credentials_file_has_the_pollers_keys_and_protocols():
 
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
-    header = script_header()
-    section = header.split("Exit codes:", 1)[1].split("\n\n", 1)[0]
-    documented = {int(code) for code in re.findall(r"^\s+(\d)\s", section, re.MULTILINE)}
-    meanings = load(ROLE / "vars" / "main.yml")["__snmp_exit_meanings"]
-    assert set(meanings) == documented - {0}
+    meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__snmp_exit_meanings")
     assert "/run/lock/tssr-kit-snmp.lock" in meanings[3]
 
 
@@ -171,10 +126,7 @@ def test_the_playbook_runs_the_role_as_root_for_the_given_monitor():
 
 def test_the_scenario_verifies_the_re_key_from_the_monitor():
     config = load(SCENARIO / "molecule.yml")
-    names = [p["name"] for p in config["platforms"]]
-    assert names == ["snmp-debian12", "snmp-debian13", "snmp-redhat9"]
-    for platform in config["platforms"]:
-        assert platform["networks"] == [{"name": f"{platform['name']}-net"}], platform["name"]
+    rolelib.assert_scenario_platforms(config, "snmp", own_networks=True)
     sequence = config["scenario"]["test_sequence"]
     assert sequence.index("cleanup") == sequence.index("destroy") - 1, "cleanup (the monitor) before destroy"
     assert {"converge", "idempotence", "side_effect", "verify"} <= set(sequence)

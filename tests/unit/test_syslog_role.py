@@ -9,41 +9,15 @@ by rendering vars/main.yml's expression with Jinja2, as Ansible would.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import jinja2
 import pytest
+import rolelib
 import yaml
+from rolelib import REPO, load
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "syslog"
 SCRIPT = REPO / "scripts" / "bash" / "syslog" / "setup-logging.sh"
 SCENARIO = REPO / "molecule" / "syslog"
-
-
-def load(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def argument_options() -> dict:
-    return load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
-
-
-def script_header() -> str:
-    lines = []
-    for line in SCRIPT.read_text(encoding="utf-8").splitlines()[1:]:
-        if not line.startswith("#"):
-            break
-        lines.append(line[2:])
-    return "\n".join(lines)
-
-
-def script_options() -> set[str]:
-    """The options the script's parser knows (its `case` labels: `--server)`, `-n | --dry-run)`)."""
-    labels = re.compile(r"^\s+((?:-\w \| )?--[a-z-]+(?: \| --[a-z-]+)*)\)", re.MULTILINE)
-    return {option for label in labels.findall(SCRIPT.read_text(encoding="utf-8"))
-            for option in re.findall(r"--[a-z-]+", label)}
 
 
 def render_options(**overrides) -> list[str]:
@@ -63,49 +37,29 @@ def render_options(**overrides) -> list[str]:
     ("lib", "scripts/bash/lib", ["common.sh", "firewall.sh"]),
 ])
 def test_the_role_ships_the_script_through_relative_links(link, target, files):
-    path = ROLE / "files" / link
-    assert path.is_symlink(), f"files/{link} is a copy, not a link to {target}"
-    assert not Path(path.readlink()).is_absolute(), "an absolute link breaks in another checkout"
-    assert path.resolve() == (REPO / target).resolve()
-    for name in files:
-        assert (path / name).is_file(), f"files/{link}/{name} is missing"
+    rolelib.assert_relative_link(ROLE, link, target, files)
 
 
 def test_the_script_is_packed_with_lib_beside_it():
-    tasks = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
-    assert "'--directory', role_path ~ '/files/syslog/', '.'" in tasks
-    assert "'--directory', role_path ~ '/files', 'lib'" in tasks
-    assert "--dereference" in load(ROLE / "vars" / "main.yml")["__syslog_tar_create"]
+    rolelib.assert_packed_with_lib(ROLE, "syslog", "__syslog_tar_create")
 
 
 def test_every_default_is_validated_with_the_same_value():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    options = argument_options()
-    for name, value in defaults.items():
-        assert name in options, f"{name} has no entry in meta/argument_specs.yml"
-        assert options[name].get("default") == value, f"{name}: {value!r} vs {options[name].get('default')!r}"
+    rolelib.assert_every_default_is_validated(ROLE)
 
 
 def test_every_validated_option_has_a_default_and_the_role_prefix():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    for name in argument_options():
-        assert name.startswith("syslog_"), f"{name}: role variables are prefixed with syslog_"
-        assert name in defaults, f"{name}: not in defaults/main.yml"
+    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "syslog_")
 
 
 def test_the_readme_documents_every_variable():
-    readme = (ROLE / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in argument_options() if f"`{name}`" not in readme]
-    assert missing == [], f"not in the README's table: {missing}"
+    rolelib.assert_readme_documents_every_variable(ROLE)
 
 
 def test_the_role_passes_only_options_the_script_knows():
-    text = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
-    text += (ROLE / "vars" / "main.yml").read_text(encoding="utf-8")
-    passed = set(re.findall(r"'(--[a-z-]+)'", text)) - {"--directory", "--file"}
+    passed = rolelib.role_passed_options(ROLE)
     assert {"--server", "--allow", "--tls", "--ca", "--key", "--dry-run", "--quiet"} <= passed, passed
-    unknown = passed - script_options()
-    assert unknown == set(), f"options the script does not parse: {sorted(unknown)}"
+    rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPT)
 
 
 def test_client_options_are_the_scripts_client_command_line():
@@ -131,10 +85,7 @@ def test_the_private_key_is_never_logged():
 
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
-    section = script_header().split("Exit codes:", 1)[1].split("\n\n", 1)[0]
-    documented = {int(code) for code in re.findall(r"^\s+(\d)\s", section, re.MULTILINE)}
-    meanings = load(ROLE / "vars" / "main.yml")["__syslog_exit_meanings"]
-    assert set(meanings) == documented - {0}
+    meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__syslog_exit_meanings")
     assert "/run/lock/tssr-kit-setup-logging.lock" in meanings[3]
 
 
@@ -149,10 +100,7 @@ def test_the_playbook_sets_up_the_central_then_the_clients():
 
 def test_the_scenario_checks_an_outage_on_each_platform_with_its_central():
     config = load(SCENARIO / "molecule.yml")
-    names = [p["name"] for p in config["platforms"]]
-    assert names == ["syslog-debian12", "syslog-debian13", "syslog-redhat9"]
-    for platform in config["platforms"]:
-        assert platform["networks"] == [{"name": f"{platform['name']}-net"}]
+    rolelib.assert_scenario_platforms(config, "syslog", own_networks=True)
     sequence = config["scenario"]["test_sequence"]
     assert sequence.index("cleanup") == sequence.index("destroy") - 1
     assert {"idempotence", "side_effect", "verify"} <= set(sequence)
