@@ -5,12 +5,13 @@ Each function returns a :class:`tssrkit.runner.Job`; the scripts themselves do t
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import ipaddress
 import os
 import re
 import secrets
 import shlex
-import stat
 import subprocess
 import sys
 import tarfile
@@ -457,10 +458,7 @@ CHECK_SCRIPT = SCRIPTS / "python" / "tssr_check.py"
 POLL_SCRIPT = SCRIPTS / "python" / "snmp_poll.py"
 CHECK_RUNNER = Path(__file__).resolve().parent / "run_checks.py"
 SNMP_CREDENTIALS_NAME = "snmp-credentials.conf"      # the upload's name in the private folder
-SNMP_CREDENTIAL_KEYS = ("user", "auth_protocol", "auth_passphrase", "priv_protocol", "priv_passphrase")
-SNMP_AUTH_PROTOCOLS = ("sha256", "sha512")
-SNMP_PRIV_PROTOCOLS = ("aes128", "aes256", "aes256c")
-SNMP_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,32}$")   # setup-snmp.sh's USER_RE
+SNMP_PASSPHRASE_MAX = 64                              # setup-snmp.sh's limit (net-snmp's poller has none)
 SNMP_LAB_USER = "tssr-monitor"
 SNMP_NOTE_KEYS = ("error", "user", "listen")
 LOGGING_MODES = ("client", "server")
@@ -497,42 +495,33 @@ def check_address(option: str, value: str, cidr: bool = True) -> str:
     return value
 
 
-def read_snmp_credentials(path: Path) -> dict[str, str]:
-    """Read and check a credentials file in snmp_poll.py's format (``key = value`` lines).
+@functools.cache
+def snmp_poll_module():
+    """scripts/python/snmp_poll.py as a module (it finds tssr_check.py beside itself): its credentials
+    format (keys, protocols, user, file rights) is the one the kit reads everywhere."""
+    spec = importlib.util.spec_from_file_location("snmp_poll", POLL_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
-    The file must belong to the caller (or root) and be readable by them only (0600/0400): the same
-    rule as snmp_poll.py, since ``inv poll`` reads the same file. Passphrases: 8 to 64 characters.
+
+def read_snmp_credentials(path: Path) -> dict[str, str]:
+    """Read and check a credentials file with snmp_poll.py's own reader (``key = value`` lines,
+    yours and 0600/0400, a known user and protocols, passphrases of 8 characters or more), since
+    ``inv poll`` reads the same file; and setup-snmp.sh's limit of 64 characters per passphrase.
+    A ValueError names the file and what is wrong, never a passphrase.
     """
-    if not path.is_file():
-        raise ValueError(f"--credentials {path}: no such file")
-    info = path.stat()
-    if info.st_mode & 0o077 or info.st_uid not in (0, os.getuid()):
-        raise ValueError(f"--credentials {path}: must be yours and readable by you only "
-                         f"(chmod 600 {path}); it is {stat.filemode(info.st_mode)}")
-    values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or key not in SNMP_CREDENTIAL_KEYS:
-            raise ValueError(f"--credentials {path}:{number}: expected one of "
-                             f"{', '.join(SNMP_CREDENTIAL_KEYS)} = value")
-        values[key] = value.strip()
-    values.setdefault("auth_protocol", "sha256")
-    values.setdefault("priv_protocol", "aes128")
-    if not SNMP_USER.match(values.get("user", "")):
-        raise ValueError(f"--credentials {path}: user missing or not {SNMP_USER.pattern}")
-    if values["auth_protocol"] not in SNMP_AUTH_PROTOCOLS:
-        raise ValueError(f"--credentials {path}: auth_protocol must be one of "
-                         f"{', '.join(SNMP_AUTH_PROTOCOLS)}")
-    if values["priv_protocol"] not in SNMP_PRIV_PROTOCOLS:
-        raise ValueError(f"--credentials {path}: priv_protocol must be one of "
-                         f"{', '.join(SNMP_PRIV_PROTOCOLS)}")
+    poller = snmp_poll_module()
+    try:
+        credentials = poller.read_credentials_file(path)
+    except poller.UsageError as exc:
+        raise ValueError(f"--credentials: {exc}") from None
+    values = {key: getattr(credentials, key) for key in poller.CREDENTIAL_KEYS}
     for key in ("auth_passphrase", "priv_passphrase"):
-        if not 8 <= len(values.get(key, "")) <= 64:
-            raise ValueError(f"--credentials {path}: {key} must have 8 to 64 characters")
+        if len(values[key]) > SNMP_PASSPHRASE_MAX:
+            raise ValueError(f"--credentials {path}: {key}: at most {SNMP_PASSPHRASE_MAX} characters "
+                             f"(setup-snmp.sh refuses longer ones)")
     return values
 
 

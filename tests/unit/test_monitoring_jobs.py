@@ -107,12 +107,12 @@ def test_setup_snmp_refuses_bad_input_before_contacting_a_host(creds, kwargs, me
 
 
 @pytest.mark.parametrize(("mode", "values", "message"), [
-    (0o644, {}, "readable by you only"),
-    (0o600, {"auth_passphrase": "short"}, "auth_passphrase must have 8 to 64"),
-    (0o600, {"priv_passphrase": "x" * 65}, "priv_passphrase must have 8 to 64"),
-    (0o600, {"user": None}, "user missing"),
-    (0o600, {"auth_protocol": "md5"}, "auth_protocol must be one of sha256, sha512"),
-    (0o600, {"priv_protocol": "des"}, "priv_protocol must be one of"),
+    (0o644, {}, "owned by root \\(or you\\) and mode 0600 or 0400, not 0644"),
+    (0o600, {"auth_passphrase": "short"}, "auth_passphrase: at least 8 characters"),
+    (0o600, {"priv_passphrase": "x" * 65}, "priv_passphrase: at most 64 characters"),
+    (0o600, {"user": None}, "user: expected 1-32 letters"),
+    (0o600, {"auth_protocol": "md5"}, "auth_protocol: one of sha256, sha512, not 'md5'"),
+    (0o600, {"priv_protocol": "des"}, "priv_protocol: one of aes128"),
 ])
 def test_a_bad_credentials_file_is_refused(tmp_path, mode, values, message):
     path = write_credentials(tmp_path, mode, **values)
@@ -123,7 +123,7 @@ def test_a_bad_credentials_file_is_refused(tmp_path, mode, values, message):
 def test_an_unknown_key_in_the_credentials_file_names_its_line(tmp_path):
     path = write_credentials(tmp_path)
     path.write_text(path.read_text() + "community = public\n")
-    with pytest.raises(ValueError, match=r"creds.conf:7: expected one of user"):
+    with pytest.raises(ValueError, match=r"creds.conf line 7: expected `key = value` with a key among user"):
         jobs.read_snmp_credentials(path)
 
 
