@@ -9,10 +9,10 @@ line (``"disk --path / -w 85"``), split here with shlex::
 
 The result line: ``{"script": "run_checks.py", "status": "ok", "changed": 0, "checks": [{"check":
 "disk", "code": 0, "state": "OK", "line": "DISK OK - / 41.2% used ..."}, ...]}``. A check that cannot
-run (python3 error, timeout) is UNKNOWN with the reason as its line. A backup check runs
-``bash backup.sh status`` here first (backup.sh is uploaded beside tssr_check.py) and hands its line
-to tssr_check.py with --status-file, because the upload folder may be noexec. Exit 0 when every check ran
-(whatever their states: the states are the data), 2 on bad arguments. Runs on the hosts' python3
+run (python3 error, timeout) is UNKNOWN with the reason as its line. A backup check needs nothing
+more: tssr_check.py runs ``bash backup.sh status`` itself (the upload folder may be noexec), finding
+backup.sh beside itself, where the harness uploads it. Exit 0 when every check ran (whatever their
+states: the states are the data), 2 on bad arguments. Runs on the hosts' python3
 (3.9 on RedHat 9): standard library only, no syntax newer than 3.9.
 """
 
@@ -20,42 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 TIMEOUT = 120   # seconds per check; tssr_check.py has its own, shorter, --timeout
-
-
-def backup_status_file(script: str, words: list[str]) -> str:
-    """Run ``bash backup.sh status`` (the copy beside tssr_check.py) for a backup check; return the file
-    holding its JSON line, for tssr_check.py's --status-file. Raises RuntimeError with the reason.
-
-    Why not let tssr_check.py run backup.sh itself: it executes the file, and the folder the harness
-    uploads to is in /tmp, which is often mounted noexec (Docker's --tmpfs, hardened servers).
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--job", default="default")
-    parser.add_argument("--dest")
-    known, _ = parser.parse_known_args(words[1:])
-    folder = Path(script).resolve().parent
-    argv = ["bash", str(folder / "backup.sh"), "status", "--job", known.job, "--quiet"]
-    argv += ["--dest", known.dest] if known.dest else []
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"backup.sh status did not answer in {TIMEOUT} s") from None
-    if proc.returncode != 0:
-        message = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        raise RuntimeError(f"backup.sh status failed (exit {proc.returncode}): {message}")
-    descriptor, path = tempfile.mkstemp(prefix="backup-status.", dir=folder)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(proc.stdout)
-    return path
 
 
 def run_check(script: str, spec: str) -> dict:
@@ -64,11 +34,6 @@ def run_check(script: str, spec: str) -> dict:
         words = shlex.split(spec)
     except ValueError as exc:
         return {"check": spec, "code": 3, "state": "UNKNOWN", "line": f"bad check {spec!r}: {exc}"}
-    if words[:1] == ["backup"] and not {"--status-file", "--backup-script"} & set(words):
-        try:
-            words += ["--status-file", backup_status_file(script, words)]
-        except RuntimeError as exc:
-            return {"check": spec, "code": 3, "state": "UNKNOWN", "line": f"BACKUP UNKNOWN - {exc}"}
     try:
         proc = subprocess.run([sys.executable, script, *words], capture_output=True, text=True,
                               timeout=TIMEOUT, check=False)

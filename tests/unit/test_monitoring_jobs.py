@@ -460,8 +460,8 @@ def test_inv_poll_without_a_lab_says_how_to_get_one():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="not run: backup.sh status runs as root only")
 def test_the_backup_check_reads_backup_sh_status_run_with_bash(tmp_path):
-    """backup.sh is run as `bash backup.sh status` (the upload folder may be noexec), its line handed
-    to tssr_check.py: an empty repository is CRITICAL, a bad --dest is backup.sh's own usage error."""
+    """tssr_check.py runs `bash backup.sh status` (the upload folder may be noexec) with the backup.sh
+    uploaded beside it: an empty repository is CRITICAL, a bad --dest is backup.sh's own usage error."""
     box = tmp_path / "box"
     box.mkdir()
     job = jobs.check([f"backup --job web --dest {tmp_path / 'repo'}", "backup --job web --dest relative"])
