@@ -20,9 +20,9 @@ their number. journald hands messages to rsyslog through a datagram socket of ne
 slots, 10 by the kernel's default, where a burst overflows while rsyslog is busy (3 of 1000 were lost
 there in a first run). setup-logging.sh writes 512 to /etc/sysctl.d for a real host; a container's
 /proc/sys is read-only, so the server and client are started with ``--sysctl
-net.unix.max_dgram_qlen=512``. Right after rsyslog (re)starts the tests also wait until it writes a
-marker before logging a burst. The counts print what the client's own rsyslog saw as well, so that a
-loss before the forwarding is told apart from one in it.
+net.unix.max_dgram_qlen=512`` (as every systemd container: tssrkit/containers.py). Right after rsyslog
+(re)starts the tests also wait until it writes a marker before logging a burst. The counts print what
+the client's own rsyslog saw as well, so that a loss before the forwarding is told apart from one in it.
 
 Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one platform per worker).
 """
@@ -35,29 +35,28 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from containerlib import (
-    LABEL,
     PLATFORMS,
     SCRIPT_DIR,
-    SESSION,
-    SLEEP_RUN_ARGS,
     Node,
     Platform,
     ScriptRun,
+    assert_nothing_changed,
+    copy_in,
     host_state_script,
+    ip_address,
+    nodes_on_network,
     parse_snapshot,
-    snapshot_diff,
-    stop_node,
+    script_result,
+    start_plain_node,
+    start_systemd_node,
     subset,
+    wait_until,
 )
-
-from tssrkit import containers
-from tssrkit.containers import docker
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
@@ -107,9 +106,7 @@ class Lab:
         """``bash setup-logging.sh ARGS`` as root in ``node`` (argv, no shell)."""
         argv = ("bash", SCRIPT, *args)
         start = time.monotonic()
-        proc = node.exec(*argv, timeout=timeout)
-        run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
-                        proc.stderr.decode(errors="replace"), argv, time.monotonic() - start)
+        run = ScriptRun.of(node.exec(*argv, timeout=timeout), argv, start)
         self.runs.append(run)
         return run
 
@@ -120,8 +117,7 @@ class Lab:
         start = time.monotonic()
         proc, after = node.write_exec_snapshot("/root/.last-run", shlex.join(argv) + "\n", *argv,
                                                workdir="/root", snapshot=SNAPSHOT, timeout=RUN_TIMEOUT)
-        run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
-                        proc.stderr.decode(errors="replace"), argv, time.monotonic() - start)
+        run = ScriptRun.of(proc, argv, start)
         self.runs.append(run)
         return run, before, after
 
@@ -137,21 +133,7 @@ class Lab:
 
 
 def result_of(run: ScriptRun) -> dict:
-    value = run.result
-    assert value.get("script") == "setup-logging.sh", f"`script` is not setup-logging.sh{run!r}"
-    return value
-
-
-def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
-    diff = snapshot_diff(before, after)
-    assert not diff, f"the run changed the host:\n{diff}{run!r}"
-
-
-def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not after {seconds:.0f} s"
-        time.sleep(0.5)
+    return script_result(run, "setup-logging.sh")
 
 
 def local_log(platform: Platform) -> str:
@@ -211,37 +193,6 @@ def start_server(lab: Lab) -> None:
     lab.server.sh("systemctl start rsyslog.service")
 
 
-def ip_address(name: str, network: str) -> str:
-    fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
-    return docker("inspect", "-f", fmt, name).stdout.strip()
-
-
-def start_logging_node(platform: Platform, role: str, network: str) -> Node:
-    """A systemd container on ``network`` with the scripts, and room for 512 datagrams between journald
-    and rsyslog: what setup-logging.sh's /etc/sysctl.d file gives a real host at boot, and what a
-    container (read-only /proc/sys) only gets from ``docker run --sysctl``."""
-    name = f"tssr-test-logging-{role}-{uuid.uuid4().hex[:8]}"
-    containers.run_node(platform.image(), name, "--network", network,
-                        "--sysctl", "net.unix.max_dgram_qlen=512", labels={LABEL: SESSION})
-    node = Node(name, platform)
-    try:
-        containers.wait_booted(name)
-        node.exec("mkdir", "-p", f"{SCRIPT_DIR}/scripts/bash")
-        for remote, local in COPIES.items():
-            docker("cp", str(local), f"{name}:{remote}")
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
-
-
-def start_stranger(platform: Platform, network: str) -> Node:
-    name = f"tssr-test-logging-stranger-{uuid.uuid4().hex[:8]}"
-    docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           "--network", network, *SLEEP_RUN_ARGS, platform.image(), "sleep", "infinity")
-    return Node(name, platform)
-
-
 def make_pki(folder: Path, server_name: str) -> None:
     """A CA, and a server certificate for ``server_name`` signed by it (openssl, on this machine)."""
     def openssl(*args: str) -> None:
@@ -272,23 +223,17 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if not (SYSLOG_SOURCE / "setup-logging.sh").exists():
         pytest.fail("scripts/bash/syslog/setup-logging.sh does not exist (yet)")
     start = time.monotonic()
-    network = f"tssr-test-net-{uuid.uuid4().hex[:8]}"
-    docker("network", "create", "--label", f"{LABEL}={SESSION}", network)
-    started: list[Node] = []
+    # The server and the client are systemd containers: rsyslog as on a host, journald in front of it.
     try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = [pool.submit(start_logging_node, platform, "server", network),
-                       pool.submit(start_logging_node, platform, "client", network),
-                       pool.submit(start_stranger, platform, network)]
-            started += [f.result() for f in futures if f.exception() is None]
-            server, client, stranger = (f.result() for f in futures)
-        addresses = {node.name: ip_address(node.name, network) for node in (server, client, stranger)}
-        print(f"\n{platform.name}: the containers were ready after {time.monotonic() - start:.0f} s")
-        yield Lab(server, client, stranger, platform, addresses)
+        with nodes_on_network(
+            lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-server", network=net),
+            lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-client", network=net),
+            lambda net: start_plain_node(platform, "tssr-test-logging-stranger", network=net),
+        ) as (network, (server, client, stranger)):
+            addresses = {node.name: ip_address(node, network) for node in (server, client, stranger)}
+            print(f"\n{platform.name}: the containers were ready after {time.monotonic() - start:.0f} s")
+            yield Lab(server, client, stranger, platform, addresses)
     finally:
-        for node in started:
-            stop_node(node)
-        docker("network", "rm", network, check=False)
         print(f"\n{platform.name}: the logging story took {time.monotonic() - start:.0f} s")
 
 
@@ -585,9 +530,9 @@ def test_logrotate_rotates_the_hosts_files_and_rsyslog_writes_a_new_one(lab: Lab
 def tls(lab: Lab, client_ready: ScriptRun) -> Iterator[Lab]:
     with tempfile.TemporaryDirectory(prefix="tssr-test-logging-pki-") as tmp:
         make_pki(Path(tmp), lab.server_name)
-        for name in ("ca.pem", "server.pem", "server.key"):
-            docker("cp", str(Path(tmp) / name), f"{lab.server.name}:/root/{name}")
-        docker("cp", str(Path(tmp) / "ca.pem"), f"{lab.client.name}:/root/tls-ca.pem")
+        copy_in(lab.server, {f"/root/{name}": Path(tmp) / name
+                             for name in ("ca.pem", "server.pem", "server.key")})
+        copy_in(lab.client, {"/root/tls-ca.pem": Path(tmp) / "ca.pem"})
     lab.server.sh("chown root:root /root/ca.pem /root/server.pem /root/server.key"
                   " && chmod 600 /root/server.key")
     lab.client.sh("chown root:root /root/tls-ca.pem")

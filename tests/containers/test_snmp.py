@@ -34,28 +34,28 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from containerlib import (
-    LABEL,
     PLATFORMS,
     SCRIPT_DIR,
-    SESSION,
-    SLEEP_RUN_ARGS,
     Node,
     Platform,
     ScriptRun,
+    assert_nothing_changed,
     host_state_script,
+    install,
+    ip_address,
+    nodes_on_network,
     parse_snapshot,
-    snapshot_diff,
-    stop_node,
+    script_result,
+    start_plain_node,
+    start_systemd_node,
     subset,
 )
 
-from tssrkit import containers
 from tssrkit.containers import docker
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
@@ -185,14 +185,7 @@ class Lab:
         if env:
             argv = ("env", *(f"{k}={v}" for k, v in env.items()), *argv)
         start = time.monotonic()
-        proc = self.agent.exec(*argv, timeout=RUN_TIMEOUT)
-        run = ScriptRun(
-            proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace"),
-            argv,
-            time.monotonic() - start,
-        )
+        run = ScriptRun.of(self.agent.exec(*argv, timeout=RUN_TIMEOUT), argv, start)
         self.runs.append(run)
         return run
 
@@ -207,14 +200,7 @@ def snapshot(node: Node) -> dict[str, str]:
 
 
 def result_of(run: ScriptRun) -> dict:
-    value = run.result
-    assert value.get("script") == "setup-snmp.sh", f"`script` is not setup-snmp.sh{run!r}"
-    return value
-
-
-def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
-    diff = snapshot_diff(before, after)
-    assert not diff, f"the run changed the host:\n{diff}{run!r}"
+    return script_result(run, "setup-snmp.sh")
 
 
 @dataclass(frozen=True)
@@ -263,23 +249,6 @@ def v2c(node: Node, community: str, agent: str, *oids: str) -> Answer:
     return Answer(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
 
 
-def install(node: Node, family: str, *packages: str) -> None:
-    if family == "debian":
-        script = (
-            "export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
-            f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null"
-        )
-    else:
-        script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
-    node.sh(script)
-
-
-def ip_of(name: str, network: str) -> str:
-    return docker(
-        "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', name
-    ).stdout.strip()
-
-
 # --------------------------------------------------------------------------------------------------
 # Fixtures
 
@@ -292,54 +261,19 @@ CLIENT_PACKAGES = {"debian": ("snmp",), "redhat": ("net-snmp-utils",)}
 
 def start_agent(platform: Platform, network: str) -> Node:
     """A booted systemd container on the network, 161/udp published on 127.0.0.1, the scripts in it."""
-    name = f"tssr-test-snmp-agent-{uuid.uuid4().hex[:8]}"
-    containers.run_node(
-        platform.image(),
-        name,
-        "--network",
-        network,
-        "--publish",
-        "127.0.0.1::161/udp",
-        labels={LABEL: SESSION},
+    return start_systemd_node(
+        platform, COPIES, "tssr-test-snmp-agent", network=network, extra=("--publish", "127.0.0.1::161/udp")
     )
-    node = Node(name, platform)
-    try:
-        containers.wait_booted(name)
-        node.exec("mkdir", "-p", f"{SCRIPT_DIR}/scripts/bash", f"{SCRIPT_DIR}/scripts/python")
-        for remote, local in COPIES.items():
-            docker("cp", str(local), f"{name}:{remote}")
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
 
 
 def start_client(platform: Platform, network: str, role: str) -> Node:
     """A plain container on the network with the net-snmp client."""
-    name = f"tssr-test-snmp-{role}-{uuid.uuid4().hex[:8]}"
-    docker(
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--hostname",
-        name,
-        "--label",
-        f"{LABEL}={SESSION}",
-        "--network",
-        network,
-        *SLEEP_RUN_ARGS,
-        platform.image(),
-        "sleep",
-        "infinity",
+    return start_plain_node(
+        platform,
+        f"tssr-test-snmp-{role}",
+        network=network,
+        prepare=lambda node: install(node, platform.family, *CLIENT_PACKAGES[platform.family]),
     )
-    node = Node(name, platform)
-    try:
-        install(node, platform.family, *CLIENT_PACKAGES[platform.family])
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
 
 
 @pytest.fixture(scope="module", params=PLATFORM_PARAMS)
@@ -350,40 +284,32 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         if not path.exists():
             pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
     start = time.monotonic()
-    network = f"tssr-test-snmp-net-{uuid.uuid4().hex[:8]}"
-    docker("network", "create", "--label", f"{LABEL}={SESSION}", network)
-    started: list[Node] = []
     try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = [
-                pool.submit(start_agent, platform, network),
-                pool.submit(start_client, platform, network, "monitor"),
-                pool.submit(start_client, platform, network, "other"),
-            ]
-            # Every container that did start is removed at the end, even when another failed to.
-            started += [f.result() for f in futures if f.exception() is None]
-            agent, monitor, other = (f.result() for f in futures)
-        gateway = docker(
-            "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network
-        ).stdout.strip()
-        port = int(docker("port", agent.name, "161/udp").stdout.split(":")[-1])
-        agent.write(CREDENTIALS, credentials(), "0600")
-        print(f"\n{platform.name}: the three containers were ready after {time.monotonic() - start:.0f} s")
-        yield Lab(
-            agent,
-            monitor,
-            other,
-            platform,
-            ip_of(monitor.name, network),
-            ip_of(other.name, network),
-            gateway,
-            network,
-            port,
-        )
+        with nodes_on_network(
+            lambda net: start_agent(platform, net),
+            lambda net: start_client(platform, net, "monitor"),
+            lambda net: start_client(platform, net, "other"),
+            prefix="tssr-test-snmp-net",
+        ) as (network, (agent, monitor, other)):
+            gateway = docker(
+                "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network
+            ).stdout.strip()
+            port = int(docker("port", agent.name, "161/udp").stdout.split(":")[-1])
+            agent.write(CREDENTIALS, credentials(), "0600")
+            ready = time.monotonic() - start
+            print(f"\n{platform.name}: the three containers were ready after {ready:.0f} s")
+            yield Lab(
+                agent,
+                monitor,
+                other,
+                platform,
+                ip_address(monitor, network),
+                ip_address(other, network),
+                gateway,
+                network,
+                port,
+            )
     finally:
-        for node in started:
-            stop_node(node)
-        docker("network", "rm", network, check=False)
         print(f"\n{platform.name}: the SNMP story took {time.monotonic() - start:.0f} s")
 
 
@@ -763,7 +689,7 @@ def test_a_renamed_user_replaces_the_old_one(lab: Lab, first_run: ScriptRun) -> 
 
 
 def test_listen_on_one_address_limits_snmpd_to_it(lab: Lab, first_run: ScriptRun) -> None:
-    address = ip_of(lab.agent.name, lab.network)
+    address = ip_address(lab.agent, lab.network)
     run = lab.setup(*lab.base_args(), "--listen", address)
     assert run.exit == 0 and result_of(run)["listen"] == f"udp:{address}:161", run
     sockets = lab.agent.sh("ss -Hlun 'sport = :161'")
