@@ -354,16 +354,7 @@ def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str 
     image = platform.image()
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     containers.run_node(image, name, *network_args(network), *extra, labels={LABEL: SESSION})
-    node = Node(name, platform)
-    try:
-        containers.wait_booted(name)
-        copy_in(node, copies)
-        if prepare:
-            prepare(node)
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
+    return provision(Node(name, platform), copies, prepare, boot=True)
 
 
 def start_plain_node(platform: Platform, prefix: str, *, network: str | None = None,
@@ -374,9 +365,17 @@ def start_plain_node(platform: Platform, prefix: str, *, network: str | None = N
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
            *network_args(network), *SLEEP_RUN_ARGS, *extra, platform.image(), "sleep", "infinity")
-    node = Node(name, platform)
+    return provision(Node(name, platform), copies or {}, prepare)
+
+
+def provision(node: Node, copies: dict[str, Path], prepare: Callable[[Node], None] | None, *,
+              boot: bool = False) -> Node:
+    """Wait for systemd (with ``boot``), copy ``copies`` in, run ``prepare(node)``; a failure removes
+    the container."""
     try:
-        copy_in(node, copies or {})
+        if boot:
+            containers.wait_booted(node.name)
+        copy_in(node, copies)
         if prepare:
             prepare(node)
     except BaseException:
