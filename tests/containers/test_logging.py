@@ -447,6 +447,11 @@ def test_all_messages_logged_while_the_server_is_down_arrive_when_it_returns(
                              f"{queued})")
 
 
+# The most messages the forwarding action may hold (dequeued, not yet sent) when rsyslog stops during an
+# outage: they are lost (rsyslog #2710). Seen: 1 on a quiet machine, 2 under heavy load.
+HELD_BY_THE_ACTION = 5
+
+
 def outage_with_client_restart(lab: Lab) -> tuple[set[int], set[int], set[int]]:
     """Server down; N messages; the client's rsyslog restarted; N more; server back. Run once per
     platform (cached on the lab): the expected numbers, what the client's rsyslog saw, what arrived."""
@@ -476,11 +481,14 @@ def outage_with_client_restart(lab: Lab) -> tuple[set[int], set[int], set[int]]:
 
 def test_a_client_restart_during_the_outage_keeps_the_queue(lab: Lab, client_ready: ScriptRun) -> None:
     """What queue.saveOnShutdown guarantees: every message queued when rsyslog stopped is written to
-    disk and sent after the restart — all but the one message the suspended action was retrying at
-    that moment (rsyslog issue #2710, see the next test): at most message 1 may be missing."""
+    disk and sent after the restart — all but the messages the suspended action held at that moment
+    (rsyslog issue #2710, see the next test): the head of the outage (message 1, under load 1 and 2),
+    never one queued behind them, and a handful at most."""
     expected, local, got = outage_with_client_restart(lab)
     assert expected <= local, f"journald did not hand {sorted(expected - local)[:20]} to rsyslog"
-    assert expected - got <= {1}, f"lost: {sorted(expected - got)[:50]}"
+    lost = expected - got
+    assert lost == set(range(1, len(lost) + 1)), f"lost behind the head of the queue: {sorted(lost)[:50]}"
+    assert len(lost) <= HELD_BY_THE_ACTION, f"lost: {sorted(lost)[:50]}"
 
 
 @pytest.mark.xfail(strict=True, reason="rsyslog issue #2710 (open): the message the suspended forwarding "

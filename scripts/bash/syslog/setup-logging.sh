@@ -33,8 +33,9 @@
 # The client keeps every message it cannot deliver: the forwarding action has a disk-assisted queue
 # (memory first, then DISK in the spool folder, up to --queue-size MB), never gives up a message
 # (action.resumeRetryCount -1), and saves the queue to disk when rsyslog stops (queue.saveOnShutdown).
-# Known limit (rsyslog issue #2710): if this host's rsyslog is restarted DURING an outage, the one
-# message the forwarding action was retrying when it stopped is lost; the queued ones are not.
+# Known limit (rsyslog issue #2710): if this host's rsyslog is restarted DURING an outage, the message
+# the forwarding action was retrying when it stopped (two under heavy load) is lost; the queued ones
+# are not.
 # Full reference: docs/reference/setup-logging.md.
 #
 # Examples:
