@@ -197,9 +197,9 @@ class Node:
         return subprocess.run(["docker", "exec", *opts, self.name, *argv], input=stdin,
                               capture_output=True, timeout=timeout, check=False)
 
-    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True) -> str:
+    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120) -> str:
         """Run a fixed shell snippet (test code, no untrusted values in it) and return its stdout."""
-        proc = self.exec("sh", "-c", script, stdin=stdin)
+        proc = self.exec("sh", "-c", script, stdin=stdin, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{self.name}: `{script}` exited {proc.returncode}: "
                                  f"{proc.stderr.decode(errors='replace')}")
@@ -324,6 +324,9 @@ def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interva
         time.sleep(interval)
 
 
+INSTALL_TIMEOUT = 600  # seconds for one package installation in a test container
+
+
 def install(node: Node, family: str, *packages: str) -> None:
     """Install ``packages`` with the family's package manager (quietly; a failure raises)."""
     if family == "debian":
@@ -331,7 +334,8 @@ def install(node: Node, family: str, *packages: str) -> None:
                   f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
     else:
         script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
-    node.sh(script)
+    # A database server from the mirror takes 1-2 minutes on a loaded CI machine: room for that.
+    node.sh(script, timeout=INSTALL_TIMEOUT)
 
 
 def copy_in(node: Node, copies: dict[str, Path]) -> None:
