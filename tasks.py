@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -336,6 +337,244 @@ def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_D
         raise Exit(code=1)
 
 
+# --------------------------------------------------------------------------------------------------
+# Monitoring (issue 6): the SNMP agent, log forwarding, checks over SSH and the SNMP poller.
+
+def _run_on(job: runner.Job, targets: list[hostlib.Target], parallel: int, dry_run: bool,
+            verbose: bool) -> list[runner.HostResult]:
+    """``_run`` on targets already chosen: progress, the summary table, exit on failure."""
+    results = _results(job, targets, parallel, dry_run, verbose)
+    print(runner.summary(results))
+    code = runner.exit_code(results)
+    if code:
+        raise Exit(code=code)
+    return results
+
+
+def _all_lab(targets: list[hostlib.Target]) -> bool:
+    return bool(targets) and all(t.lab for t in targets)
+
+
+def _lab_snmp_credentials() -> Path:
+    return labmod.LAB_STATE / "snmp-credentials.conf"
+
+
+@task(auto_shortflags=False, iterable=["monitor", "listen", "view", "disk", "proc"], help={
+    "monitor": "the monitoring server's address or CIDR, the only source allowed to query the agent "
+               "(repeatable; required with --hosts; lab: the lab network's gateway, i.e. this machine)",
+    "credentials": "the SNMPv3 user: a key = value file in snmp_poll.py's format, mode 0600 (required with "
+                   "--hosts; lab: .tssr/<lab>/snmp-credentials.conf, generated once); uploaded root-only, "
+                   "never on a command line",
+    "listen": "an address the agent listens on (repeatable; default: every address)",
+    "sys-name": "sysName (default: the host's name)",
+    "location": "sysLocation",
+    "contact": "sysContact",
+    "view": "add a subtree to the read-only view: a known name or a numeric OID (repeatable)",
+    "disk": "PATH:MIN% for dskTable (repeatable; default /:10%)",
+    "load": "M1,M5,M15 for laTable (default: from the CPU count)",
+    "proc": "NAME[:MAX[:MIN]] for prTable (repeatable)",
+    "backup-job": "publish this backup job's freshness as the tssr-backup extend",
+    "v2c-community-file": "ALSO allow SNMP v2c (read-only, not recommended) with the community in this "
+                          "file (goes with --v2c-source)",
+    "v2c-source": "the only network v2c is answered from (CIDR)",
+    **HOSTS_HELP,
+})
+def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, location=None, contact=None,
+               view=None, disk=None, load=None, proc=None, backup_job=None, v2c_community_file=None,
+               v2c_source=None, hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+    """Configure an SNMPv3 agent (authPriv only, firewalled to the monitor) on each host: setup-snmp.sh."""
+    lab_default = not (hosts or inventory)
+    targets = [] if lab_default else _targets(hosts, inventory)
+    lab = lab_default or _all_lab(targets)
+    monitors = list(monitor or ())
+    try:
+        if credentials:
+            creds = Path(credentials)
+        elif lab:
+            creds = jobs.ensure_lab_snmp_credentials(_lab_snmp_credentials())
+            logging.info("SNMPv3 credentials of the lab: %s", creds)
+        else:
+            raise ValueError("--credentials FILE is required with --hosts/--inventory "
+                             "(snmp_poll.py's format)")
+        options = dict(credentials=creds, listen=listen or (), sys_name=sys_name, location=location,
+                       contact=contact, views=view or (), disks=disk or (), load=load, procs=proc or (),
+                       backup_job=backup_job, v2c_source=v2c_source,
+                       v2c_community_file=Path(v2c_community_file) if v2c_community_file else None)
+        # Input checked before the lab is started (the lab's monitor, its gateway, is known only then).
+        job = jobs.setup_snmp(monitors=monitors or ([] if not lab else ["127.0.0.1"]), **options)
+        if lab_default:
+            targets = _targets(None, None)
+        if lab and not monitors:
+            job = jobs.setup_snmp(monitors=[labmod.network_gateway()], **options)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    _run_on(job, targets, int(parallel), dry_run, verbose)
+    if lab and not dry_run:
+        try:
+            jobs.lab_agents([h for h in labmod.hosts() if h.name in {t.name for t in targets}])
+            print(f"poll the agents: inv poll{' --hosts ' + hosts if hosts else ''}")
+        except ValueError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+
+
+@task(auto_shortflags=False, positional=["mode"], iterable=["allow"], help={
+    "mode": "client (forward to --server), server (receive from --allow), or lab: both on the lab "
+            "(the central first)",
+    "server": "client: the central log server, HOST[:PORT] (default port 514, 6514 with --tls; lab: the "
+              "central lab host)",
+    "allow": "server: a client network allowed in, CIDR (repeatable; lab: the lab network)",
+    "listen": "server: the address to listen on (default: every address)",
+    "port": "server: the TCP port (default 514, 6514 with --tls)",
+    "tls": "TLS on the TCP connection (needs --ca; the server also --cert/--key)",
+    "ca": "the CA certificate (PEM file here) that signed the certificates",
+    "cert": "this side's certificate (PEM file here; with --key)",
+    "key": "this side's private key (PEM file here; uploaded root-only)",
+    "server-name": "client with --tls: the name expected in the server's certificate",
+    "queue-size": "client: the disk-assisted queue's largest size on disk, MB",
+    "dir": "server: where the hosts' logs go, one folder per host (default /var/log/remote)",
+    "keep-days": "server: days of logs kept by logrotate (default 30)",
+    "central": f"lab: the central log server among the lab hosts (default {labmod.host_name(2)}, started "
+               "if needed)",
+    **HOSTS_HELP,
+})
+def setup_logging(c, mode, server=None, allow=None, listen=None, port=None, tls=False, ca=None, cert=None,
+                  key=None, server_name=None, queue_size=None, dir=None, keep_days=None, central=None,  # noqa: A002
+                  hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+    """Forward each host's logs to a central rsyslog over TCP, losing none (client), or be it (server).
+
+    Without --hosts/--inventory the lab is used: the central log server is tssr-lab2 (started with
+    tssr-lab1 if needed; --central picks another lab host) and the clients are the other running lab
+    hosts. `inv setup-logging lab` configures both, the central first.
+    """
+    if mode not in (*jobs.LOGGING_MODES, "lab"):
+        raise Exit(f"error: mode {mode!r}: expected client, server or lab", code=2)
+    options = dict(port=_whole_number("port", port), tls=tls, ca=Path(ca) if ca else None,
+                   cert=Path(cert) if cert else None, key=Path(key) if key else None,
+                   server_name=server_name, queue_size=_whole_number("queue-size", queue_size),
+                   log_dir=dir, keep_days=_whole_number("keep-days", keep_days), listen=listen)
+    client_keys = ("tls", "ca", "cert", "key", "server_name", "queue_size")
+    server_keys = ("port", "tls", "ca", "cert", "key", "log_dir", "keep_days", "listen")
+    runs: list[tuple[jobs.Job, list[hostlib.Target] | None]] = []
+    try:
+        if hosts or inventory:
+            if mode == "lab":
+                raise ValueError("mode lab is the lab's default: give client or server with --hosts")
+            if central:
+                raise ValueError("--central is for the lab: with --hosts give --server")
+            runs.append((jobs.setup_logging(mode, server=server, allow=allow or (), **options), None))
+        else:
+            central_name = central or labmod.host_name(2)
+            if not central_name.startswith(labmod.PREFIX):
+                raise ValueError(f"--central {central_name!r}: expected a lab host ({labmod.host_name(2)})")
+            count = max(2, int(central_name.removeprefix(labmod.PREFIX) or 0))
+            running = {h.name for h in labmod.hosts() if h.state == "running"}
+            if not all(labmod.host_name(i) in running for i in range(1, count + 1)):
+                logging.info("starting the lab's hosts 1-%d (the central log server is %s)…", count,
+                             central_name)
+                labmod.up(count)
+                running = labmod.running_names()
+            names = sorted(running)
+            central_target = [hostlib.lab_target(central_name, running)]
+            clients = [hostlib.lab_target(n, running) for n in names if n != central_name]
+            if mode in ("server", "lab"):
+                job = jobs.setup_logging("server", allow=allow or [labmod.network_subnet()],
+                                         **{k: options[k] for k in server_keys})
+                runs.append((job, central_target))
+            if mode in ("client", "lab"):
+                job = jobs.setup_logging("client", server=server or central_name,
+                                         **{k: options[k] for k in client_keys})
+                runs.append((job, clients))
+    except (ValueError, hostlib.HostError) as exc:
+        raise Exit(f"error: {exc}", code=2) from None
+    for job, targets in runs:
+        _run_on(job, targets if targets is not None else _targets(hosts, inventory), int(parallel), dry_run,
+                verbose)
+
+
+@task(auto_shortflags=False, iterable=["check"], help={
+    "check": "a tssr_check.py command line, quoted: disk, memory, load, \"service ssh.service\", "
+             "\"http https://localhost/ --insecure\", \"disk --path /var -w 85 -c 95\", \"backup --job web\" "
+             "(repeatable; default: disk, memory and load)",
+    "hosts": HOSTS_HELP["hosts"],
+    "inventory": HOSTS_HELP["inventory"],
+    "parallel": HOSTS_HELP["parallel"],
+    "verbose": HOSTS_HELP["verbose"],
+})
+def check(c, check=None, hosts=None, inventory=None, parallel=4, verbose=False):
+    """Run service checks (tssr_check.py) on each host over SSH: one row per host and check.
+
+    Exit code: the worst state, as a monitoring plugin's: 0 OK, 1 WARNING, 2 CRITICAL (also a host
+    that cannot be reached), 3 UNKNOWN (also bad input: an unknown check, a bad host).
+    """
+    try:
+        job = jobs.check(check or jobs.DEFAULT_CHECKS)
+        targets = _targets(hosts, inventory)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=3) from None
+    except Exit as exc:
+        raise Exit(exc.message, code=3) from None
+    rows = jobs.check_rows(_results(job, targets, int(parallel), False, verbose))
+    print(jobs.check_table(rows))
+    code = jobs.check_exit_code(rows)
+    if code:
+        raise Exit(code=code)
+
+
+@task(auto_shortflags=False, iterable=["agent"], help={
+    "agent": "an agent, HOST[:PORT] (repeatable; instead of the hosts)",
+    "credentials": "the SNMPv3 credentials file (snmp_poll.py's format; lab: the lab's, written by "
+                   "`inv setup-snmp`; else the TSSR_SNMP_* environment or /etc/tssr-kit/snmp-poller.conf)",
+    "format": "table (default), json or nagios",
+    "sequential": "poll one agent after the other",
+    "concurrency": "agents polled at the same time (default 10)",
+    "timeout": "seconds per SNMP request (default 2)",
+    "retries": "more tries per request (default 1)",
+    "load-warning": "RANGE on the 1-minute load", "load-critical": "RANGE on the 1-minute load",
+    "disk-warning": "RANGE on each disk's % used (default 80)",
+    "disk-critical": "RANGE on each disk's % used (default 90)",
+    "hosts": "comma list of hosts whose agent (port 161) is polled; default: the lab's agents",
+    "inventory": HOSTS_HELP["inventory"],
+})
+def poll(c, agent=None, credentials=None, format="table", sequential=False, concurrency=None,  # noqa: A002
+         timeout=None, retries=None, load_warning=None, load_critical=None, disk_warning=None,
+         disk_critical=None, hosts=None, inventory=None):
+    """Poll the hosts' SNMPv3 agents from this machine (snmp_poll.py): a table, JSON or a plugin line.
+
+    The lab's agents are reached on 127.0.0.1 through each lab host's published 161/udp. Exit code:
+    snmp_poll.py's (table/json: 0 all OK, 1 some agent not OK, 2 bad input; nagios: 0-3).
+    """
+    try:
+        agents = list(agent or ())
+        lab = False
+        if not agents:
+            if hosts or inventory:
+                targets = hostlib.parse_hosts(hosts) if hosts else hostlib.load_inventory(inventory)
+            else:
+                targets = []
+            lab_names = {t.name for t in targets if t.lab}
+            if not targets or lab_names:
+                lab = True
+                lab_hosts = [h for h in labmod.hosts() if not targets or h.name in lab_names]
+                agents = jobs.lab_agents(lab_hosts)
+            agents += [f"[{t.host}]" if ":" in t.host else t.host for t in targets if not t.lab]
+        creds = Path(credentials) if credentials else None
+        if creds is None and lab:
+            creds = _lab_snmp_credentials()
+            if not creds.exists():
+                raise ValueError(f"no {creds}: configure the lab's agents first with `inv setup-snmp`")
+        argv = jobs.poll_argv(agents, credentials=creds, fmt=format, sequential=sequential,
+                              concurrency=_whole_number("concurrency", concurrency),
+                              timeout=float(timeout) if timeout else None,
+                              retries=_whole_number("retries", retries),
+                              thresholds={"load-warning": load_warning, "load-critical": load_critical,
+                                          "disk-warning": disk_warning, "disk-critical": disk_critical})
+    except (ValueError, hostlib.HostError) as exc:
+        raise Exit(f"error: {exc}", code=3 if format == "nagios" else 2) from None
+    proc = subprocess.run(argv, check=False)
+    if proc.returncode:
+        raise Exit(code=proc.returncode)
+
+
 @task
 def lint_powershell(c):
     """Check every .ps1/.psm1 with the PowerShell static gate (tree-sitter grammar + the kit's rules)."""
@@ -382,9 +621,9 @@ def run_powershell(c, script, hosts, param=None, file=None):
 @task(help={
     "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
     "k": "pytest -k expression",
-    "workers": "pytest-xdist workers (default 2)",
+    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
 })
-def test(c, only=None, k=None, workers=2):
+def test(c, only=None, k=None, workers=3):
     """Run every test (static checks, unit, container, lab and Molecule) with one pytest summary."""
     parts = {"static": "tests/static", "unit": "tests/unit", "containers": "tests/containers",
              "lab": "tests/lab", "molecule": "tests/molecule"}
@@ -407,4 +646,4 @@ lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
 ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status,
-                lint_powershell, run_powershell, test, lab)
+                setup_snmp, setup_logging, check, poll, lint_powershell, run_powershell, test, lab)

@@ -17,6 +17,10 @@ SYSTEMD_RUN_ARGS: tuple[str, ...] = (
     "--tmpfs", "/run",
     "--tmpfs", "/run/lock",
     "--tmpfs", "/tmp",
+    # journald hands syslog messages to rsyslog through a datagram socket whose queue holds 10 by
+    # default: a burst is dropped there, before any forwarding. setup-logging.sh raises it on a server
+    # (sysctl.d); in a container /proc/sys is read-only, so the container starts with it.
+    "--sysctl", "net.unix.max_dgram_qlen=512",
 )
 
 

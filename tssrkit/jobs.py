@@ -5,8 +5,15 @@ Each function returns a :class:`tssrkit.runner.Job`; the scripts themselves do t
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import ipaddress
+import os
 import re
+import secrets
+import shlex
 import subprocess
+import sys
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -438,3 +445,326 @@ def backup_status_table(results: Sequence[HostResult], max_age_hours: float) -> 
     lines.append(f"{len(results)} host(s): {len(results) - bad} with a good backup younger than "
                  f"{max_age_hours:g} h, {bad} without")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Monitoring (issue 6): the SNMP agent, log forwarding, checks over SSH, the SNMP poller.
+
+SNMP_DIR = SCRIPTS / "bash" / "snmp"
+SNMP_SCRIPT = SNMP_DIR / "setup-snmp.sh"
+SYSLOG_DIR = SCRIPTS / "bash" / "syslog"
+SYSLOG_SCRIPT = SYSLOG_DIR / "setup-logging.sh"
+CHECK_SCRIPT = SCRIPTS / "python" / "tssr_check.py"
+POLL_SCRIPT = SCRIPTS / "python" / "snmp_poll.py"
+CHECK_RUNNER = Path(__file__).resolve().parent / "run_checks.py"
+SNMP_CREDENTIALS_NAME = "snmp-credentials.conf"      # the upload's name in the private folder
+SNMP_PASSPHRASE_MAX = 64                              # setup-snmp.sh's limit (net-snmp's poller has none)
+SNMP_LAB_USER = "tssr-monitor"
+SNMP_NOTE_KEYS = ("error", "user", "listen")
+LOGGING_MODES = ("client", "server")
+LOGGING_NOTE_KEYS = ("error", "server", "dir", "config")
+CHECKS = ("disk", "memory", "load", "service", "http", "backup")
+DEFAULT_CHECKS = ("disk", "memory", "load")
+PLUGIN_STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+POLL_FORMATS = ("table", "json", "nagios")
+
+
+def script_folder_files(script: Path, *extra: Path) -> dict[str, Path]:
+    """What a script of its own folder needs on the host: every other file of its folder (templates,
+    helpers; sub-folders kept), the shared ``lib/``, and ``extra`` files beside it, as remote name ->
+    local path. The script itself is uploaded by the runner."""
+    folder = script.parent
+    files = {str(f.relative_to(folder)): f for f in sorted(folder.rglob("*"))
+             if f.is_file() and f != script and "__pycache__" not in f.parts}
+    files.update({f"lib/{f.relative_to(BASH_LIB)}": f for f in sorted(BASH_LIB.rglob("*")) if f.is_file()})
+    for path in extra:
+        files.setdefault(path.name, path)
+    return files
+
+
+def check_address(option: str, value: str, cidr: bool = True) -> str:
+    """An IPv4/IPv6 address (or network, when ``cidr``) as the scripts take it; ValueError otherwise."""
+    try:
+        if cidr and "/" in value:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        what = "an IPv4/IPv6 address or CIDR" if cidr else "an IPv4/IPv6 address"
+        raise ValueError(f"{option} {value!r}: expected {what}") from None
+    return value
+
+
+@functools.cache
+def snmp_poll_module():
+    """scripts/python/snmp_poll.py as a module (it finds tssr_check.py beside itself): its credentials
+    format (keys, protocols, user, file rights) is the one the kit reads everywhere."""
+    spec = importlib.util.spec_from_file_location("snmp_poll", POLL_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_snmp_credentials(path: Path) -> dict[str, str]:
+    """Read and check a credentials file with snmp_poll.py's own reader (``key = value`` lines,
+    yours and 0600/0400, a known user and protocols, passphrases of 8 characters or more), since
+    ``inv poll`` reads the same file; and setup-snmp.sh's limit of 64 characters per passphrase.
+    A ValueError names the file and what is wrong, never a passphrase.
+    """
+    poller = snmp_poll_module()
+    try:
+        credentials = poller.read_credentials_file(path)
+    except poller.UsageError as exc:
+        raise ValueError(f"--credentials: {exc}") from None
+    values = {key: getattr(credentials, key) for key in poller.CREDENTIAL_KEYS}
+    for key in ("auth_passphrase", "priv_passphrase"):
+        if len(values[key]) > SNMP_PASSPHRASE_MAX:
+            raise ValueError(f"--credentials {path}: {key}: at most {SNMP_PASSPHRASE_MAX} characters "
+                             f"(setup-snmp.sh refuses longer ones)")
+    return values
+
+
+def ensure_lab_snmp_credentials(path: Path) -> Path:
+    """The lab's SNMPv3 credentials: generated once (random passphrases, SHA-512 + AES-128), 0600.
+
+    An existing file is kept as it is (the lab's agents were keyed with it).
+    """
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = ("# The lab's SNMPv3 user, written once by `inv setup-snmp` (snmp_poll.py's format).\n"
+            f"user = {SNMP_LAB_USER}\nauth_protocol = sha512\n"
+            f"auth_passphrase = {secrets.token_urlsafe(24)}\npriv_protocol = aes128\n"
+            f"priv_passphrase = {secrets.token_urlsafe(24)}\n")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def setup_snmp(*, credentials: Path, monitors: Sequence[str], listen: Sequence[str] = (),
+               sys_name: str | None = None, location: str | None = None, contact: str | None = None,
+               views: Sequence[str] = (), disks: Sequence[str] = (), load: str | None = None,
+               procs: Sequence[str] = (), backup_job: str | None = None,
+               v2c_community_file: Path | None = None, v2c_source: str | None = None) -> Job:
+    """Configure the SNMPv3 agent with setup-snmp.sh (docs/reference/setup-snmp.md).
+
+    The credentials file (and a v2c community file) is uploaded into the run's private folder and
+    made root-only there before the script reads it: no passphrase in any argv. The monitors and
+    listening addresses are checked here; the rest (views, disks, processes) by the script, whose
+    dry run runs on every host before any host changes. A ValueError means nothing was contacted.
+    """
+    read_snmp_credentials(credentials)
+    if not monitors:
+        raise ValueError("--monitor is required: the address (or CIDR) of the monitoring server")
+    for value in monitors:
+        check_address("--monitor", value)
+    for value in listen:
+        check_address("--listen", value, cidr=False)
+    if (v2c_community_file is None) != (not v2c_source):
+        raise ValueError("--v2c-community-file and --v2c-source go together: give both or neither")
+    if v2c_community_file is not None and not v2c_community_file.is_file():
+        raise ValueError(f"--v2c-community-file {v2c_community_file}: no such file")
+    if v2c_source:
+        check_address("--v2c-source", v2c_source)
+    if backup_job:
+        _check_job_name(backup_job)
+    files = script_folder_files(SNMP_SCRIPT, CHECK_SCRIPT)
+    files[SNMP_CREDENTIALS_NAME] = credentials
+    root_only = [SNMP_CREDENTIALS_NAME]
+    args = ["--credentials", f"{{dir}}/{SNMP_CREDENTIALS_NAME}"]
+    args += _repeated("--monitor", monitors) + _repeated("--listen", listen)
+    for option, value in (("--sys-name", sys_name), ("--location", location), ("--contact", contact),
+                          ("--load", load), ("--backup-job", backup_job)):
+        if value:
+            args += [option, value]
+    args += _repeated("--view", views) + _repeated("--disk", disks) + _repeated("--proc", procs)
+    if v2c_community_file is not None and v2c_source:
+        files["snmp-community"] = v2c_community_file
+        root_only.append("snmp-community")
+        args += ["--v2c-community-file", "{dir}/snmp-community", "--v2c-source", v2c_source]
+    return Job(name="setup-snmp", script=SNMP_SCRIPT, files=files, args=args, validate_first=True,
+               note_keys=SNMP_NOTE_KEYS, root_only=root_only)
+
+
+def _server_spec(value: str) -> str:
+    """``HOST[:PORT]`` or ``[IPv6]:PORT`` of a log server; ValueError otherwise."""
+    match = re.fullmatch(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+                         r"|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*))(?::(?P<port>\d{1,5}))?", value)
+    if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
+        raise ValueError(f"--server {value!r}: expected HOST[:PORT] (IPv6 as [ADDR]:PORT)")
+    return value
+
+
+def setup_logging(mode: str, *, server: str | None = None, allow: Sequence[str] = (),
+                  listen: str | None = None, port: int | None = None, tls: bool = False,
+                  ca: Path | None = None, cert: Path | None = None, key: Path | None = None,
+                  server_name: str | None = None, queue_size: int | None = None, log_dir: str | None = None,
+                  keep_days: int | None = None) -> Job:
+    """Forward logs to a central rsyslog (``client``) or be that server (``server``) with
+    setup-logging.sh (docs/reference/setup-logging.md).
+
+    Certificates and the private key are local files, uploaded beside the script (the key made
+    root-only there). A ValueError means nothing was contacted.
+    """
+    if mode not in LOGGING_MODES:
+        raise ValueError(f"mode {mode!r}: expected client or server")
+    client_only = {"--server": server, "--server-name": server_name, "--queue-size": queue_size}
+    server_only = {"--allow": list(allow), "--listen": listen, "--port": port, "--dir": log_dir,
+                   "--keep-days": keep_days}
+    others = server_only if mode == "client" else client_only
+    wrong = [option for option, value in others.items() if value not in (None, [], "")]
+    if wrong:
+        raise ValueError(f"{wrong[0]} does not go with {mode} mode")
+    if mode == "client" and not server:
+        raise ValueError("client mode needs --server HOST[:PORT] (the central log server)")
+    if mode == "server" and not allow:
+        raise ValueError("server mode needs --allow CIDR (the clients' addresses; repeatable)")
+    for value in allow:
+        check_address("--allow", value)
+    if listen:
+        check_address("--listen", listen, cidr=False)
+    if server:
+        _server_spec(server)
+    for option, value in (("--port", port), ("--queue-size", queue_size), ("--keep-days", keep_days)):
+        if value is not None and not (isinstance(value, int) and value > 0):
+            raise ValueError(f"{option} {value!r}: expected a whole number above 0")
+    _check_host_path("--dir", log_dir)
+    for option, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{option} {path}: no such file")
+    if (ca or cert or key) and not tls:
+        raise ValueError("--ca, --cert and --key go with --tls")
+    if tls and ca is None:
+        raise ValueError("--tls needs --ca FILE (the CA that signed the certificates)")
+    if (cert is None) != (key is None):
+        raise ValueError("--cert and --key go together: give both or neither")
+    if mode == "server" and tls and cert is None:
+        raise ValueError("server mode with --tls needs --cert and --key")
+    files = script_folder_files(SYSLOG_SCRIPT)
+    root_only: list[str] = []
+    args = [mode]
+    if server:
+        args += ["--server", server]
+    args += _repeated("--allow", allow)
+    for option, value in (("--listen", listen), ("--port", port), ("--dir", log_dir),
+                          ("--keep-days", keep_days), ("--server-name", server_name),
+                          ("--queue-size", queue_size)):
+        if value is not None and value != "":
+            args += [option, str(value)]
+    if tls:
+        args.append("--tls")
+    for option, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        if path is not None:
+            name = f"tls/{option.lstrip('-')}.pem"
+            files[name] = path
+            args += [option, f"{{dir}}/{name}"]
+            if option == "--key":
+                root_only.append(name)
+    return Job(name=f"setup-logging {mode}", script=SYSLOG_SCRIPT, files=files, args=args,
+               validate_first=True, note_keys=LOGGING_NOTE_KEYS, root_only=root_only)
+
+
+def parse_check(spec: str) -> list[str]:
+    """A ``--check`` value: a tssr_check.py command line (``disk --path /var -w 85``) → its words."""
+    try:
+        words = shlex.split(spec)
+    except ValueError as exc:
+        raise ValueError(f"--check {spec!r}: {exc}") from None
+    if not words or words[0] not in CHECKS:
+        raise ValueError(f"--check {spec!r}: expected one of {', '.join(CHECKS)}, then its options "
+                         f"(scripts/python/tssr_check.py --help)")
+    if words[0] in ("service", "http") and len(words) < 2:
+        what = "UNIT" if words[0] == "service" else "URL"
+        raise ValueError(f"--check {spec!r}: {words[0]} needs its {what}")
+    return words
+
+
+def check(checks: Sequence[str] = DEFAULT_CHECKS) -> Job:
+    """Run tssr_check.py checks on each host, in one SSH session (tssrkit/run_checks.py), read only.
+
+    Each check is a tssr_check.py command line; the backup check gets backup.sh (and lib/) beside
+    tssr_check.py, where it looks for it. Runs with sudo like every job (the backup check needs root).
+    """
+    specs = [" ".join(shlex.quote(w) for w in parse_check(spec)) for spec in checks] if checks else []
+    if not specs:
+        raise ValueError("no check given")
+    files = {CHECK_SCRIPT.name: CHECK_SCRIPT}
+    if any(spec.split()[0] == "backup" for spec in specs):
+        files.update(backup_script_files(BACKUP_SCRIPT))
+        files[BACKUP_SCRIPT.name] = BACKUP_SCRIPT
+    return Job(name="check", script=CHECK_RUNNER, interpreter=("python3",), files=files,
+               args=["--script", f"{{dir}}/{CHECK_SCRIPT.name}", *specs], validate_first=False)
+
+
+def check_rows(results: Sequence[HostResult]) -> list[tuple[str, str, str, str]]:
+    """(host, check, state, status line) for each host and check; a host where the checks could not
+    run is one CRITICAL row (unreachable) or UNKNOWN row (ran, but gave no result)."""
+    rows = []
+    for r in results:
+        checks = r.result.get("checks") if r.succeeded else None
+        if not isinstance(checks, list):
+            state = "CRITICAL" if r.status == "unreachable" else "UNKNOWN"
+            rows.append((r.target.label(), "-", state, f"{r.status}: {r.note}" if r.note else r.status))
+            continue
+        for item in checks:
+            state = item.get("state") if item.get("state") in PLUGIN_STATES else "UNKNOWN"
+            rows.append((r.target.label(), str(item.get("check", "?")), state, str(item.get("line", ""))))
+    return rows
+
+
+def check_exit_code(rows: Sequence[tuple[str, str, str, str]]) -> int:
+    """The worst state's plugin code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (snmp_poll.py's order)."""
+    return max((PLUGIN_STATES.index(row[2]) for row in rows), default=3)
+
+
+def check_table(rows: Sequence[tuple[str, str, str, str]]) -> str:
+    lines = runner.table([("host", "check", "state", "status line"), *rows])
+    counts = {s: sum(row[2] == s for row in rows) for s in PLUGIN_STATES}
+    lines.append(f"{len(rows)} check(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    return "\n".join(lines)
+
+
+def poll_argv(agents: Sequence[str], *, credentials: Path | None = None, fmt: str = "table",
+              concurrency: int | None = None, sequential: bool = False, timeout: float | None = None,
+              retries: int | None = None, thresholds: dict[str, str] | None = None,
+              python: str = sys.executable) -> list[str]:
+    """The snmp_poll.py command line for ``agents`` (run on this machine; no secret in it: the
+    credentials are a file, or the TSSR_SNMP_* environment when ``credentials`` is None)."""
+    if not agents:
+        raise ValueError("no agent to poll")
+    if fmt not in POLL_FORMATS:
+        raise ValueError(f"--format {fmt!r}: expected {', '.join(POLL_FORMATS)}")
+    if sequential and concurrency:
+        raise ValueError("--sequential and --concurrency do not go together")
+    argv = [python, str(POLL_SCRIPT), *_repeated("--agent", agents), "--format", fmt]
+    if credentials is not None:
+        read_snmp_credentials(credentials)
+        argv += ["--credentials", str(credentials)]
+    if sequential:
+        argv.append("--sequential")
+    for option, value in (("--concurrency", concurrency), ("--timeout", timeout), ("--retries", retries)):
+        if value is not None:
+            argv += [option, str(value)]
+    for name, value in (thresholds or {}).items():
+        if name not in ("load-warning", "load-critical", "disk-warning", "disk-critical"):
+            raise ValueError(f"unknown threshold --{name}")
+        if value:
+            argv += [f"--{name}", value]
+    return argv
+
+
+def lab_agents(lab_hosts: Sequence[LabHost]) -> list[str]:
+    """The lab's agents as the poller reaches them: 127.0.0.1 and each host's published 161/udp.
+
+    A running host without that port (started by an older lab) is a ValueError naming the fix.
+    """
+    running = [h for h in lab_hosts if h.state == "running"]
+    if not running:
+        raise ValueError("no lab host is running: `inv lab.up`, then `inv setup-snmp`")
+    missing = [h.name for h in running if "snmp" not in h.ports]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} does not publish 161/udp (started by an older lab): "
+                         "`inv lab.down && inv lab.up` recreates the lab with it (the hosts are wiped)")
+    return [f"127.0.0.1:{h.ports['snmp']}" for h in running]

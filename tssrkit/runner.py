@@ -45,6 +45,9 @@ class Job:
     # the line has no error, ``note_format`` filled from the line (``"{restored} into {target}"``).
     note_keys: Sequence[str] = ("error", "url", "password_file")
     note_format: str | None = None
+    # Remote names of secret input files (credentials, private keys): made root-owned, mode 0600, with
+    # sudo right after the upload, before the script runs (scripts refuse a secret others could read).
+    root_only: Sequence[str] = ()
 
     def note(self, result: dict) -> str:
         if self.note_format and not result.get("error"):
@@ -161,6 +164,11 @@ def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
                     conn.run(f"mkdir -p -- {shlex.quote(f'{remote_dir}/{folder}')}", hide=True)
                 for remote_name, local in job.files.items():
                     conn.put(str(local), f"{remote_dir}/{remote_name}")
+                if job.root_only:
+                    secrets = [f"{remote_dir}/{name}" for name in job.root_only]
+                    sudo = "" if conn.user == "root" else "sudo -n "
+                    conn.run(f"{sudo}chown 0:0 -- {shlex.join(secrets)} && {sudo}chmod 0600 -- "
+                             f"{shlex.join(secrets)}", hide=True)
                 argv = job.argv(remote_dir, dry_run)
                 if conn.user != "root":
                     argv = ["sudo", "-n", "--", *argv]
@@ -201,6 +209,9 @@ def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: 
         if not Path(local).is_file():
             raise FileNotFoundError(f"{job.name}: {local} is not a file")
     job.remote_folders()  # a bad remote name is refused before any host is touched
+    unknown = [name for name in job.root_only if name not in job.files]
+    if unknown:
+        raise ValueError(f"{job.name}: root-only {unknown[0]!r} is not one of the job's files")
 
     def on_all(as_dry_run: bool) -> list[HostResult]:
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:

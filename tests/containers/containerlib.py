@@ -27,6 +27,9 @@ import subprocess
 import tarfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +102,13 @@ class ScriptRun:
     def __repr__(self) -> str:
         return (f"\n$ {' '.join(self.argv)}\n--- exit {self.exit} after {self.seconds:.1f} s\n"
                 f"--- stdout\n{self.stdout}--- stderr\n{self.stderr[-6000:]}---")
+
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[bytes], argv: tuple[str, ...], started: float
+           ) -> ScriptRun:
+        """The run ``proc`` of ``argv``, begun at ``started`` (``time.monotonic()``)."""
+        return cls(proc.returncode, proc.stdout.decode(errors="replace"),
+                   proc.stderr.decode(errors="replace"), argv, time.monotonic() - started)
 
     @property
     def result(self) -> dict:
@@ -187,9 +197,9 @@ class Node:
         return subprocess.run(["docker", "exec", *opts, self.name, *argv], input=stdin,
                               capture_output=True, timeout=timeout, check=False)
 
-    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True) -> str:
+    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120) -> str:
         """Run a fixed shell snippet (test code, no untrusted values in it) and return its stdout."""
-        proc = self.exec("sh", "-c", script, stdin=stdin)
+        proc = self.exec("sh", "-c", script, stdin=stdin, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{self.name}: `{script}` exited {proc.returncode}: "
                                  f"{proc.stderr.decode(errors='replace')}")
@@ -292,6 +302,42 @@ def subset(result: dict, expected: dict) -> dict:
     return {key: result.get(key, "<missing>") for key in expected}
 
 
+def script_result(run: ScriptRun, script: str) -> dict:
+    """The run's result line, which must say it comes from ``script`` (e.g. ``backup.sh``)."""
+    value = run.result
+    assert value.get("script") == script, f"`script` is not {script}{run!r}"
+    return value
+
+
+def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
+    """Two snapshots are the same (and no injected command left a trace in a ``pwned`` section)."""
+    assert not after.get("pwned", "").strip(), f"an injected command ran: {after['pwned']}{run!r}"
+    diff = snapshot_diff(before, after)
+    assert not diff, f"the run changed the host:\n{diff}{run!r}"
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interval: float = 0.5) -> None:
+    """Poll ``predicate`` every ``interval`` s; fail the test with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not after {seconds:.0f} s"
+        time.sleep(interval)
+
+
+INSTALL_TIMEOUT = 600  # seconds for one package installation in a test container
+
+
+def install(node: Node, family: str, *packages: str) -> None:
+    """Install ``packages`` with the family's package manager (quietly; a failure raises)."""
+    if family == "debian":
+        script = ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
+                  f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
+    else:
+        script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
+    # A database server from the mirror takes 1-2 minutes on a loaded CI machine: room for that.
+    node.sh(script, timeout=INSTALL_TIMEOUT)
+
+
 def copy_in(node: Node, copies: dict[str, Path]) -> None:
     """Copy ``copies`` (path in the container -> local file or folder) into ``node``, creating the
     parent folders first."""
@@ -302,21 +348,76 @@ def copy_in(node: Node, copies: dict[str, Path]) -> None:
         docker("cp", str(local), f"{node.name}:{remote}")
 
 
-def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test") -> Node:
+def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test", *,
+                       network: str | None = None, extra: Sequence[str] = (),
+                       prepare: Callable[[Node], None] | None = None) -> Node:
     """A booted systemd container of ``platform`` (whatever TSSR_TEST_BOOT says), named
-    ``PREFIX-<uuid8>``, with ``copies`` (path in the container -> local file or folder, copied as it
-    is) in it. The caller removes it (``stop_node``); a failed start removes it here."""
+    ``PREFIX-<uuid8>``, on ``network`` if given, started with the ``extra`` docker-run options, with
+    ``copies`` (path in the container -> local file or folder, copied as it is) in it, then
+    ``prepare(node)`` if given. The caller removes it (``stop_node``); a failed start removes it here."""
     image = platform.image()
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    containers.run_node(image, name, labels={LABEL: SESSION})
-    node = Node(name, platform)
+    containers.run_node(image, name, *network_args(network), *extra, labels={LABEL: SESSION})
+    return provision(Node(name, platform), copies, prepare, boot=True)
+
+
+def start_plain_node(platform: Platform, prefix: str, *, network: str | None = None,
+                     extra: Sequence[str] = (), copies: dict[str, Path] | None = None,
+                     prepare: Callable[[Node], None] | None = None) -> Node:
+    """A plain container of ``platform`` (``sleep infinity`` as PID 1, no systemd), named
+    ``PREFIX-<uuid8>``, otherwise as ``start_systemd_node``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
+           *network_args(network), *SLEEP_RUN_ARGS, *extra, platform.image(), "sleep", "infinity")
+    return provision(Node(name, platform), copies or {}, prepare)
+
+
+def provision(node: Node, copies: dict[str, Path], prepare: Callable[[Node], None] | None, *,
+              boot: bool = False) -> Node:
+    """Wait for systemd (with ``boot``), copy ``copies`` in, run ``prepare(node)``; a failure removes
+    the container."""
     try:
-        containers.wait_booted(name)
+        if boot:
+            containers.wait_booted(node.name)
         copy_in(node, copies)
+        if prepare:
+            prepare(node)
     except BaseException:
         stop_node(node)
         raise
     return node
+
+
+def network_args(network: str | None) -> tuple[str, ...]:
+    return ("--network", network) if network else ()
+
+
+@contextmanager
+def nodes_on_network(*starters: Callable[[str], Node], prefix: str = "tssr-test-net"
+                     ) -> Iterator[tuple[str, list[Node]]]:
+    """A user-defined docker network of its own (``PREFIX-<uuid8>``) and the containers that
+    ``starters`` start on it in parallel (each is called with the network's name): yields the network
+    and the nodes, in the order of ``starters``. At the end every container that did start (even when
+    another failed to) and the network are removed."""
+    network = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", "--label", f"{LABEL}={SESSION}", network)
+    started: list[Node] = []
+    try:
+        with ThreadPoolExecutor(max_workers=len(starters)) as pool:
+            futures = [pool.submit(starter, network) for starter in starters]
+            started += [f.result() for f in futures if f.exception() is None]
+            nodes = [f.result() for f in futures]
+        yield network, nodes
+    finally:
+        for node in started:
+            stop_node(node)
+        docker("network", "rm", network, check=False)
+
+
+def ip_address(node: Node, network: str) -> str:
+    """The node's address on ``network``."""
+    fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
+    return docker("inspect", "-f", fmt, node.name).stdout.strip()
 
 
 def start_node(platform: Platform) -> Node:

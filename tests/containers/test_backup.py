@@ -29,31 +29,28 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from containerlib import (
-    LABEL,
     PLATFORMS,
     SCRIPT_DIR,
-    SESSION,
-    SLEEP_RUN_ARGS,
     Node,
     Platform,
     ScriptRun,
-    copy_in,
+    assert_nothing_changed,
     host_state_script,
+    install,
+    nodes_on_network,
     parse_snapshot,
-    snapshot_diff,
+    script_result,
+    start_plain_node,
     start_systemd_node,
-    stop_node,
     subset,
+    wait_until,
 )
-
-from tssrkit.containers import docker
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
@@ -130,7 +127,7 @@ class Lab:
         argv = ("bash", script, *args)
         start = time.monotonic()
         proc = (node or self.server).exec(*argv, timeout=timeout)
-        return self.record(proc, argv, time.monotonic() - start)
+        return self.record(proc, argv, start)
 
     def backup(self, *args: str, node: Node | None = None) -> ScriptRun:
         return self.run(BACKUP, *args, node=node)
@@ -145,14 +142,13 @@ class Lab:
         start = time.monotonic()
         proc, after = self.server.write_exec_snapshot("/root/.last-run", shlex.join(argv) + "\n", *argv,
                                                       workdir="/root", snapshot=SNAPSHOT, timeout=RUN_TIMEOUT)
-        run = self.record(proc, argv, time.monotonic() - start)
+        run = self.record(proc, argv, start)
         self.known = after
         return run, before, after
 
-    def record(self, proc: subprocess.CompletedProcess[bytes], argv: tuple[str, ...], seconds: float
+    def record(self, proc: subprocess.CompletedProcess[bytes], argv: tuple[str, ...], started: float
                ) -> ScriptRun:
-        run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
-                        proc.stderr.decode(errors="replace"), argv, seconds)
+        run = ScriptRun.of(proc, argv, started)
         self.runs.append(run)
         return run
 
@@ -162,15 +158,7 @@ def snapshot(node: Node) -> dict[str, str]:
 
 
 def result_of(run: ScriptRun, script: str = "backup.sh") -> dict:
-    value = run.result
-    assert value.get("script") == script, f"`script` is not {script}{run!r}"
-    return value
-
-
-def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
-    assert not after.get("pwned", "").strip(), f"an injected command ran: {after['pwned']}{run!r}"
-    diff = snapshot_diff(before, after)
-    assert not diff, f"the run changed the host:\n{diff}{run!r}"
+    return script_result(run, script)
 
 
 def sets(node: Node, job: str, repos: str = REPOS) -> list[str]:
@@ -193,20 +181,8 @@ def tree_sums(node: Node, root: str) -> str:
                    f"find . -type f -exec sha256sum {{}} + | sort")
 
 
-def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not after {seconds:.0f} s"
-        time.sleep(0.2)
-
-
-def install(node: Node, family: str, *packages: str) -> None:
-    if family == "debian":
-        script = ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
-                  f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
-    else:
-        script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
-    node.sh(script)
+# The kills watch a run mid-way: poll often.
+POLL = 0.2
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,17 +196,8 @@ PLATFORM_PARAMS = [
 
 def start_small_disk(platform: Platform, network: str) -> Node:
     """A plain container whose /backup is an 8 MB tmpfs (a destination that fills up), with the scripts."""
-    name = f"tssr-test-backup-small-{uuid.uuid4().hex[:8]}"
-    docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           "--network", network, *SLEEP_RUN_ARGS, "--tmpfs", "/backup:size=8m", platform.image(),
-           "sleep", "infinity")
-    node = Node(name, platform)
-    try:
-        copy_in(node, COPIES)
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
+    return start_plain_node(platform, "tssr-test-backup-small", network=network,
+                            extra=("--tmpfs", "/backup:size=8m"), copies=COPIES)
 
 
 def prepare_server(node: Node, family: str) -> None:
@@ -257,29 +224,19 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         if not path.exists():
             pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
     start = time.monotonic()
-    network = f"tssr-test-net-{uuid.uuid4().hex[:8]}"
-    docker("network", "create", "--label", f"{LABEL}={SESSION}", network)
-    started: list[Node] = []
+    family = platform.family
     try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            server_f = pool.submit(start_systemd_node, platform, COPIES, "tssr-test-backup")
-            remote_f = pool.submit(start_systemd_node, platform, {}, "tssr-test-backup-remote")
-            small_f = pool.submit(start_small_disk, platform, network)
-            # Every container that did start is removed at the end, even when another failed to.
-            started += [f.result() for f in (server_f, remote_f, small_f) if f.exception() is None]
-            server, remote, small = server_f.result(), remote_f.result(), small_f.result()
-            for node in (server, remote):
-                docker("network", "connect", network, node.name)
-            ready = [pool.submit(prepare_server, server, platform.family),
-                     pool.submit(prepare_remote, remote, platform.family)]
-            for future in ready:
-                future.result()
-        print(f"\n{platform.name}: the three containers were ready after {time.monotonic() - start:.0f} s")
-        yield Lab(server, remote, small, platform)
+        with nodes_on_network(
+            lambda net: start_systemd_node(platform, COPIES, "tssr-test-backup", network=net,
+                                           prepare=lambda node: prepare_server(node, family)),
+            lambda net: start_systemd_node(platform, {}, "tssr-test-backup-remote", network=net,
+                                           prepare=lambda node: prepare_remote(node, family)),
+            lambda net: start_small_disk(platform, net),
+        ) as (_, (server, remote, small)):
+            ready = time.monotonic() - start
+            print(f"\n{platform.name}: the three containers were ready after {ready:.0f} s")
+            yield Lab(server, remote, small, platform)
     finally:
-        for node in started:
-            stop_node(node)
-        docker("network", "rm", network, check=False)
         print(f"\n{platform.name}: the backup story took {time.monotonic() - start:.0f} s")
 
 
@@ -559,11 +516,11 @@ def start_killable(lab: Lab) -> str:
     node = lab.server
     node.sh("rm -f /root/kill.pid /root/kill.rc")
     node.exec("sh", "-c", KILL_RUN, BACKUP, "--job", "big", "--source", BIG, "--compress", "gzip")
-    wait_until(lambda: node.exists("/root/kill.pid"), 10, "the run starting")
+    wait_until(lambda: node.exists("/root/kill.pid"), 10, "the run starting", POLL)
     pid = node.read("/root/kill.pid").strip()
     # Killed in the middle: the archive is being written.
     growing = f"find {REPOS}/big -path '*.partial/files.tar.gz' -size +2M"
-    wait_until(lambda: node.sh(growing).strip() != "", 60, "the archive growing in the partial folder")
+    wait_until(lambda: node.sh(growing).strip() != "", 60, "the archive growing in the partial folder", POLL)
     return pid
 
 
@@ -576,7 +533,7 @@ def test_sigterm_mid_run_exits_4_removes_the_partial_and_frees_the_lock(big_job:
     older = complete_sets(node, "big")
     pid = start_killable(lab)
     node.sh(f"kill -TERM {pid}")
-    wait_until(lambda: node.exists("/root/kill.rc"), 30, "the killed run ending")
+    wait_until(lambda: node.exists("/root/kill.rc"), 30, "the killed run ending", POLL)
     err = node.read("/root/kill.err")
     assert node.read("/root/kill.rc").strip() == "4", err
     assert "interrupted" in err, err
@@ -593,9 +550,9 @@ def test_sigkill_mid_run_leaves_no_complete_looking_set_and_the_next_run_sweeps_
     older = complete_sets(node, "big")
     pid = start_killable(lab)
     node.sh(f"kill -KILL {pid}")
-    wait_until(lambda: node.exists("/root/kill.rc"), 30, "the killed run ending")
+    wait_until(lambda: node.exists("/root/kill.rc"), 30, "the killed run ending", POLL)
     # The lock went with the process (its children never had the lock's descriptor).
-    wait_until(lambda: lock_is_free(node, "big"), 5, "the lock being freed")
+    wait_until(lambda: lock_is_free(node, "big"), 5, "the lock being freed", POLL)
     left = sets(node, "big")
     assert complete_sets(node, "big") == older, left
     partials = [name for name in left if name.endswith(".partial")]

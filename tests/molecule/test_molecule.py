@@ -86,11 +86,25 @@ def require_image(image: str) -> None:
         assert probe.returncode == 0, f"image {image} is missing: build it with `inv images`"
 
 
+def remove_containers(platform: str) -> None:
+    """The platform's container and its peers: a scenario that needs a second container (the SNMP
+    monitor, the central log server) creates it in prepare.yml as `<platform>-<role>`, on a network
+    `<platform>-net`."""
+    found = subprocess.run(["docker", "ps", "--all", "--quiet", "--filter", f"name=^/{platform}-"],
+                           capture_output=True, text=True, timeout=60).stdout.split()
+    subprocess.run(["docker", "rm", "--force", platform, *found], capture_output=True, timeout=300)
+    # And the network such a pair shares (`<platform>-net`), once no container uses it.
+    networks = subprocess.run(["docker", "network", "ls", "--quiet", "--filter", f"name=^{platform}-"],
+                              capture_output=True, text=True, timeout=60).stdout.split()
+    if networks:
+        subprocess.run(["docker", "network", "rm", *networks], capture_output=True, timeout=120)
+
+
 def remove_leftovers(scenario: str, platform: str) -> None:
-    """What an interrupted run may have left: its container (named after the platform) and its state
+    """What an interrupted run may have left: its containers (named after the platform) and its state
     (which would make `create` believe the container exists). The scenarios' sequences start at
     `create`, without Molecule's first `destroy` (about 13 s a run)."""
-    subprocess.run(["docker", "rm", "--force", platform], capture_output=True, timeout=300)
+    remove_containers(platform)
     shutil.rmtree(state_dir(scenario, platform), ignore_errors=True)
 
 
@@ -112,14 +126,15 @@ def test_molecule_scenario_passes_on_platform(scenario, platform, image, request
             proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT)
         except subprocess.TimeoutExpired as exc:
-            # `molecule test` was killed half way: remove its container (named after the platform;
-            # `molecule destroy` has no --platform-name and would take the other platforms' too).
-            subprocess.run(["docker", "rm", "--force", platform], capture_output=True, timeout=300)
+            # `molecule test` was killed half way: `finally` removes its containers (named after the
+            # platform; `molecule destroy` has no --platform-name and would take the other platforms' too).
             output = b"".join(part if isinstance(part, bytes) else (part or "").encode()
                               for part in (exc.stdout, exc.stderr))
             command = " ".join(argv[1:])
             pytest.fail(f"`{command}` took more than {TIMEOUT} s\n{output.decode(errors='replace')}")
         finally:
+            # Whatever the run's cleanup and destroy left (a failed prepare leaves a peer container).
+            remove_containers(platform)
             # Printed in the "molecule timings" section (tests/conftest.py), with or without xdist.
             seconds = time.monotonic() - started
             request.node.user_properties.append(("molecule_seconds", round(seconds, 1)))

@@ -23,10 +23,6 @@ def argument_options() -> dict:
     return rolelib.argument_options(ROLE)
 
 
-def script_header() -> str:
-    return rolelib.script_header(SCRIPT)
-
-
 @pytest.mark.parametrize(("link", "target", "files"), [
     ("java", "scripts/bash/java", ["deploy-java.sh", "templates/java-app.service.tmpl"]),
     ("lib", "scripts/bash/lib", ["common.sh", "web.sh", "templates/vhost.conf.tmpl"]),
@@ -36,18 +32,11 @@ def test_the_role_ships_the_script_folders_through_relative_links(link, target, 
 
 
 def test_every_default_is_validated_with_the_same_value():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    options = argument_options()
-    for name, value in defaults.items():
-        assert name in options, f"{name} has no entry in meta/argument_specs.yml"
-        assert options[name].get("default") == value, f"{name}: {value!r} vs {options[name].get('default')!r}"
+    rolelib.assert_every_default_is_validated(ROLE)
 
 
 def test_every_validated_option_has_a_default_or_is_required():
-    defaults = load(ROLE / "defaults" / "main.yml")
-    for name, spec in argument_options().items():
-        assert name.startswith("java_app_"), f"{name}: role variables are prefixed with java_app_"
-        assert spec.get("required") or name in defaults, f"{name}: neither required nor in defaults/main.yml"
+    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "java_app_", required_ok=True)
 
 
 def test_the_name_is_required_and_never_derived_by_the_role():
@@ -55,9 +44,7 @@ def test_the_name_is_required_and_never_derived_by_the_role():
 
 
 def test_the_readme_documents_every_variable():
-    readme = (ROLE / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in argument_options() if f"`{name}`" not in readme]
-    assert missing == [], f"not in the README's table: {missing}"
+    rolelib.assert_readme_documents_every_variable(ROLE)
 
 
 def test_the_role_passes_only_options_the_script_knows():
@@ -67,19 +54,12 @@ def test_the_role_passes_only_options_the_script_knows():
     assert run_task, "the task that runs the script was not found"
     passed = set(re.findall(r"'(--[a-z-]+)'", run_task.group(0)))
     passed |= {f"--{mode}" for mode in ("jar", "war")}  # built as '--' ~ mode
-    # The script's `case` labels: `--jar)`, `-n | --dry-run)`.
-    labels = re.compile(r"^\s+(?:-\w \| )?(--[a-z-]+)\)", re.MULTILINE)
-    known = set(labels.findall(SCRIPT.read_text(encoding="utf-8")))
     assert "--keep" in passed and "--rollback" in passed, "the role's argv was not found"
-    assert passed - known == set(), f"options the script does not parse: {sorted(passed - known)}"
+    rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPT)
 
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
-    header = script_header()
-    section = header.split("Exit codes:", 1)[1].split("\n\n", 1)[0]
-    documented = {int(code) for code in re.findall(r"^\s+(\d)\s", section, re.MULTILINE)}
-    meanings = load(ROLE / "vars" / "main.yml")["__java_app_exit_meanings"]
-    assert set(meanings) == documented - {0}
+    meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__java_app_exit_meanings")
     lock = re.search(r"^readonly LOCK_FILE=(\S+)$", SCRIPT.read_text(encoding="utf-8"), re.MULTILINE).group(1)
     assert lock in meanings[3], f"exit 3's meaning does not name the lock {lock}"
 
@@ -101,8 +81,7 @@ def test_the_playbook_builds_and_deploys_the_sample_service():
 
 def test_the_scenario_verifies_what_converge_deployed():
     config = load(SCENARIO / "molecule.yml")
-    assert [p["name"] for p in config["platforms"]] == [
-        "java_app-debian12", "java_app-debian13", "java_app-redhat9"]
+    rolelib.assert_scenario_platforms(config, "java_app")
     verifier = config["verifier"]
     assert verifier["options"] == {"k": "test_java.py"}
     env = verifier["env"]

@@ -1,0 +1,1 @@
+../../../scripts/python/tssr_check.py

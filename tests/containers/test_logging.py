@@ -1,0 +1,598 @@
+"""setup-logging.sh in real containers: a central rsyslog server, a forwarding client, and messages
+counted one by one on the server.
+
+Per platform (Debian 12, Debian 13; RedHat with TSSR_REDHAT_IMAGE, else *skipped, not run: no image*),
+on a user-defined docker network of their own:
+
+- the *server* and the *client*: systemd containers (rsyslog as on a real host, journald in front of it);
+  the script installs rsyslog, logrotate, nftables itself;
+- the *stranger*: a plain container on the same network, not in ``--allow``: the firewall must drop it.
+
+The story runs in the order of this file: refused input and dry runs (nothing changed, not even a
+package), the server then the client set up (second runs change nothing, rsyslog not restarted), a
+message arriving, hostile host names, the firewall, N numbered messages logged while the server is
+stopped (all N must arrive: the zero-loss figure is printed), the same across a restart of the client's
+rsyslog, a broken config that must not replace the working one, logrotate, then TLS with a CA made here
+with openssl (a wrong peer name refused, the messages kept and delivered once it is right).
+
+Messages are logged with ``logger`` (through journald, as applications do) and counted on the server by
+their number. journald hands messages to rsyslog through a datagram socket of net.unix.max_dgram_qlen
+slots, 10 by the kernel's default, where a burst overflows while rsyslog is busy (3 of 1000 were lost
+there in a first run). setup-logging.sh writes 512 to /etc/sysctl.d for a real host; a container's
+/proc/sys is read-only, so the server and client are started with ``--sysctl
+net.unix.max_dgram_qlen=512`` (as every systemd container: tssrkit/containers.py). Right after rsyslog
+(re)starts the tests also wait until it writes a marker before logging a burst. The counts print what
+the client's own rsyslog saw as well, so that a loss before the forwarding is told apart from one in it.
+
+Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one platform per worker).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from containerlib import (
+    PLATFORMS,
+    SCRIPT_DIR,
+    Node,
+    Platform,
+    ScriptRun,
+    assert_nothing_changed,
+    copy_in,
+    host_state_script,
+    ip_address,
+    nodes_on_network,
+    parse_snapshot,
+    script_result,
+    start_plain_node,
+    start_systemd_node,
+    subset,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.containers, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSLOG_SOURCE = ROOT / "scripts" / "bash" / "syslog"
+LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
+COPIES = {
+    f"{SCRIPT_DIR}/scripts/bash/syslog": SYSLOG_SOURCE,
+    f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
+}
+SCRIPT = f"{SCRIPT_DIR}/scripts/bash/syslog/setup-logging.sh"
+REMOTE = "/var/log/remote"
+CLIENT_CONF = "/etc/rsyslog.d/60-tssr-forward.conf"
+SERVER_CONF = "/etc/rsyslog.d/60-tssr-server.conf"
+RUN_TIMEOUT = 300
+OUTAGE_MESSAGES = 500        # messages logged while the server is down
+DELIVERY_TIMEOUT = 90        # seconds for a backlog to reach the server once it is back
+
+# What a run that must change nothing leaves the same: configs, certificates, the log folder, the
+# packages, the firewall, and rsyslog's state (its PID: no restart).
+STATE_PATHS = ("/etc/rsyslog.d", "/etc/rsyslog.conf", "/etc/tssr-kit", "/etc/logrotate.d/tssr-remote-syslog",
+               "/etc/nftables.conf")
+SNAPSHOT = host_state_script(STATE_PATHS) + r"""
+printf '=== rsyslog\n'
+systemctl show -p MainPID -p ActiveState rsyslog 2>/dev/null || true
+printf '=== remote folder\n'
+ls -ld /var/log/remote 2>/dev/null || true
+"""
+
+
+# --------------------------------------------------------------------------------------------------
+# The containers and the runs made there
+
+
+@dataclass
+class Lab:
+    """One platform's server, client and stranger, and every run of the script."""
+
+    server: Node
+    client: Node
+    stranger: Node
+    platform: Platform
+    addresses: dict[str, str]
+    runs: list[ScriptRun] = field(default_factory=list, repr=False)
+
+    def run(self, node: Node, *args: str, timeout: float = RUN_TIMEOUT) -> ScriptRun:
+        """``bash setup-logging.sh ARGS`` as root in ``node`` (argv, no shell)."""
+        argv = ("bash", SCRIPT, *args)
+        start = time.monotonic()
+        run = ScriptRun.of(node.exec(*argv, timeout=timeout), argv, start)
+        self.runs.append(run)
+        return run
+
+    def unchanged(self, node: Node, *args: str) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
+        """Run the script between two snapshots of ``node`` (the run and the second one in one exec)."""
+        before = parse_snapshot(node.sh(SNAPSHOT))
+        argv = ("bash", SCRIPT, *args)
+        start = time.monotonic()
+        proc, after = node.write_exec_snapshot("/root/.last-run", shlex.join(argv) + "\n", *argv,
+                                               workdir="/root", snapshot=SNAPSHOT, timeout=RUN_TIMEOUT)
+        run = ScriptRun.of(proc, argv, start)
+        self.runs.append(run)
+        return run, before, after
+
+    @property
+    def server_name(self) -> str:
+        return self.server.name
+
+    def server_args(self, *extra: str) -> tuple[str, ...]:
+        return ("server", "--allow", f"{self.addresses[self.client.name]}/32", *extra)
+
+    def client_args(self, *extra: str) -> tuple[str, ...]:
+        return ("client", "--server", self.server_name, *extra)
+
+
+def result_of(run: ScriptRun) -> dict:
+    return script_result(run, "setup-logging.sh")
+
+
+def local_log(platform: Platform) -> str:
+    """Where the client's own rsyslog writes everything (what it received, before forwarding)."""
+    return "/var/log/syslog" if platform.family == "debian" else "/var/log/messages"
+
+
+def wait_rsyslog_ready(lab: Lab, node: Node) -> None:
+    """Log a marker and wait until the node's rsyslog has written it to its own log file."""
+    marker = f"ready-{uuid.uuid4().hex[:12]}"
+    node.exec("logger", "-t", "tssr-ready", marker)
+    path = local_log(lab.platform)
+    wait_until(lambda: node.exec("grep", "-q", marker, path).returncode == 0, 30,
+               f"{node.name}: rsyslog writing a marker to {path}")
+
+
+def log_numbered(node: Node, tag: str, first: int, last: int) -> None:
+    """logger -t TAG "n=I" for I in first..last, one logger per message, as applications would."""
+    node.sh(f'i={first}; while [ "$i" -le {last} ]; do logger -t {tag} "n=$i"; i=$((i + 1)); done')
+
+
+def received(lab: Lab, tag: str, host: str | None = None) -> list[int]:
+    """The numbers of TAG's messages in the client's file on the server (duplicates kept)."""
+    path = f"{REMOTE}/{host or lab.client.name}/syslog.log"
+    out = lab.server.exec("sh", "-c", f"grep -o ' {tag}: n=[0-9]*' {path} 2>/dev/null | cut -d= -f2")
+    return [int(n) for n in out.stdout.decode().split()]
+
+
+def locally_received(lab: Lab, tag: str) -> set[int]:
+    out = lab.client.exec("sh", "-c", f"grep -o ' {tag}: n=[0-9]*' {local_log(lab.platform)} | cut -d= -f2")
+    return {int(n) for n in out.stdout.decode().split()}
+
+
+def wait_for_all(lab: Lab, tag: str, expected: set[int], seconds: float = DELIVERY_TIMEOUT) -> set[int]:
+    """Wait until every expected number arrived (or the time is up); return the numbers that did."""
+    deadline = time.monotonic() + seconds
+    got: set[int] = set()
+    while time.monotonic() < deadline:
+        got = set(received(lab, tag))
+        if expected <= got:
+            break
+        time.sleep(1)
+    return got
+
+
+def rsyslog_pid(node: Node) -> str:
+    return node.sh("systemctl show -p MainPID --value rsyslog").strip()
+
+
+def stop_server(lab: Lab) -> None:
+    # syslog.socket would start rsyslog again at the server's next local message: stop both.
+    lab.server.sh("systemctl stop rsyslog.service syslog.socket 2>/dev/null"
+                  " || systemctl stop rsyslog.service")
+
+
+def start_server(lab: Lab) -> None:
+    lab.server.sh("systemctl start rsyslog.service")
+
+
+def make_pki(folder: Path, server_name: str) -> None:
+    """A CA, and a server certificate for ``server_name`` signed by it (openssl, on this machine)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=tssr-test-logging-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", f"/CN={server_name}")
+    (folder / "ext").write_text(f"subjectAltName=DNS:{server_name}\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "ext")
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+PLATFORM_PARAMS = [
+    pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(f"logging-{p.name}")) for p in PLATFORMS.values()
+]
+
+
+@pytest.fixture(scope="module", params=PLATFORM_PARAMS)
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    platform: Platform = request.param
+    platform.image()
+    if not (SYSLOG_SOURCE / "setup-logging.sh").exists():
+        pytest.fail("scripts/bash/syslog/setup-logging.sh does not exist (yet)")
+    start = time.monotonic()
+    # The server and the client are systemd containers: rsyslog as on a host, journald in front of it.
+    try:
+        with nodes_on_network(
+            lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-server", network=net),
+            lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-client", network=net),
+            lambda net: start_plain_node(platform, "tssr-test-logging-stranger", network=net),
+        ) as (network, (server, client, stranger)):
+            addresses = {node.name: ip_address(node, network) for node in (server, client, stranger)}
+            print(f"\n{platform.name}: the containers were ready after {time.monotonic() - start:.0f} s")
+            yield Lab(server, client, stranger, platform, addresses)
+    finally:
+        print(f"\n{platform.name}: the logging story took {time.monotonic() - start:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server_ready(lab: Lab) -> ScriptRun:
+    run = lab.run(lab.server, *lab.server_args())
+    if run.exit != 0:
+        pytest.fail(f"the server's first run failed, the story cannot go on{run!r}")
+    return run
+
+
+@pytest.fixture(scope="module")
+def client_ready(lab: Lab, server_ready: ScriptRun) -> ScriptRun:
+    run = lab.run(lab.client, *lab.client_args())
+    if run.exit != 0:
+        pytest.fail(f"the client's first run failed, the story cannot go on{run!r}")
+    wait_rsyslog_ready(lab, lab.client)
+    return run
+
+
+# ==================================================================================================
+# 1. Refused input and the dry run change nothing (not even a package: rsyslog is not installed yet)
+
+
+REFUSED: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
+    ("no-mode", "client", ("--server", "logs"), ("client or server",)),
+    ("unknown-option", "client", ("client", "--server", "logs", "--frobnicate"), ("unknown option",)),
+    ("client-without-server", "client", ("client",), ("--server HOST[:PORT] is required",)),
+    ("server-bad-name", "client", ("client", "--server", "logs;id"), ("--server", "logs;id")),
+    ("server-port-too-big", "client", ("client", "--server", "logs:70000"), ("--server", "70000")),
+    ("server-port-empty", "client", ("client", "--server", "logs:"), ("--server", "no port")),
+    ("server-bad-ipv6", "client", ("client", "--server", "[fd00::zz]:514"), ("--server", "IPv6")),
+    ("server-ipv6-without-brackets", "client", ("client", "--server", "fd00::5"), ("--server", "brackets")),
+    ("queue-size-0", "client", ("client", "--server", "logs", "--queue-size", "0"), ("--queue-size", "'0'")),
+    ("tls-without-ca", "client", ("client", "--server", "logs", "--tls"), ("--tls needs --ca",)),
+    ("tls-missing-ca", "client", ("client", "--server", "logs", "--tls", "--ca", "/root/none.pem"),
+     ("--ca", "/root/none.pem", "does not exist")),
+    ("tls-ca-not-pem", "client", ("client", "--server", "logs", "--tls", "--ca", "/etc/hostname"),
+     ("--ca", "not a PEM file")),
+    ("tls-address-without-name", "client",
+     ("client", "--server", "10.0.0.5", "--tls", "--ca", "/root/ca.pem"), ("--server-name",)),
+    ("server-option-in-client", "client", ("client", "--server", "logs", "--allow", "10.0.0.0/8"),
+     ("server options",)),
+    ("server-without-allow", "server", ("server",), ("--allow CIDR is required",)),
+    ("allow-bad-octet", "server", ("server", "--allow", "300.1.1.0/24"), ("--allow", "300.1.1.0/24")),
+    ("allow-prefix-33", "server", ("server", "--allow", "10.0.0.0/33"), ("--allow", "10.0.0.0/33")),
+    ("allow-a-name", "server", ("server", "--allow", "clients.lan"), ("--allow", "clients.lan")),
+    ("listen-bad", "server", ("server", "--allow", "10.0.0.0/8", "--listen", "all"), ("--listen", "'all'")),
+    ("port-0", "server", ("server", "--allow", "10.0.0.0/8", "--port", "0"), ("--port", "'0'")),
+    ("dir-relative", "server", ("server", "--allow", "10.0.0.0/8", "--dir", "var/log/remote"), ("--dir",)),
+    ("dir-dot-dot", "server", ("server", "--allow", "10.0.0.0/8", "--dir", "/var/log/../../etc"), ("--dir",)),
+    ("dir-in-etc", "server", ("server", "--allow", "10.0.0.0/8", "--dir", "/etc/remote"),
+     ("--dir", "system folder")),
+    ("keep-days-0", "server", ("server", "--allow", "10.0.0.0/8", "--keep-days", "0"),
+     ("--keep-days", "'0'")),
+    ("tls-server-without-key", "server",
+     ("server", "--allow", "10.0.0.0/8", "--tls", "--ca", "/root/ca.pem", "--cert", "/root/ca.pem"),
+     ("--cert and --key go together",)),
+    ("tls-key-readable-by-all", "server",
+     ("server", "--allow", "10.0.0.0/8", "--tls", "--ca", "/root/ca.pem", "--cert", "/root/ca.pem",
+      "--key", "/root/open.key"), ("--key", "mode 0600 or 0400")),
+    ("client-option-in-server", "server", ("server", "--allow", "10.0.0.0/8", "--server", "logs"),
+     ("client options",)),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(lab: Lab) -> Lab:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+    for node in (lab.client, lab.server):
+        node.write("/root/ca.pem", pem, "0644")
+        node.write("/root/open.key", key, "0644")
+    return lab
+
+
+@pytest.mark.parametrize(("side", "args", "words"), [pytest.param(s, a, w, id=c) for c, s, a, w in REFUSED])
+def test_bad_input_exits_2_names_the_field_and_changes_nothing(bad_inputs: Lab, side: str,
+                                                               args: tuple[str, ...],
+                                                               words: tuple[str, ...]) -> None:
+    node = bad_inputs.client if side == "client" else bad_inputs.server
+    run, before, after = bad_inputs.unchanged(node, *args)
+    assert run.exit == 2, run
+    expected = {"status": "failed", "changed": 0}
+    assert subset(result_of(run), expected) == expected, run
+    for word in words:
+        assert word in run.stderr, f"the message does not say {word!r}{run!r}"
+    assert_nothing_changed(before, after, run)
+
+
+def test_server_dry_run_plans_packages_config_firewall_and_changes_nothing(lab: Lab) -> None:
+    run, before, after = lab.unchanged(lab.server, *lab.server_args("--dry-run"))
+    assert run.exit == 0, run
+    expected = {"status": "changed", "dry_run": True, "mode": "server", "port": 514, "dir": REMOTE}
+    assert subset(result_of(run), expected) == expected, run
+    assert "would: install the packages rsyslog" in run.stderr, run
+    assert f"would: write the central server's reception (port 514) ({SERVER_CONF})" in run.stderr, run
+    assert "would: load the firewall table tssr_syslog" in run.stderr or "firewalld" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_client_dry_run_plans_the_forwarding_and_changes_nothing(lab: Lab) -> None:
+    run, before, after = lab.unchanged(lab.client, *lab.client_args("--dry-run", "--queue-size", "64"))
+    assert run.exit == 0, run
+    expected = {"status": "changed", "dry_run": True, "mode": "client", "server": lab.server_name,
+                "port": 514, "queue_mb": 64}
+    assert subset(result_of(run), expected) == expected, run
+    assert f"would: write the forwarding to {lab.server_name}:514 ({CLIENT_CONF})" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+# ==================================================================================================
+# 2. Set up, then a second run changes nothing
+
+
+def test_server_run_installs_listens_and_reports_its_changes(lab: Lab, server_ready: ScriptRun) -> None:
+    result = result_of(server_ready)
+    expected = {"status": "changed", "mode": "server", "config": SERVER_CONF, "tls": False, "port": 514}
+    assert subset(result, expected) == expected, server_ready
+    assert "changed: install the packages rsyslog" in server_ready.stderr, server_ready
+    listening = lab.server.sh("ss -ltnp")
+    assert ":514 " in listening and "rsyslogd" in listening, listening
+    assert lab.server.sh(f"stat -c '%a %U' {REMOTE}").split()[0] == "750"
+    lab.server.sh("logrotate -d /etc/logrotate.d/tssr-remote-syslog >/dev/null 2>&1")
+
+
+def test_client_run_writes_a_disk_assisted_queue_that_never_gives_up(lab: Lab,
+                                                                     client_ready: ScriptRun) -> None:
+    expected = {"status": "changed", "mode": "client", "server": lab.server_name, "port": 514,
+                "queue_mb": 1024}
+    assert subset(result_of(client_ready), expected) == expected, client_ready
+    assert "net.unix.max_dgram_qlen = 512" in lab.client.read("/etc/sysctl.d/60-tssr-syslog.conf")
+    conf = lab.client.read(CLIENT_CONF)
+    for setting in ('queue.type="LinkedList"', 'queue.filename="tssr_forward"', 'queue.saveOnShutdown="on"',
+                    'action.resumeRetryCount="-1"', 'queue.maxDiskSpace="1024m"', 'protocol="tcp"'):
+        assert setting in conf, f"{setting} missing from {CLIENT_CONF}:\n{conf}"
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_second_run_changes_nothing_and_does_not_restart_rsyslog(lab: Lab, client_ready: ScriptRun,
+                                                                  side: str) -> None:
+    node = lab.server if side == "server" else lab.client
+    args = lab.server_args() if side == "server" else lab.client_args()
+    run, before, after = lab.unchanged(node, *args)
+    assert run.exit == 0, run
+    expected = {"status": "ok", "changed": 0}
+    assert subset(result_of(run), expected) == expected, run
+    assert "no change" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+# ==================================================================================================
+# 3. Messages arrive, one file per host, and no sender writes outside the folder
+
+
+def test_a_message_from_the_client_arrives_in_its_own_file_on_the_server(lab: Lab,
+                                                                         client_ready: ScriptRun) -> None:
+    tag = f"hello{uuid.uuid4().hex[:6]}"
+    lab.client.exec("logger", "-t", tag, "n=1")
+    wait_until(lambda: received(lab, tag) == [1], 30, "the message on the server")
+    owner = lab.server.sh(f"stat -c '%a' {REMOTE}/{lab.client.name}/syslog.log").strip()
+    assert owner == "640", owner
+    # Remote messages stay out of the server's own log files.
+    assert lab.server.exec("grep", "-rq", tag, "/var/log/syslog", "/var/log/messages").returncode != 0
+
+
+HOSTILE_HOSTNAMES = ["..", "../../etc", "a/../../b", "."]
+
+
+def test_hostile_host_names_stay_inside_the_folder(lab: Lab, client_ready: ScriptRun) -> None:
+    token = uuid.uuid4().hex[:10]
+    lines = "".join(f"<13>Nov 29 05:00:00 {name} evil: {token}-{i}\n"
+                    for i, name in enumerate(HOSTILE_HOSTNAMES))
+    lab.client.exec("bash", "-c", f'cat > /dev/tcp/{lab.server_name}/514', stdin=lines.encode())
+    wait_until(lambda: lab.server.exec("sh", "-c", f"grep -rh {token} {REMOTE} | wc -l").stdout.strip()
+               == str(len(HOSTILE_HOSTNAMES)).encode(), 30, "the hostile messages on the server")
+    found = lab.server.sh(f"grep -rl {token} / --include='*.log' 2>/dev/null || true").split()
+    assert found and all(path.startswith(f"{REMOTE}/") for path in found), found
+    assert all(".." not in path.split("/") for path in found), found
+
+
+def test_the_firewall_drops_a_host_not_in_allow(lab: Lab, client_ready: ScriptRun) -> None:
+    probe = f"timeout 5 bash -c 'echo probe > /dev/tcp/{lab.server_name}/514' && echo open || echo closed"
+    assert lab.client.sh(probe).strip() == "open"
+    assert lab.stranger.sh(probe).strip() == "closed"
+
+
+# ==================================================================================================
+# 4. Zero loss: the server down for a while, N messages logged meanwhile, all N arrive
+
+
+def test_all_messages_logged_while_the_server_is_down_arrive_when_it_returns(
+        lab: Lab, client_ready: ScriptRun) -> None:
+    tag = f"outage{uuid.uuid4().hex[:6]}"
+    expected = set(range(1, OUTAGE_MESSAGES + 1))
+    stop_server(lab)
+    try:
+        log_numbered(lab.client, tag, 1, OUTAGE_MESSAGES)
+        time.sleep(3)
+        assert received(lab, tag) == [], "messages arrived while the server was down?"
+        queued = lab.client.sh("ls /var/spool/rsyslog /var/lib/rsyslog 2>/dev/null || true")
+    finally:
+        start_server(lab)
+    got = wait_for_all(lab, tag, expected)
+    local = locally_received(lab, tag)
+    print(f"\n{lab.platform.name}: outage: {len(expected)} logged, {len(local & expected)} seen by the "
+          f"client's rsyslog, {len(got & expected)} received by the server "
+          f"({len(expected - got)} lost)")
+    assert expected <= local, f"journald did not hand {sorted(expected - local)[:20]} to rsyslog"
+    assert got == expected, (f"lost: {sorted(expected - got)[:50]} (queue folder during the outage: "
+                             f"{queued})")
+
+
+# The most messages the forwarding action may hold (dequeued, not yet sent) when rsyslog stops during an
+# outage: they are lost (rsyslog #2710). Seen: 1 on a quiet machine, 2 under heavy load.
+HELD_BY_THE_ACTION = 5
+
+
+def outage_with_client_restart(lab: Lab) -> tuple[set[int], set[int], set[int]]:
+    """Server down; N messages; the client's rsyslog restarted; N more; server back. Run once per
+    platform (cached on the lab): the expected numbers, what the client's rsyslog saw, what arrived."""
+    cached = getattr(lab, "_restart_outage", None)
+    if cached is not None:
+        return cached
+    tag = f"restart{uuid.uuid4().hex[:6]}"
+    expected = set(range(1, 2 * OUTAGE_MESSAGES + 1))
+    stop_server(lab)
+    try:
+        log_numbered(lab.client, tag, 1, OUTAGE_MESSAGES)
+        time.sleep(2)
+        lab.client.sh("systemctl restart rsyslog")
+        wait_rsyslog_ready(lab, lab.client)
+        log_numbered(lab.client, tag, OUTAGE_MESSAGES + 1, 2 * OUTAGE_MESSAGES)
+        time.sleep(2)
+    finally:
+        start_server(lab)
+    got = wait_for_all(lab, tag, expected)
+    local = locally_received(lab, tag)
+    print(f"\n{lab.platform.name}: outage with a client restart: {len(expected)} logged, "
+          f"{len(local & expected)} seen by the client's rsyslog, {len(got & expected)} received "
+          f"(lost: {sorted(expected - got)})")
+    lab._restart_outage = (expected, local, got)  # type: ignore[attr-defined]
+    return lab._restart_outage  # type: ignore[attr-defined]
+
+
+def test_a_client_restart_during_the_outage_keeps_the_queue(lab: Lab, client_ready: ScriptRun) -> None:
+    """What queue.saveOnShutdown guarantees: every message queued when rsyslog stopped is written to
+    disk and sent after the restart — all but the messages the suspended action held at that moment
+    (rsyslog issue #2710, see the next test): the head of the outage (message 1, under load 1 and 2),
+    never one queued behind them, and a handful at most."""
+    expected, local, got = outage_with_client_restart(lab)
+    assert expected <= local, f"journald did not hand {sorted(expected - local)[:20]} to rsyslog"
+    lost = expected - got
+    assert lost == set(range(1, len(lost) + 1)), f"lost behind the head of the queue: {sorted(lost)[:50]}"
+    assert len(lost) <= HELD_BY_THE_ACTION, f"lost: {sorted(lost)[:50]}"
+
+
+@pytest.mark.xfail(strict=True, reason="rsyslog issue #2710 (open): the message the suspended forwarding "
+                   "action holds when rsyslog stops is not saved with the queue; strict, so that a fixed "
+                   "rsyslog turns this into a failure to notice")
+def test_a_client_restart_during_the_outage_loses_nothing_at_all(lab: Lab, client_ready: ScriptRun) -> None:
+    expected, _local, got = outage_with_client_restart(lab)
+    assert got == expected, f"lost: {sorted(expected - got)}"
+
+
+# ==================================================================================================
+# 5. Safe changes: a configuration rsyslog refuses never replaces the working one; logrotate
+
+
+def test_a_config_rsyslog_refuses_is_not_installed_and_rsyslog_keeps_running(lab: Lab,
+                                                                             client_ready: ScriptRun) -> None:
+    # An administrator's file that already loads imtcp: the new server config would load it twice.
+    lab.server.write("/etc/rsyslog.d/10-admin.conf", 'module(load="imtcp")\n', "0644")
+    try:
+        conf_before = lab.server.read(SERVER_CONF)
+        pid = rsyslog_pid(lab.server)
+        run = lab.run(lab.server, *lab.server_args("--port", "1514"))
+        assert run.exit == 1, run
+        assert "rsyslogd -N1 refused the new configuration" in run.stderr, run
+        assert "already in this config" in run.stderr, run
+        assert lab.server.read(SERVER_CONF) == conf_before
+        assert rsyslog_pid(lab.server) == pid, "rsyslog was restarted"
+    finally:
+        lab.server.exec("rm", "-f", "/etc/rsyslog.d/10-admin.conf")
+
+
+def test_logrotate_rotates_the_hosts_files_and_rsyslog_writes_a_new_one(lab: Lab,
+                                                                        client_ready: ScriptRun) -> None:
+    lab.server.sh("logrotate -f /etc/logrotate.d/tssr-remote-syslog")
+    rotated = lab.server.sh(f"ls {REMOTE}/{lab.client.name}/")
+    assert "syslog.log-" in rotated, rotated
+    tag = f"rotated{uuid.uuid4().hex[:6]}"
+    lab.client.exec("logger", "-t", tag, "n=1")
+    wait_until(lambda: received(lab, tag) == [1], 30, "a message in the new file after the rotation")
+
+
+# ==================================================================================================
+# 6. TLS with a CA made here: the right name works, a wrong one is refused and nothing is lost
+
+
+@pytest.fixture(scope="module")
+def tls(lab: Lab, client_ready: ScriptRun) -> Iterator[Lab]:
+    with tempfile.TemporaryDirectory(prefix="tssr-test-logging-pki-") as tmp:
+        make_pki(Path(tmp), lab.server_name)
+        copy_in(lab.server, {f"/root/{name}": Path(tmp) / name
+                             for name in ("ca.pem", "server.pem", "server.key")})
+        copy_in(lab.client, {"/root/tls-ca.pem": Path(tmp) / "ca.pem"})
+    lab.server.sh("chown root:root /root/ca.pem /root/server.pem /root/server.key"
+                  " && chmod 600 /root/server.key")
+    lab.client.sh("chown root:root /root/tls-ca.pem")
+    yield lab
+
+
+def tls_server_args(lab: Lab) -> tuple[str, ...]:
+    return lab.server_args("--tls", "--ca", "/root/ca.pem", "--cert", "/root/server.pem",
+                           "--key", "/root/server.key")
+
+
+def test_tls_a_message_arrives_encrypted_on_6514(tls: Lab) -> None:
+    run = tls.run(tls.server, *tls_server_args(tls))
+    assert run.exit == 0 and result_of(run)["port"] == 6514, run
+    assert ":6514 " in tls.server.sh("ss -ltn"), run
+    run = tls.run(tls.client, *tls.client_args("--tls", "--ca", "/root/tls-ca.pem"))
+    assert run.exit == 0, run
+    expected = {"status": "changed", "tls": True, "port": 6514}
+    assert subset(result_of(run), expected) == expected, run
+    conf = tls.client.read(CLIENT_CONF)
+    assert 'StreamDriverAuthMode="x509/name"' in conf, conf
+    assert f'StreamDriverPermittedPeers="{tls.server_name}"' in conf, conf
+    wait_rsyslog_ready(tls, tls.client)
+    tag = f"tls{uuid.uuid4().hex[:6]}"
+    tls.client.exec("logger", "-t", tag, "n=1")
+    wait_until(lambda: received(tls, tag) == [1], 45, "the message over TLS")
+    # Plain text to the TLS port is not syslog to it.
+    token = uuid.uuid4().hex
+    tls.client.exec("bash", "-c",
+                    f"echo '<13>Nov 29 05:00:00 x plain: {token}' > /dev/tcp/{tls.server_name}/6514")
+    time.sleep(2)
+    assert tls.server.exec("grep", "-rq", token, REMOTE).returncode != 0, "a plain-text message was accepted"
+
+
+def test_tls_second_run_changes_nothing(tls: Lab) -> None:
+    for node, args in ((tls.server, tls_server_args(tls)),
+                       (tls.client, tls.client_args("--tls", "--ca", "/root/tls-ca.pem"))):
+        run, before, after = tls.unchanged(node, *args)
+        assert run.exit == 0 and result_of(run)["changed"] == 0, run
+        assert_nothing_changed(before, after, run)
+
+
+def test_tls_a_wrong_server_name_is_refused_and_the_messages_wait_for_the_right_one(tls: Lab) -> None:
+    run = tls.run(tls.client, *tls.client_args("--tls", "--ca", "/root/tls-ca.pem",
+                                               "--server-name", "impostor.lan"))
+    assert run.exit == 0, run
+    wait_rsyslog_ready(tls, tls.client)
+    tag = f"peer{uuid.uuid4().hex[:6]}"
+    log_numbered(tls.client, tag, 1, 20)
+    time.sleep(8)
+    assert received(tls, tag) == [], "the client sent to a server whose certificate names another host"
+    run = tls.run(tls.client, *tls.client_args("--tls", "--ca", "/root/tls-ca.pem"))
+    assert run.exit == 0, run
+    got = wait_for_all(tls, tag, set(range(1, 21)))
+    assert got == set(range(1, 21)), f"lost: {sorted(set(range(1, 21)) - got)}"
