@@ -252,16 +252,6 @@ cleanup() {
   fi
 }
 
-json_array() {
-  local item sep=""
-  printf '['
-  for item in "$@"; do
-    printf '%s%s' "${sep}" "$(json_quote "${item}")"
-    sep=", "
-  done
-  printf ']'
-}
-
 #######################################
 # Print the result line on stdout (check: the plugin line, exit 3, when something went wrong).
 # Arguments: status (ok|changed|failed), error message (optional)

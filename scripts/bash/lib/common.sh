@@ -86,6 +86,17 @@ json_or_null() {
   if [[ -n "$1" ]]; then json_quote "$1"; else printf 'null'; fi
 }
 
+# A JSON array of strings: json_array a b → ["a", "b"]
+json_array() {
+  local item sep=""
+  printf '['
+  for item in "$@"; do
+    printf '%s%s' "${sep}" "$(json_quote "${item}")"
+    sep=", "
+  done
+  printf ']'
+}
+
 #######################################
 # Command line
 #######################################

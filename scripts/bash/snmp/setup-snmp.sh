@@ -201,16 +201,6 @@ cleanup() {
   fi
 }
 
-json_array() {
-  local item sep=""
-  printf '['
-  for item in "$@"; do
-    printf '%s%s' "${sep}" "$(json_quote "${item}")"
-    sep=", "
-  done
-  printf ']'
-}
-
 #######################################
 # Print the result line on stdout. Never a passphrase or the community.
 # Arguments: status (ok|changed|failed), error message (optional)
