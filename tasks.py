@@ -143,16 +143,23 @@ def lab_down(c):
     print("removed: " + (", ".join(removed) if removed else "nothing"))
 
 
-@task(help={
+@task(iterable=["allow_group"], help={
     "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
     "accounts": "instead of --csv: a YAML list of accounts (roles/users' users_accounts format)",
     "impl": "bash (default) or python: the two implementations of the same contract",
+    "allow-group": "a privileged (sudo, adm, docker...), system or foreign group the file may grant, "
+                   "and whose members it may manage (repeatable; root never). Without it such rows are "
+                   "refused",
     **HOSTS_HELP,
 })
 @_checks_host_keys()
 def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None, hosts=None, inventory=None,
-                    parallel=4, dry_run=False, impl="bash", verbose=False):
-    """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first)."""
+                    parallel=4, dry_run=False, impl="bash", verbose=False, allow_group=None):
+    """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first).
+
+    A file grants no privilege by itself: groups such as sudo, adm or docker, system groups and groups
+    the script did not create are refused unless --allow-group names each (docs/reference/users-csv.md).
+    """
     with tempfile.TemporaryDirectory(prefix="tssr-users-") as tmp:
         path = Path(csv)
         try:
@@ -162,7 +169,7 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
                 path = jobs.users_csv_from_accounts(Path(accounts), Path(tmp))
             elif not path.is_file():
                 raise ValueError(f"--csv {csv}: no such file")
-            job = jobs.provision_users(path, impl)
+            job = jobs.provision_users(path, impl, allow_group or ())
         except ValueError as exc:
             raise Exit(f"error: {exc}", code=2) from None
         results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
