@@ -20,8 +20,9 @@ Usage:
   -q, --quiet           narration only for changes and errors
 
 A file grants no privilege by itself: privileged, system and foreign groups, and accounts that are
-members of a privileged group, are refused unless --allow-group names each group (the list and the
-reasons: docs/reference/users-csv.md).
+members of a privileged group, are refused unless --allow-group names each group; an existing account it
+did not create and that sudo trusts (sudo -l -U) is refused (the list and the reasons:
+docs/reference/users-csv.md).
 
 Examples:
   # See what would change, change nothing (root is needed: /etc/shadow is read):
@@ -266,6 +267,8 @@ class HostState:
     today: int = 0  # days since 1970-01-01
     created_groups: frozenset[tuple[str, int]] = frozenset()  # GROUP_RECORD: (name, gid) it created
     record_problem: str | None = None  # GROUP_RECORD cannot be trusted: the run stops (exit 2)
+    # Existing accounts this script did not create that sudo trusts ("may") or cannot tell ("unknown").
+    sudo_rights: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -787,7 +790,34 @@ def read_host_state(records: Sequence[Record], root: Path = Path("/")) -> HostSt
     host.existing_homes = frozenset(homes)
     host.keys = keys
     host.created_groups, host.record_problem = read_group_record(root)
+    if root == Path("/"):        # sudo reads the real /etc/sudoers: never for a fake root (tests)
+        host.sudo_rights = read_sudo_rights(records, host)
     return host
+
+
+def created_by_this_script(account: Account, host: HostState) -> bool:
+    """The account's own group (its name, its primary GID) is in GROUP_RECORD: newusers made both."""
+    return (account.name, account.gid) in host.created_groups
+
+
+def read_sudo_rights(records: Sequence[Record], host: HostState) -> dict[str, str]:
+    """``sudo -l -U LOGIN`` for each existing account of the managed range that this script did not
+    create: login -> "may" (sudo trusts it) or "unknown" (sudo failed). Nothing when sudo is missing."""
+    sudo = shutil.which("sudo", path=CHILD_ENV["PATH"])
+    rights: dict[str, str] = {}
+    if sudo is None:
+        return rights
+    for view in host_views(records):
+        account = host.users.get(view.login or "")
+        if account is None or not UID_MIN <= account.uid <= UID_MAX or created_by_this_script(account, host):
+            continue
+        proc = subprocess.run([sudo, "-n", "-l", "-U", account.name], capture_output=True, env=CHILD_ENV,
+                              stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            rights[account.name] = "unknown"
+        elif b"may run the following commands" in proc.stdout + proc.stderr:
+            rights[account.name] = "may"
+    return rights
 
 
 def owned_by_root(st: os.stat_result, private: bool = False) -> bool:
@@ -856,6 +886,17 @@ def privileged_group_of(account: Account, host: HostState, allowed: frozenset[st
     return None
 
 
+def in_allowed_privileged_group(account: Account, host: HostState, allowed: frozenset[str]) -> bool:
+    """A member of a privileged group (or one with GID 0) that --allow-group names: the operator accepted
+    that the file manages administrators of that kind, so sudo's trust in it is no reason to refuse."""
+    for name in allowed:
+        group = host.groups.get(name)
+        if (group is not None and (name in PRIVILEGED_GROUPS or group.gid == 0)
+                and (account.name in group.members or account.gid == group.gid)):
+            return True
+    return False
+
+
 def validate_against_host(records: Sequence[Record], host: HostState, filename: str,
                           allowed: frozenset[str] = frozenset()) -> list[Problem]:
     """The checks against the host (still before any change), on every value that passed its own field
@@ -884,6 +925,13 @@ def validate_against_host(records: Sequence[Record], host: HostState, filename: 
             elif privileged:
                 bad("login", f"'{view.login}' is a member of the privileged group '{privileged}': "
                              f"{refused_unless(privileged)}")
+            elif view.login in host.sudo_rights and not in_allowed_privileged_group(account, host, allowed):
+                if host.sudo_rights[view.login] == "unknown":
+                    bad("login", f"'{view.login}': sudo -l -U {view.login} failed, so whether sudo trusts "
+                                 "this account is unknown: refused")
+                else:
+                    bad("login", f"'{view.login}' may run commands through sudo and was not created by "
+                                 f"{SCRIPT}: refused (manage this account by hand)")
             elif view.present and view.ssh_key:
                 key_state = host.keys.get(view.login)
                 if key_state is not None and key_state.problem:

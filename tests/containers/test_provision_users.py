@@ -893,6 +893,25 @@ def test_an_administrator_s_account_can_be_neither_taken_over_nor_locked_by_the_
     assert keys.ed25519 not in after["keys"]
 
 
+SUDOERS = ("useradd --create-home --uid 1800 jdoe"
+           " && echo 'jdoe ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/jdoe"
+           " && useradd --create-home --uid 1801 --groups ops opsie"
+           " && useradd --create-home --uid 1802 plain")
+
+
+def test_an_account_sudo_trusts_by_name_or_through_a_foreign_group_is_refused(node: Node, impl: Impl,
+                                                                            keys: Keys) -> None:
+    """Rights sudo gives by name (or to a group no list knows) are found with `sudo -l -U`: a file may
+    not adopt such an account, even with its groups allowed; an account sudo does not trust may."""
+    text = csv(Row("jdoe", "John", "Doe", ssh_key=keys.ed25519), Row("opsie", "Op", "Sie", "ops"),
+               Row("plain", "Plain", "User"))
+    run, before, after = refused_run(node, impl, f"{HANDMADE} && {SUDOERS}", text, "--allow-group", "ops")
+    assert_refused(run, 2, {"login"}, "'jdoe' may run commands through sudo and was not created by "
+                   "provision-users: refused (manage this account by hand)", good_lines=(4,))
+    assert_refused(run, 3, {"login"}, "'opsie' may run commands through sudo", good_lines=(4,))
+    assert_same_host(before, after)
+
+
 def test_allowed_group_is_granted_and_its_members_then_need_the_option(node: Node, impl: Impl) -> None:
     text = csv(Row("chief", "Chief", "Admin", "sudo"))
     runs, printed = run_in_turn(node, [(text, command(impl, "--allow-group", "sudo")),

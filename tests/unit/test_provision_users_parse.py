@@ -636,6 +636,35 @@ def test_an_account_in_a_privileged_group_may_not_be_managed_unless_that_group_i
     assert allowed_problems("bob;Bob;Durand;;;;\n", {"sudo"}, host) == []
 
 
+@pytest.mark.parametrize("right, message", [
+    ("may", "'bob' may run commands through sudo and was not created by provision-users: refused (manage "
+            "this account by hand)"),
+    ("unknown", "'bob': sudo -l -U bob failed, so whether sudo trusts this account is unknown: refused")])
+def test_an_account_sudo_trusts_is_refused_and_allowing_a_harmless_group_changes_nothing(right, message):
+    host = host_state(sudo_rights={"bob": right})
+    assert host_problems("bob;Bob;Durand;dev;;;\n", host) == [f"users.csv:2:login: {message}"]
+    assert allowed_problems("bob;Bob;Durand;dev;;;\n", {"dev"}, host) == [f"users.csv:2:login: {message}"]
+
+
+def test_a_member_of_an_allowed_privileged_group_is_managed_whatever_sudo_says():
+    groups = {**host_state().groups, "sudo": pu.Group("sudo", 27, ("bob",))}
+    host = host_state(groups=groups, sudo_rights={"bob": "may"})
+    assert allowed_problems("bob;Bob;Durand;sudo;;;\n", {"sudo"}, host) == []
+
+
+def test_sudo_is_asked_only_about_existing_accounts_this_script_did_not_create(monkeypatch):
+    asked = []
+    monkeypatch.setattr(pu.shutil, "which", lambda name, path=None: "/usr/bin/sudo")
+    monkeypatch.setattr(pu.subprocess, "run", lambda argv, **kw: asked.append(argv[-1]) or
+                        subprocess.CompletedProcess(argv, 0, b"User x may run the following commands", b""))
+    old = pu.Account("old", 1700, 1700, "O", "/home/old", "/bin/sh")
+    host = host_state(users={**host_state().users, "old": old})
+    records, _ = parse(HEADER + "bob;B;D;;;;\nold;O;L;;;;\nnew;N;W;;;;\ndaemon;D;M;;;;\n")
+    assert pu.read_sudo_rights(records, host) == {"old": "may"}
+    # bob's own group (bob, 1001) is recorded; new does not exist; daemon is a system account.
+    assert asked == ["old"]
+
+
 def test_an_account_whose_group_has_gid_0_may_never_be_managed():
     groups = {**host_state().groups, "toor": pu.Group("toor", 0, ("bob",))}
     host = host_state(groups=groups)

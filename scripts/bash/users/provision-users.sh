@@ -20,7 +20,8 @@
 # rule checked are in docs/reference/users-csv.md. The whole file and the host are checked before
 # the first change; every problem is reported as <file>:<line>:<field>: <message>. A file grants no
 # privilege by itself: privileged, system and foreign groups, and accounts that are members of a
-# privileged group, are refused unless --allow-group names each group.
+# privileged group, are refused unless --allow-group names each group; an existing account it did
+# not create and that sudo trusts (sudo -l -U) is refused.
 #
 # Examples:
 #   sudo ./provision-users.sh --dry-run users.csv      # show what would change, change nothing
@@ -230,6 +231,7 @@ declare -A GR_GID=() GR_MEMBERS=() IS_MEMBER=() SHELLS=() RECORDED=()
 declare -A ALLOWED_GROUP=() IS_PRIVILEGED=() IS_ORDINARY=()
 PRIVILEGED_CHECK=()       # existing groups whose members the file may not manage (load_host)
 PRIVILEGED_OF=''          # output of privileged_group_of
+SUDO_PROBLEM=''           # output of sudo_trusts
 
 # The file, once valid: one entry per login, in file order.
 HEADER=()
@@ -1081,6 +1083,8 @@ check_account() {
     elif [[ -n "${PRIVILEGED_OF}" ]]; then
       add_error "${line}" login \
         "'${login}' is a member of the privileged group '${PRIVILEGED_OF}': $(refused_unless "${PRIVILEGED_OF}")"
+    elif sudo_trusts "${login}"; then
+      add_error "${line}" login "${SUDO_PROBLEM}"
     elif [[ "${state}" == present && -n "${U_KEY[${login}]}" ]]; then
       KEY_CHECKS+=("${login}")
     fi
@@ -1119,6 +1123,32 @@ privileged_group_of() {
       return 0
     fi
   done
+}
+
+#######################################
+# True, with the reason in SUDO_PROBLEM, when sudo trusts an existing account this script did not
+# create (its own group is not in GROUP_RECORD) — by name in sudoers, or through a group that is
+# not privileged — or when `sudo -l -U` fails. Skipped (false) when sudo is not installed, and for a
+# member of a privileged group that --allow-group names: the operator accepted administrators then.
+# Arguments: login.
+#######################################
+sudo_trusts() {
+  local login=$1 group out
+  SUDO_PROBLEM=''
+  [[ -z "${RECORDED[${login}:${PW_GID[${login}]}]-}" ]] || return 1
+  command -v sudo > /dev/null || return 1
+  for group in "${!ALLOWED_GROUP[@]}"; do
+    if [[ -n "${GR_GID[${group}]-}" && ( -n "${IS_PRIVILEGED[${group}]-}" || "${GR_GID[${group}]}" == 0 ) ]] \
+         && [[ -n "${IS_MEMBER["${group} ${login}"]-}" || "${PW_GID[${login}]}" == "${GR_GID[${group}]}" ]]; then
+      return 1
+    fi
+  done
+  if ! out=$(sudo -n -l -U "${login}" 2>&1); then
+    SUDO_PROBLEM="'${login}': sudo -l -U ${login} failed, so whether sudo trusts this account is unknown: refused"
+    return 0
+  fi
+  [[ "${out}" == *"may run the following commands"* ]] || return 1
+  SUDO_PROBLEM="'${login}' may run commands through sudo and was not created by ${SCRIPT_NAME}: refused (manage this account by hand)"
 }
 
 #######################################
