@@ -179,9 +179,10 @@ def test_accepting_a_new_key_records_it_and_the_next_run_needs_no_flag(
     assert recorded(known).check(host.name, host.key()), known.read_text()
     assert len(known.read_text().splitlines()) == 1
     assert oct(known.stat().st_mode & 0o777) == "0o600"
-    # Another task, without the flag: the recorded key vouches for the host.
-    second = inv(home, "check", "--hosts", host.spec, "--known-hosts", str(known))
-    assert second.returncode == 0, output(second)
+    # Another task, without the flag: the recorded key vouches for the host. (Its exit code is the
+    # worst check's, which the machine's load decides: what matters is that it ran the checks.)
+    second = inv(home, "check", "--check", "disk", "--hosts", host.spec, "--known-hosts", str(known))
+    assert "unknown host key" not in output(second) and "DISK " in second.stdout, output(second)
     assert len(known.read_text().splitlines()) == 1, "the known key was recorded again"
 
 
