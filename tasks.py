@@ -6,6 +6,8 @@ script from ``scripts/`` to the runner in ``tssrkit/``. See README.md.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import subprocess
@@ -15,9 +17,9 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from tssrkit import hostkeys, jobs, pslint, runner
 from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
-from tssrkit import jobs, pslint, runner
 from tssrkit import lab as labmod
 from tssrkit import windows as winlib
 from tssrkit.paths import EXAMPLES, REPO
@@ -25,13 +27,45 @@ from tssrkit.paths import EXAMPLES, REPO
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("paramiko").setLevel(logging.WARNING)  # "sftp session closed" is not news
 
+HOST_KEY_HELP = {
+    "known-hosts": "the known_hosts file that vouches for the hosts' SSH keys, and where "
+                   "--accept-new-host-key records a new one (default: ssh's own, ~/.ssh/known_hosts); "
+                   "lab hosts always use the lab's",
+    "accept-new-host-key": "trust a host met for the first time: record its key (--known-hosts FILE or "
+                           "~/.ssh/known_hosts). Without it an unknown key is refused; a changed key "
+                           "always is",
+}
 HOSTS_HELP = {
     "hosts": "comma list of [user@]host[:port] or lab names (tssr-lab1); default: the local lab",
     "inventory": "an Ansible inventory file (INI or YAML) instead of --hosts",
     "parallel": "how many hosts at once (default 4)",
     "dry-run": "report what would change, change nothing",
     "verbose": "show each host's narration, not only on failure",
+    **HOST_KEY_HELP,
 }
+
+
+def _checks_host_keys(usage_code: int = 2):
+    """Gives a task that connects to hosts the options --known-hosts and --accept-new-host-key: every
+    connection it makes checks host keys with them (tssrkit/hostkeys.py). A bad --known-hosts exits
+    ``usage_code`` before any host is touched."""
+    def decorate(body):
+        @functools.wraps(body)
+        def wrapper(c, *args, known_hosts=None, accept_new_host_key=False, **kwargs):
+            try:
+                options = hostkeys.Options.parse(known_hosts, accept_new_host_key)
+            except ValueError as exc:
+                raise Exit(f"error: {exc}", code=usage_code) from None
+            with hostkeys.using(options):
+                return body(c, *args, **kwargs)
+
+        # Invoke reads a task's options from its signature: the body's, and these two.
+        signature = inspect.signature(body)
+        extra = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+                 for name, default in (("known_hosts", None), ("accept_new_host_key", False))]
+        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
+        return wrapper
+    return decorate
 
 
 def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
@@ -109,15 +143,23 @@ def lab_down(c):
     print("removed: " + (", ".join(removed) if removed else "nothing"))
 
 
-@task(help={
+@task(iterable=["allow_group"], help={
     "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
     "accounts": "instead of --csv: a YAML list of accounts (roles/users' users_accounts format)",
     "impl": "bash (default) or python: the two implementations of the same contract",
+    "allow-group": "a privileged (sudo, adm, docker...), system or foreign group the file may grant, "
+                   "and whose members it may manage (repeatable; root never). Without it such rows are "
+                   "refused",
     **HOSTS_HELP,
 })
+@_checks_host_keys()
 def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None, hosts=None, inventory=None,
-                    parallel=4, dry_run=False, impl="bash", verbose=False):
-    """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first)."""
+                    parallel=4, dry_run=False, impl="bash", verbose=False, allow_group=None):
+    """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first).
+
+    A file grants no privilege by itself: groups such as sudo, adm or docker, system groups and groups
+    the script did not create are refused unless --allow-group names each (docs/reference/users-csv.md).
+    """
     with tempfile.TemporaryDirectory(prefix="tssr-users-") as tmp:
         path = Path(csv)
         try:
@@ -127,7 +169,7 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
                 path = jobs.users_csv_from_accounts(Path(accounts), Path(tmp))
             elif not path.is_file():
                 raise ValueError(f"--csv {csv}: no such file")
-            job = jobs.provision_users(path, impl)
+            job = jobs.provision_users(path, impl, allow_group or ())
         except ValueError as exc:
             raise Exit(f"error: {exc}", code=2) from None
         results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
@@ -150,6 +192,7 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
     "rollback": "switch back to the previous release (needs --name or --app)",
     **HOSTS_HELP,
 })
+@_checks_host_keys()
 def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domain=None, cert=None, key=None,
                 health=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
                 verbose=False):
@@ -197,6 +240,7 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
     "rollback": "switch back to the previous release (needs --name, or the sample's)",
     **HOSTS_HELP,
 })
+@_checks_host_keys()
 def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cert=None, key=None,
                 context=None, port=None, java=None, heap=None, env_file=None, health=None,
                 health_timeout=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
@@ -260,6 +304,7 @@ BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the
     "on-calendar": "with --install-timer: when the timer runs (systemd calendar, default daily)",
     **BACKUP_HOSTS_HELP,
 })
+@_checks_host_keys()
 def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=False, mysql_db=None,
            postgres=False, postgres_db=None, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None, keep_last=None,
            keep_daily=None, keep_weekly=None, keep_monthly=None, compress=None, encrypt_key=None, config=None,
@@ -292,6 +337,7 @@ def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=Fals
     "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
     **BACKUP_HOSTS_HELP,
 })
+@_checks_host_keys()
 def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=None, in_place=False,
             mysql_db=None, postgres_db=None, into=None, replace=False, encrypt_key=None, ssh_key=None,
             dest=jobs.BACKUP_DEFAULT_DEST, hosts=None, inventory=None, parallel=4, dry_run=False,
@@ -314,7 +360,9 @@ def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=Non
     "inventory": HOSTS_HELP["inventory"],
     "parallel": HOSTS_HELP["parallel"],
     "verbose": HOSTS_HELP["verbose"],
+    **HOST_KEY_HELP,
 })
+@_checks_host_keys()
 def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_DEFAULT_DEST, hosts=None,
                   inventory=None, parallel=4, verbose=False):
     """Show each host's last good backup, its age and the sets kept; fail when one is missing or too old."""
@@ -379,6 +427,7 @@ def _lab_snmp_credentials() -> Path:
     "v2c-source": "the only network v2c is answered from (CIDR)",
     **HOSTS_HELP,
 })
+@_checks_host_keys()
 def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, location=None, contact=None,
                view=None, disk=None, load=None, proc=None, backup_job=None, v2c_community_file=None,
                v2c_source=None, hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
@@ -437,6 +486,7 @@ def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, lo
                "if needed)",
     **HOSTS_HELP,
 })
+@_checks_host_keys()
 def setup_logging(c, mode, server=None, allow=None, listen=None, port=None, tls=False, ca=None, cert=None,
                   key=None, server_name=None, queue_size=None, dir=None, keep_days=None, central=None,  # noqa: A002
                   hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
@@ -499,7 +549,9 @@ def setup_logging(c, mode, server=None, allow=None, listen=None, port=None, tls=
     "inventory": HOSTS_HELP["inventory"],
     "parallel": HOSTS_HELP["parallel"],
     "verbose": HOSTS_HELP["verbose"],
+    **HOST_KEY_HELP,
 })
+@_checks_host_keys(usage_code=3)
 def check(c, check=None, hosts=None, inventory=None, parallel=4, verbose=False):
     """Run service checks (tssr_check.py) on each host over SSH: one row per host and check.
 
@@ -592,7 +644,9 @@ def lint_powershell(c):
     "param": "a script parameter: Name=Value, or Name for a switch (WhatIf); repeatable",
     "file": "an input file to upload next to the script (a users CSV…); repeatable, refer to it by its name",
     "hosts": "comma list of [user@]host[:port] of Windows hosts running OpenSSH Server",
+    **HOST_KEY_HELP,
 })
+@_checks_host_keys()
 def run_powershell(c, script, hosts, param=None, file=None):
     """NOT TESTED HERE (no Windows, no pwsh): run a PowerShell script on Windows hosts over OpenSSH (Fabric).
 

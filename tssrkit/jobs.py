@@ -31,14 +31,18 @@ IMPLEMENTATIONS = {
 }
 
 
-def provision_users(csv: Path, impl: str = "bash") -> Job:
-    """Create, update and disable accounts from a users CSV (docs/reference/users-csv.md)."""
+def provision_users(csv: Path, impl: str = "bash", allow_groups: Sequence[str] = ()) -> Job:
+    """Create, update and disable accounts from a users CSV (docs/reference/users-csv.md).
+
+    ``allow_groups``: the privileged, system or foreign groups the file may name (the script's
+    ``--allow-group``, which checks the names)."""
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {impl!r}: choose bash or python")
     script, interpreter = IMPLEMENTATIONS[impl]
+    allow = [arg for group in allow_groups for arg in ("--allow-group", group)]
     # Uploaded under its own name, so that the script's messages name the file the user gave.
     return Job(name="provision-users", script=script, interpreter=interpreter,
-               files={csv.name: csv}, args=[f"{{dir}}/{csv.name}"], validate_first=True)
+               files={csv.name: csv}, args=[*allow, f"{{dir}}/{csv.name}"], validate_first=True)
 
 
 def users_csv_from_accounts(accounts_file: Path, out_dir: Path) -> Path:

@@ -22,9 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from fabric import Config, Connection
-from paramiko import RejectPolicy
 
-from tssrkit import lab
+from tssrkit import hostkeys, lab
 from tssrkit.hosts import Target
 
 OK_STATUSES = ("ok", "changed")
@@ -95,28 +94,26 @@ class HostResult:
         return self.status in OK_STATUSES
 
 
-def connect(target: Target, timeout: int = 15) -> Connection:
-    """A Fabric connection to ``target`` with strict host keys for the lab.
+def connect(target: Target, timeout: int = 15, host_keys: hostkeys.Options | None = None) -> Connection:
+    """A Fabric connection to ``target`` whose host key is checked (tssrkit/hostkeys.py).
 
-    Lab hosts: name, port, user and key come from the lab's ssh_config; their host keys from the
-    lab's known_hosts, and an unknown or changed key is refused. Other hosts: ``~/.ssh/config`` and
-    ``~/.ssh/known_hosts`` as usual; a changed key is refused, a new host is accepted for this run
-    (like OpenSSH's ``StrictHostKeyChecking accept-new``, without writing known_hosts).
+    Lab hosts: name, port, user and key come from the lab's ssh_config, host keys from the lab's
+    known_hosts only; an unknown or changed key is refused. Other hosts: ``~/.ssh/config`` and the
+    known_hosts files ssh would read; an unknown key is refused unless ``host_keys`` (by default the
+    run's options, ``--accept-new-host-key``) accepts and records it, a changed key always is.
+    Nothing is sent to a host before its key is accepted.
     """
     if target.lab:
         config = Config(runtime_ssh_path=str(target.ssh_config))
-        conn = Connection(target.host, config=config, connect_timeout=timeout,
-                          connect_kwargs={"look_for_keys": False, "allow_agent": False})
-        conn.client.load_host_keys(str(lab.KNOWN_HOSTS))
-        conn.client.set_missing_host_key_policy(RejectPolicy())
-        return conn
+        conn = hostkeys.CheckedConnection(target.host, config=config, connect_timeout=timeout,
+                                          connect_kwargs={"look_for_keys": False, "allow_agent": False})
+        return conn.use(hostkeys.KnownHosts.for_lab(lab.KNOWN_HOSTS))
     kwargs: dict = {}
     if target.key_file:
         kwargs["key_filename"] = str(Path(target.key_file).expanduser())
-    conn = Connection(target.host, user=target.user, port=target.port, connect_timeout=timeout,
-                      connect_kwargs=kwargs)
-    conn.client.load_system_host_keys()
-    return conn
+    conn = hostkeys.CheckedConnection(target.host, user=target.user, port=target.port,
+                                      connect_timeout=timeout, connect_kwargs=kwargs)
+    return conn.use(hostkeys.KnownHosts.for_host(conn, host_keys or hostkeys.current()))
 
 
 def parse_result(stdout: str) -> dict | None:

@@ -5,7 +5,7 @@ The file format, every rule and every message are specified in docs/reference/us
 Bash twin scripts/bash/users/provision-users.sh follows the same page and passes the same tests.
 
 Usage:
-  provision_users.py [--dry-run] [--password-file PATH] [--quiet] CSV_FILE
+  provision_users.py [--dry-run] [--password-file PATH] [--allow-group GROUP]... [--quiet] CSV_FILE
 
   CSV_FILE              the users file: a header line, then one user per line, columns
                         login;first_name;last_name[;groups][;shell][;ssh_key][;state]
@@ -14,7 +14,15 @@ Usage:
                         /var/lib/tssr-kit/users/passwords-<UTC YYYYmmddTHHMMSSZ>.csv), written only
                         when a password is generated; folder 0700, file 0600, both root-owned. A
                         given file must not exist yet; its folder must be root 0700 or not exist
+  --allow-group GROUP   let the file name GROUP although it is privileged (sudo, adm, docker...), a
+                        system group (GID outside 1000-60000) or a group provision_users did not
+                        create; repeat the option for each group. root never is
   -q, --quiet           narration only for changes and errors
+
+A file grants no privilege by itself: privileged, system and foreign groups, and accounts that are
+members of a privileged group, are refused unless --allow-group names each group; an existing account it
+did not create and that sudo trusts (sudo -l -U) is refused (the list and the reasons:
+docs/reference/users-csv.md).
 
 Examples:
   # See what would change, change nothing (root is needed: /etc/shadow is read):
@@ -25,6 +33,9 @@ Examples:
 
   # From cron or a driver: only changes and errors are narrated, the last stdout line is JSON:
   sudo python3 provision_users.py -q users.csv | tail -n 1
+
+  # These rows may make administrators (the file lists `sudo` in their groups):
+  sudo python3 provision_users.py --allow-group sudo admins.csv
 
   A users.csv (';' or ',' as delimiter, quotes as in RFC 4180, UTF-8):
     login;first_name;last_name;groups;shell;ssh_key;state
@@ -40,7 +51,9 @@ Exit codes:
 What it changes:
   /etc/passwd, /etc/shadow, /etc/group, /etc/gshadow through newusers (one batch for all new users),
   chage -d 0, chpasswd, usermod, groupadd and gpasswd -M; /home/LOGIN of new users (filled from
-  /etc/skel); ~LOGIN/.ssh/authorized_keys when ssh_key is given; the password file. Only accounts with
+  /etc/skel); ~LOGIN/.ssh/authorized_keys when ssh_key is given (an existing user's is written as that
+  user); the password file; the record of the groups it created, /var/lib/tssr-kit/users/created-groups
+  (name:gid lines, root-only). Only accounts with
   1000 <= UID <= 60000 are ever touched. Leavers (state absent) are locked, expired and given the
   no-login shell; their home, groups and keys are kept. Narration goes to stderr, actions to syslog
   (tag tssr-provision-users), and the last line on stdout is one JSON object:
@@ -93,6 +106,9 @@ IMPL = "python"
 SYSLOG_TAG = "tssr-provision-users"
 LOCK_FILE = "/run/lock/tssr-kit-provision-users.lock"
 STATE_DIR = "/var/lib/tssr-kit/users"
+# The groups this script created (name:gid lines): the only existing groups in the managed range a file
+# may name without --allow-group. Root-only, in the root-only STATE_DIR.
+GROUP_RECORD = f"{STATE_DIR}/created-groups"
 HOME_BASE = "/home"
 SKEL_DIR = "/etc/skel"
 DEFAULT_SHELL = "/bin/bash"
@@ -126,6 +142,20 @@ SHELL_RE = re.compile(r"/[A-Za-z0-9._/+-]+")
 PERSON_NAME_MAX = 64
 PERSON_NAME_EXTRA = frozenset(" -'\u2019.")  # besides letters and combining accents U+0300-U+036F
 STATES = ("present", "absent")
+# Groups that make an administrator or reach the system's secrets, refused whatever their GID and even
+# before they exist (a package installed later may adopt a group of that name): sudo rights (sudo,
+# wheel, admin), root-equivalent devices and daemons (disk, kmem, mem, docker, lxd, incus, libvirt,
+# kvm, microk8s), logs and secrets (adm, systemd-journal, shadow, ssl-cert, _ssh, ssh, mail, crontab),
+# other users' terminals, screens and keyboards (tty, video, input), /usr/local (staff), printing
+# administration (lpadmin), packet capture (wireshark). The same list as the Bash twin's.
+PRIVILEGED_GROUPS = frozenset({
+    "_ssh", "adm", "admin", "crontab", "disk", "docker", "incus", "incus-admin", "input", "kmem", "kvm",
+    "libvirt", "lpadmin", "lxd", "mail", "mem", "microk8s", "root", "shadow", "ssh", "ssl-cert", "staff",
+    "sudo", "sys", "systemd-journal", "tty", "video", "wheel", "wireshark",
+})
+# System groups (GID below 1000) that grant nothing and that files may name: `users` (GID 100).
+ORDINARY_SYSTEM_GROUPS = frozenset({"users"})
+DIGITS_RE = re.compile(r"[0-9]{1,18}")  # a UID or GID field (ASCII digits only: str.isdigit takes '²')
 # Key type -> (minimum, maximum) decoded length in bytes; None = no length rule in the spec.
 KEY_LENGTHS: dict[str, tuple[int, int | None] | None] = {
     "ssh-ed25519": (51, 51),
@@ -235,6 +265,10 @@ class HostState:
     existing_homes: frozenset[str] = frozenset()  # /home/LOGIN paths (of new logins) that exist
     keys: dict[str, KeyState] = field(default_factory=dict)  # login -> state, existing users with a key
     today: int = 0  # days since 1970-01-01
+    created_groups: frozenset[tuple[str, int]] = frozenset()  # GROUP_RECORD: (name, gid) it created
+    record_problem: str | None = None  # GROUP_RECORD cannot be trusted: the run stops (exit 2)
+    # Existing accounts this script did not create that sudo trusts ("may") or cannot tell ("unknown").
+    sudo_rights: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -643,7 +677,7 @@ def _read_lines(path: Path) -> list[list[str]]:
 def read_accounts(path: Path) -> dict[str, Account]:
     accounts: dict[str, Account] = {}
     for f in _read_lines(path):
-        if len(f) >= 7 and f[2].isdigit() and f[3].isdigit():
+        if len(f) >= 7 and DIGITS_RE.fullmatch(f[2]) and DIGITS_RE.fullmatch(f[3]):
             accounts.setdefault(f[0], Account(f[0], int(f[2]), int(f[3]), f[4], f[5], f[6]))
     return accounts
 
@@ -659,26 +693,31 @@ def read_shadow(path: Path) -> dict[str, ShadowEntry]:
 def read_groups(path: Path) -> dict[str, Group]:
     groups: dict[str, Group] = {}
     for f in _read_lines(path):
-        if len(f) >= 4 and f[2].isdigit():
+        if len(f) >= 4 and DIGITS_RE.fullmatch(f[2]):
             members = tuple(m for m in f[3].split(",") if m)
             groups.setdefault(f[0], Group(f[0], int(f[2]), members))
     return groups
 
 
-def read_key_state(home: Path, uid: int) -> KeyState:
-    """Look at HOME/.ssh/authorized_keys without following a symlink below HOME."""
+def read_key_state(home: Path, uid: int, login: str = "") -> KeyState:
+    """Look at HOME/.ssh/authorized_keys without following a symlink below HOME. The key is written as
+    the user (see write_key_as_user): a home or a ~/.ssh the user does not own is a problem."""
     try:
-        return _read_key_state(home, uid)
+        return _read_key_state(home, uid, login)
     except OSError as exc:  # changed under our feet (a symlink swapped in, for instance)
         return KeyState(problem=f"cannot read {exc.filename or home}: {exc.strerror or exc}")
 
 
-def _read_key_state(home: Path, uid: int) -> KeyState:
+def _read_key_state(home: Path, uid: int, login: str) -> KeyState:
     try:
-        if not stat.S_ISDIR(home.stat().st_mode):
+        home_st = home.stat()
+        if not stat.S_ISDIR(home_st.st_mode):
             return KeyState(problem=f"home directory {home} is not a directory")
     except FileNotFoundError:
         return KeyState(problem=f"home directory {home} does not exist")
+    if home_st.st_uid != uid:
+        return KeyState(problem=f"home directory {home} is owned by UID {home_st.st_uid}, not by '{login}': "
+                                "refused")
     ssh_dir = home / ".ssh"
     try:
         st = os.lstat(ssh_dir)
@@ -688,16 +727,21 @@ def _read_key_state(home: Path, uid: int) -> KeyState:
         return KeyState(problem=f"{ssh_dir} is a symbolic link: refused")
     if not stat.S_ISDIR(st.st_mode):
         return KeyState(problem=f"{ssh_dir} is not a directory")
+    ssh_uid = st.st_uid
     ssh_dir_ok = stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == uid
     keys_file = ssh_dir / "authorized_keys"
     try:
         st = os.lstat(keys_file)
     except FileNotFoundError:
-        return KeyState(ssh_dir_ok=ssh_dir_ok)
-    if stat.S_ISLNK(st.st_mode):
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
         return KeyState(problem=f"{keys_file} is a symbolic link: refused")
-    if not stat.S_ISREG(st.st_mode):
+    if st is not None and not stat.S_ISREG(st.st_mode):
         return KeyState(problem=f"{keys_file} is not a regular file")
+    if ssh_uid != uid:
+        return KeyState(problem=f"{ssh_dir} is owned by UID {ssh_uid}, not by '{login}': refused")
+    if st is None:
+        return KeyState(ssh_dir_ok=ssh_dir_ok)
     fd = os.open(keys_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         content = handle.read(1 << 20)
@@ -742,43 +786,170 @@ def read_host_state(records: Sequence[Record], root: Path = Path("/")) -> HostSt
             if os.path.lexists(root / home.lstrip("/")):
                 homes.append(home)
         elif view.ssh_key and UID_MIN <= account.uid <= UID_MAX:
-            keys[view.login] = read_key_state(root / account.home.lstrip("/"), account.uid)
+            keys[view.login] = read_key_state(root / account.home.lstrip("/"), account.uid, view.login)
     host.existing_homes = frozenset(homes)
     host.keys = keys
+    host.created_groups, host.record_problem = read_group_record(root)
+    if root == Path("/"):        # sudo reads the real /etc/sudoers: never for a fake root (tests)
+        host.sudo_rights = read_sudo_rights(records, host)
     return host
 
 
-def validate_against_host(records: Sequence[Record], host: HostState, filename: str) -> list[Problem]:
+def created_by_this_script(account: Account, host: HostState) -> bool:
+    """The account's own group (its name, its primary GID) is in GROUP_RECORD: newusers made both."""
+    return (account.name, account.gid) in host.created_groups
+
+
+def read_sudo_rights(records: Sequence[Record], host: HostState) -> dict[str, str]:
+    """``sudo -l -U LOGIN`` for each existing account of the managed range that this script did not
+    create: login -> "may" (sudo trusts it) or "unknown" (sudo failed). Nothing when sudo is missing."""
+    sudo = shutil.which("sudo", path=CHILD_ENV["PATH"])
+    rights: dict[str, str] = {}
+    if sudo is None:
+        return rights
+    for view in host_views(records):
+        account = host.users.get(view.login or "")
+        if account is None or not UID_MIN <= account.uid <= UID_MAX or created_by_this_script(account, host):
+            continue
+        proc = subprocess.run([sudo, "-n", "-l", "-U", account.name], capture_output=True, env=CHILD_ENV,
+                              stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            rights[account.name] = "unknown"
+        elif b"may run the following commands" in proc.stdout + proc.stderr:
+            rights[account.name] = "may"
+    return rights
+
+
+def owned_by_root(st: os.stat_result, private: bool = False) -> bool:
+    """Owned by root, and nobody else may write it (``private``: nor even read it, mode 0700)."""
+    return st.st_uid == 0 and not stat.S_IMODE(st.st_mode) & (0o077 if private else 0o022)
+
+
+def read_group_record(root: Path = Path("/")) -> tuple[frozenset[tuple[str, int]], str | None]:
+    """GROUP_RECORD as (name, gid) pairs, and why it cannot be trusted (None: it can, or it is missing).
+
+    It is trusted only when root alone can have written it: a root-owned file nobody else can write,
+    not a symlink, in the root-only (0700) STATE_DIR.
+    """
+    path = root / GROUP_RECORD.lstrip("/")
+    folder = path.parent
+    if not os.path.lexists(path):
+        return frozenset(), None
+    untrusted = (f"{GROUP_RECORD} cannot be trusted: it must be a file owned by root that nobody else can "
+                 "write, in a folder owned by root with mode 0700")
+    folder_st, file_st = os.lstat(folder), os.lstat(path)
+    if (not stat.S_ISDIR(folder_st.st_mode) or not owned_by_root(folder_st, private=True)
+            or not stat.S_ISREG(file_st.st_mode) or not owned_by_root(file_st)):
+        return frozenset(), untrusted
+    pairs = set()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        name, _, gid = line.partition(":")
+        if NAME_RE.fullmatch(name) and DIGITS_RE.fullmatch(gid):
+            pairs.add((name, int(gid)))
+    return frozenset(pairs), None
+
+
+def refused_unless(group: str) -> str:
+    """The end of every refusal that --allow-group lifts."""
+    return f"refused unless allowed with --allow-group {group}"
+
+
+def group_problem(name: str, host: HostState, allowed: frozenset[str]) -> str | None:
+    """Why a listed group may not be granted (None: it may). Privileged groups (PRIVILEGED_GROUPS, whatever
+    their GID, existing or not), system groups (GID outside the managed range; `users` excepted) and
+    groups of the managed range that this script did not create are refused unless --allow-group names
+    them; a group with GID 0 always is."""
+    group = host.groups.get(name)
+    if group is not None and group.gid == 0:
+        return f"group '{name}' has GID 0"
+    if name in allowed:
+        return None
+    if name in PRIVILEGED_GROUPS:
+        return f"'{name}' is a privileged group: {refused_unless(name)}"
+    if group is None or name in ORDINARY_SYSTEM_GROUPS:
+        return None
+    if not UID_MIN <= group.gid <= UID_MAX:
+        return f"'{name}' is a system group (GID {group.gid}): {refused_unless(name)}"
+    if (name, group.gid) not in host.created_groups:
+        return f"'{name}' (GID {group.gid}) was not created by {SCRIPT}: {refused_unless(name)}"
+    return None
+
+
+def privileged_group_of(account: Account, host: HostState, allowed: frozenset[str]) -> str | None:
+    """The first group, by name, that makes ``account`` privileged and that --allow-group does not name: a
+    PRIVILEGED_GROUPS group or one with GID 0, as a supplementary or as its primary group."""
+    for name in sorted(host.groups):
+        group = host.groups[name]
+        if ((name in PRIVILEGED_GROUPS or group.gid == 0) and name not in allowed
+                and (account.name in group.members or account.gid == group.gid)):
+            return name
+    return None
+
+
+def in_allowed_privileged_group(account: Account, host: HostState, allowed: frozenset[str]) -> bool:
+    """A member of a privileged group (or one with GID 0) that --allow-group names: the operator accepted
+    that the file manages administrators of that kind, so sudo's trust in it is no reason to refuse."""
+    for name in allowed:
+        group = host.groups.get(name)
+        if (group is not None and (name in PRIVILEGED_GROUPS or group.gid == 0)
+                and (account.name in group.members or account.gid == group.gid)):
+            return True
+    return False
+
+
+def validate_against_host(records: Sequence[Record], host: HostState, filename: str,
+                          allowed: frozenset[str] = frozenset()) -> list[Problem]:
     """The checks against the host (still before any change), on every value that passed its own field
-    rule, so that one run reports every problem: the login (UID range, name of a system group, home
-    already there), groups with GID 0, the shell in /etc/shells, a refused ~/.ssh."""
+    rule, so that one run reports every problem: the login (UID range, a member of a privileged group,
+    name of a system, privileged or foreign group, home already there), groups that may not be granted
+    (see group_problem), the shell in /etc/shells, a refused ~/.ssh. ``allowed``: --allow-group."""
     problems: list[Problem] = []
     for view in host_views(records):
         def bad(column: str, message: str, line: int = view.line) -> None:
             problems.append(Problem(filename, line, column, message))
 
         for name in view.groups:
-            group = host.groups.get(name)
-            if group is not None and group.gid == 0:
-                bad("groups", f"group '{name}' has GID 0")
+            message = group_problem(name, host, allowed)
+            if message:
+                bad("groups", message)
         if view.shell is not None and view.present and view.shell not in host.shells:
             bad("shell", f"{shown(view.shell)} is not listed in /etc/shells")
         if view.login is None:
             continue
         account = host.users.get(view.login)
         if account is not None:
+            privileged = privileged_group_of(account, host, allowed)
             if not UID_MIN <= account.uid <= UID_MAX:
                 bad("login", f"'{view.login}' exists with UID {account.uid}, outside the managed range "
                              f"{UID_MIN}-{UID_MAX}")
+            elif privileged:
+                bad("login", f"'{view.login}' is a member of the privileged group '{privileged}': "
+                             f"{refused_unless(privileged)}")
+            elif view.login in host.sudo_rights and not in_allowed_privileged_group(account, host, allowed):
+                if host.sudo_rights[view.login] == "unknown":
+                    bad("login", f"'{view.login}': sudo -l -U {view.login} failed, so whether sudo trusts "
+                                 "this account is unknown: refused")
+                else:
+                    bad("login", f"'{view.login}' may run commands through sudo and was not created by "
+                                 f"{SCRIPT}: refused (manage this account by hand)")
             elif view.present and view.ssh_key:
                 key_state = host.keys.get(view.login)
                 if key_state is not None and key_state.problem:
                     bad("ssh_key", key_state.problem)
         elif view.present:
+            # A new user gets the group of its name as primary group: an existing one, or a new one.
             group = host.groups.get(view.login)
             if group is not None and not UID_MIN <= group.gid <= UID_MAX:
                 bad("login", f"'{view.login}' is the name of an existing group with GID {group.gid}, "
                              f"outside {UID_MIN}-{UID_MAX}")
+            elif view.login in allowed:
+                pass
+            elif view.login in PRIVILEGED_GROUPS:
+                bad("login", f"'{view.login}' is the name of a privileged group: "
+                             f"{refused_unless(view.login)}")
+            elif group is not None and (view.login, group.gid) not in host.created_groups:
+                bad("login", f"'{view.login}' is the name of a group (GID {group.gid}) not created by "
+                             f"{SCRIPT}: {refused_unless(view.login)}")
             home = f"{HOME_BASE}/{view.login}"
             if home in host.existing_homes:
                 bad("login", f"home directory {home} already exists")
@@ -1123,6 +1294,74 @@ def write_authorized_keys(home: str, uid: int, gid: int, content: bytes) -> None
         os.close(ssh_fd)
 
 
+def record_folder_problem(the_plan: Plan, root: Path = Path("/")) -> str | None:
+    """Why GROUP_RECORD could not be written, when the run will create groups (new users get one of their
+    own too): its folder must be root-owned 0700, not a symlink, or not exist yet."""
+    if not (the_plan.create_groups or the_plan.create_users):
+        return None
+    folder = root / STATE_DIR.lstrip("/")
+    if not os.path.lexists(folder):
+        return None
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or not owned_by_root(st, private=True):
+        return (f"record of created groups: folder {STATE_DIR} must be owned by root with mode 0700 "
+                "(or not exist yet)")
+    return None
+
+
+def write_group_record(names: Sequence[str], host: HostState, root: Path = Path("/")) -> None:
+    """Add the groups this run created (``names``) to GROUP_RECORD with their GIDs: a temporary file in the
+    root-only folder, renamed into place."""
+    if not names:
+        return
+    groups = read_groups(root / "etc" / "group")
+    missing = [name for name in names if name not in groups]
+    if missing:
+        raise CommandError(f"/etc/group does not list every group just created: {' '.join(missing)}")
+    lines = {f"{name}:{gid}" for name, gid in host.created_groups} | {f"{n}:{groups[n].gid}" for n in names}
+    path = root / GROUP_RECORD.lstrip("/")
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chown(folder, os.geteuid(), os.getegid())
+    folder.chmod(0o700)
+    temp = folder / f".{SCRIPT}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{line}\n" for line in sorted(lines)))
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.rename(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_key_as_user(account: Account, home: Path, content: bytes) -> None:
+    """Write an existing user's authorized_keys as that user, not as root: the user owns the home and
+    ~/.ssh and could swap a path for a symlink between our check and our write (or own a folder above
+    the home); running as them, such a trick can only reach files they could already write. A child
+    process drops to the account's UID and GID (no supplementary group) and calls write_authorized_keys."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(account.gid)
+            os.setuid(account.uid)
+            os.umask(0o077)
+            write_authorized_keys(str(home), account.uid, account.gid, content)
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 — reported to the parent by the exit status
+            message = f"{SCRIPT}: writing {home}/.ssh/authorized_keys as {account.name}: {exc}\n"
+            with contextlib.suppress(OSError):
+                os.write(2, message.encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise CommandError(f"writing {home}/.ssh/authorized_keys as {account.name} failed")
+
+
 def apply(the_plan: Plan, host: HostState, password_file: Path, runner: Runner = run_command,
           root: Path = Path("/"), outcome: Outcome | None = None) -> Outcome:
     """Carry out the plan, in this order: password file, newusers (one batch), chage -d 0, /etc/skel,
@@ -1165,6 +1404,9 @@ def apply(the_plan: Plan, host: HostState, password_file: Path, runner: Runner =
         runner(["groupadd", name], None)
         done.groups_created.append(name)
         notice(f"created group {name}")
+    # The groups made here, groupadd's and the own group of each new user whose name was no group yet.
+    write_group_record([*the_plan.create_groups, *(u.login for u in the_plan.create_users if u.gid is None)],
+                       host, root)
 
     regenerated = [c for c in the_plan.update_users if c.new_password]
     if regenerated:
@@ -1193,8 +1435,7 @@ def apply(the_plan: Plan, host: HostState, password_file: Path, runner: Runner =
     for change in the_plan.update_users:
         if change.ssh_key:
             account = accounts[change.login]
-            write_authorized_keys(str(home_of(account)), account.uid, account.gid,
-                                  key_content(change.ssh_key))
+            write_key_as_user(account, home_of(account), key_content(change.ssh_key))
         mark(change, done.updated, "updated")
     return done
 
@@ -1208,12 +1449,15 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="provision_users.py", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    usage="%(prog)s [--dry-run] [--password-file PATH] [--quiet] CSV_FILE")
+                    usage="%(prog)s [--dry-run] [--password-file PATH] [--allow-group GROUP]... [--quiet] "
+                          "CSV_FILE")
     parser.add_argument("csv_file", metavar="CSV_FILE", help="the users file")
     parser.add_argument("-n", "--dry-run", action="store_true",
                         help="validate and show the plan, change nothing")
     parser.add_argument("--password-file", metavar="PATH",
                         help=f"where the new users' passwords go (default under {STATE_DIR})")
+    parser.add_argument("--allow-group", metavar="GROUP", action="append", default=[],
+                        help="let the file name this privileged, system or foreign group (repeatable)")
     parser.add_argument("-q", "--quiet", action="store_true", help="narration only for changes and errors")
     return parser
 
@@ -1271,6 +1515,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.password_file is not None and (not args.password_file or args.password_file.endswith("/")):
             raise UsageError(f"--password-file needs the path of a file, got '{args.password_file}'")
+        for name in args.allow_group:
+            if not NAME_RE.fullmatch(name):
+                raise UsageError(f"--allow-group {shown(name)} is not a group name ({NAME_PATTERN})")
+            if name == "root":
+                raise UsageError("--allow-group root: root is never allowed")
     except UsageError as exc:
         log.error("provision_users.py: %s (see --help)", exc)
         print(result_line("failed", dry_run=False, error=f"usage: {exc}", errors=1))
@@ -1312,7 +1561,10 @@ def main(argv: list[str] | None = None) -> int:
         records, problems = parse_csv(data, filename)
         users, row_problems = validate_rows(records, filename)
         host = read_host_state(records)
-        problems += row_problems + validate_against_host(records, host, filename)
+        if host.record_problem:
+            return fail(2, host.record_problem)
+        allowed = frozenset(args.allow_group)
+        problems += row_problems + validate_against_host(records, host, filename, allowed)
         if problems:
             problems.sort(key=lambda p: p.line)
             for problem in problems:
@@ -1321,6 +1573,9 @@ def main(argv: list[str] | None = None) -> int:
             return fail(2, f"validation failed: {count} problem(s) in {filename}, nothing changed",
                         errors=count)
         the_plan = plan(users, host)
+        reason = record_folder_problem(the_plan)
+        if reason:
+            return fail(2, reason)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         password_file, reason = choose_password_file(args.password_file, stamp)
         if the_plan.needs_passwords and reason:

@@ -836,6 +836,189 @@ def test_unsafe_password_folder_is_refused(node: Node, impl: Impl, folder: str, 
 
 
 # ==================================================================================================
+# No privilege by CSV: privileged, system and foreign groups, administrators' accounts (fresh
+# container each; the name-only cases are in REFUSED). Every refusal: exit 2, the line and field,
+# and the host exactly as before (passwd, shadow, group, gshadow, homes, /var/lib/tssr-kit).
+
+# A group made by hand, in the managed GID range, that sudo trusts: the case a GID rule alone misses.
+HANDMADE = ("groupadd --gid 1234 ops && mkdir -p /etc/sudoers.d"
+            " && echo '%ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops")
+RECORD = f"{PASSWORD_DIR}/created-groups"
+
+
+def refused_run(node: Node, impl: Impl, setup: str, text: str, *flags: str, state: str = SNAPSHOT
+                ) -> tuple[Run, dict[str, str], dict[str, str]]:
+    """``setup`` (test code), then one run of ``text`` with ``flags``: the run, the state before and after."""
+    before = prepare(node, setup, state)
+    (run,), printed = run_in_turn(node, [(text, command(impl, *flags))], state)
+    return run, before, parse_snapshot(printed)
+
+
+def test_group_made_by_hand_is_refused_even_in_the_login_range(node: Node, impl: Impl) -> None:
+    run, before, after = refused_run(node, impl, HANDMADE, csv(GOOD, Row("newops", "New", "Ops", "ops")))
+    assert_refused(run, 3, {"groups"}, "'ops' (GID 1234) was not created by provision-users: refused unless "
+                   "allowed with --allow-group ops", good_lines=(2,))
+    assert_same_host(before, after)
+
+
+def test_new_login_named_like_a_group_made_by_hand_is_refused(node: Node, impl: Impl) -> None:
+    run, before, after = refused_run(node, impl, HANDMADE, csv(Row("ops", "Oscar", "Ops")))
+    assert_refused(run, 2, {"login"},
+                   "'ops' is the name of a group (GID 1234) not created by provision-users")
+    assert_same_host(before, after)
+
+
+# Administrators made outside the file, with a key of their own: `alex` in sudo, `boss` with sudo as
+# primary group. (Not `admin`: that name is itself a privileged group, Ubuntu's old sudo group.)
+ADMIN = ("useradd --create-home --uid 1500 --groups sudo alex"
+         " && useradd --create-home --uid 1501 --gid sudo boss"
+         " && for u in alex boss; do install -d -m 700 -o $u /home/$u/.ssh"
+         " && echo \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwn $u-own\" > /home/$u/.ssh/authorized_keys; done")
+KEYS_STATE = (SNAPSHOT + "printf '=== keys\\n';"
+              " cat /home/alex/.ssh/authorized_keys /home/boss/.ssh/authorized_keys\n")
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_an_administrator_s_account_can_be_neither_taken_over_nor_locked_by_the_file(
+        node: Node, impl: Impl, keys: Keys, state: str) -> None:
+    """`alex` is in sudo, `boss` has sudo as primary group: a row may not replace their key, unlock,
+    lock or expire them."""
+    text = csv(Row("alex", "Alex", "Min", ssh_key=keys.ed25519, state=state),
+               Row("boss", "The", "Boss", ssh_key=keys.ed25519, state=state))
+    run, before, after = refused_run(node, impl, ADMIN, text, state=KEYS_STATE)
+    assert_refused(run, 2, {"login"}, "'alex' is a member of the privileged group 'sudo': refused unless "
+                   "allowed with --allow-group sudo")
+    assert_refused(run, 3, {"login"}, "'boss' is a member of the privileged group 'sudo'")
+    assert_same_host(before, after)
+    assert keys.ed25519 not in after["keys"]
+
+
+SUDOERS = ("useradd --create-home --uid 1800 jdoe"
+           " && echo 'jdoe ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/jdoe"
+           " && useradd --create-home --uid 1801 --groups ops opsie"
+           " && useradd --create-home --uid 1802 plain")
+
+
+def test_an_account_sudo_trusts_by_name_or_through_a_foreign_group_is_refused(node: Node, impl: Impl,
+                                                                            keys: Keys) -> None:
+    """Rights sudo gives by name (or to a group no list knows) are found with `sudo -l -U`: a file may
+    not adopt such an account, even with its groups allowed; an account sudo does not trust may."""
+    text = csv(Row("jdoe", "John", "Doe", ssh_key=keys.ed25519), Row("opsie", "Op", "Sie", "ops"),
+               Row("plain", "Plain", "User"))
+    run, before, after = refused_run(node, impl, f"{HANDMADE} && {SUDOERS}", text, "--allow-group", "ops")
+    assert_refused(run, 2, {"login"}, "'jdoe' may run commands through sudo and was not created by "
+                   "provision-users: refused (manage this account by hand)", good_lines=(4,))
+    assert_refused(run, 3, {"login"}, "'opsie' may run commands through sudo", good_lines=(4,))
+    assert_same_host(before, after)
+
+
+def test_allowed_group_is_granted_and_its_members_then_need_the_option(node: Node, impl: Impl) -> None:
+    text = csv(Row("chief", "Chief", "Admin", "sudo"))
+    runs, printed = run_in_turn(node, [(text, command(impl, "--allow-group", "sudo")),
+                                       (text, command(impl, "--allow-group=sudo")),
+                                       (text, command(impl))], ACCOUNTS)
+    first, again, without = runs
+    assert first.exit == 0, first
+    assert parse_accounts(printed).member_of("chief") == {"sudo"}
+    assert subset(again.result, {"status": "ok", "changed": 0}) == {"status": "ok", "changed": 0}, again
+    assert_refused(without, 2, {"groups"}, "'sudo' is a privileged group")
+    assert_refused(without, 2, {"login"}, "'chief' is a member of the privileged group 'sudo'")
+
+
+@pytest.mark.parametrize("option", [("--allow-group", "root"), ("--allow-group", "Bad name"),
+                                    ("--allow-group=",), ("--allow-group=-x",)])
+def test_allow_group_needs_a_group_name_and_never_root(clean: Clean, impl: Impl,
+                                                       option: tuple[str, ...]) -> None:
+    run = provision(clean, impl, csv(GOOD), *option)
+    assert run.exit == 2, run
+    assert "--allow-group" in run.stderr, run
+    assert_nothing_changed(clean)
+
+
+def test_groups_the_script_made_are_recorded_and_stay_usable(node: Node, impl: Impl) -> None:
+    first = provision(node, impl, csv(Row("ana", "Ana", "A", "compta")))
+    assert first.exit == 0, first
+    record = node.read(RECORD)
+    groups = parse_accounts(node.sh(ACCOUNTS)).group
+    assert record == "".join(f"{name}:{groups[name][2]}\n" for name in ("ana", "compta")), record
+    assert stat(node, RECORD) == "600 root root regular file"
+    # Another user in the same group, and a new user named like it: both are the script's own.
+    second = provision(node, impl, csv(Row("ana", "Ana", "A", "compta"),
+                                       Row("ben", "Ben", "B", "compta ana")))
+    assert second.exit == 0, second
+    assert parse_accounts(node.sh(ACCOUNTS)).member_of("ben") == {"compta", "ana"}
+
+
+UNTRUSTED_RECORDS = {
+    "writable-by-all": f"chmod 666 {RECORD}",
+    "owned-by-a-user": f"chown 65534 {RECORD}",
+    "a-symlink": f"printf 'ops:1234\\n' > /root/fake && rm {RECORD} && ln -s /root/fake {RECORD}",
+    "in-an-open-folder": f"chmod 755 {PASSWORD_DIR}",
+}
+
+
+@pytest.mark.parametrize("how", list(UNTRUSTED_RECORDS))
+def test_a_record_of_created_groups_others_could_write_is_not_trusted(node: Node, impl: Impl,
+                                                                     how: str) -> None:
+    assert provision(node, impl, csv(Row("ana", "Ana", "A", "compta"))).exit == 0
+    run, before, after = refused_run(node, impl, f"{HANDMADE} && {UNTRUSTED_RECORDS[how]}",
+                                     csv(Row("ana", "Ana", "A", "compta ops")))
+    assert run.exit == 2, run
+    assert "created-groups cannot be trusted" in run.stderr, run
+    assert run.result["status"] == "failed"
+    assert_same_host(before, after)
+
+
+def test_group_deleted_and_made_again_by_someone_else_is_foreign(node: Node, impl: Impl) -> None:
+    assert provision(node, impl, csv(Row("ana", "Ana", "A", "compta"))).exit == 0
+    run, before, after = refused_run(node, impl, "groupdel compta && groupadd --gid 1777 compta",
+                                     csv(Row("ana", "Ana", "A", "compta")))
+    assert_refused(run, 2, {"groups"}, "'compta' (GID 1777) was not created by provision-users")
+    assert_same_host(before, after)
+
+
+def test_new_group_for_an_existing_user_needs_a_private_record_folder(node: Node, impl: Impl) -> None:
+    setup = f"useradd --create-home --uid 1600 joe && mkdir -p -m 755 {PASSWORD_DIR}"
+    run, before, after = refused_run(node, impl, setup, csv(Row("joe", "Joe", "J", "newgrp")))
+    assert run.exit == 2, run
+    assert f"folder {PASSWORD_DIR} must be owned by root with mode 0700" in run.stderr, run
+    assert_same_host(before, after)
+
+
+# --------------------------------------------------------------------------------------------------
+# Names read from the host are data: a home path another user can redirect, a ~/.ssh that is not the
+# user's. The key of an existing user is written as that user, and such homes are refused.
+
+ROOT_SSH = SNAPSHOT + ("printf '=== root ssh\\n'; ls -la --time-style=full-iso /root/.ssh 2>&1;"
+                       " cat /root/.ssh/authorized_keys 2>&1\n"
+                       "printf '=== shared\\n'; ls -la --time-style=full-iso /srv/shared 2>&1\n")
+
+
+def test_key_for_a_user_whose_home_now_points_at_root_s_folder_is_refused(node: Node, impl: Impl,
+                                                                          keys: Keys) -> None:
+    # vic's home is in a shared sticky folder; vic (who owns it) swaps it for a link to /root.
+    setup = ("mkdir -p -m 1777 /srv/shared"
+             " && useradd --create-home --home-dir /srv/shared/vic --uid 1700 vic"
+             " && mkdir -p -m 700 /root/.ssh && echo 'precious' > /root/.ssh/authorized_keys"
+             " && runuser -u vic -- sh -c 'rm -rf /srv/shared/vic && ln -s /root /srv/shared/vic'")
+    run, before, after = refused_run(node, impl, setup, csv(Row("vic", "Vic", "Tim", ssh_key=keys.ed25519)),
+                                     state=ROOT_SSH)
+    assert_refused(run, 2, {"ssh_key"},
+                   "home directory /srv/shared/vic is owned by UID 0, not by 'vic': refused")
+    assert_same_host(before, after)
+    assert "precious" in after["root ssh"]
+
+
+def test_ssh_folder_of_someone_else_in_the_home_is_refused_not_handed_over(node: Node, impl: Impl,
+                                                                           keys: Keys) -> None:
+    setup = ("useradd --create-home --uid 1701 sam && mkdir -m 755 /home/sam/.ssh"
+             " && echo kept > /home/sam/.ssh/note")
+    run, before, after = refused_run(node, impl, setup, csv(Row("sam", "Sam", "S", ssh_key=keys.ed25519)))
+    assert_refused(run, 2, {"ssh_key"}, "/home/sam/.ssh is owned by UID 0, not by 'sam': refused")
+    assert_same_host(before, after)
+
+
+# ==================================================================================================
 # Updates: one container goes through a story; each test checks one part of it
 
 
@@ -1179,7 +1362,24 @@ REFUSED: list[Case] = [
     # groups
     bad_row("group-root", "groups", groups="root"),
     bad_row("group-with-gid-0", "groups", groups="wheelzero"),
+    bad_row("group-with-gid-0-even-allowed-twice", "groups", groups="wheelzero wheelzero"),
     bad_row("uppercase-group", "groups", groups="Compta"),
+    # No privilege by CSV: privileged groups (existing or not), system groups, and logins named like
+    # privileged groups are refused unless --allow-group names them (docs/reference/users-csv.md).
+    *[bad_row(f"privileged-group-{g}", "groups", f"'{g}' is a privileged group: refused unless allowed with "
+              f"--allow-group {g}", groups=g)
+      for g in ("sudo", "wheel", "admin", "adm", "disk", "shadow", "docker", "lxd", "libvirt", "kvm",
+                "systemd-journal", "staff", "video", "input", "ssl-cert", "_ssh")],
+    bad_row("privileged-group-after-a-good-one", "groups", "'sudo' is a privileged group",
+            groups="newgroup sudo"),
+    *[bad_row(f"system-group-{g}", "groups", f"'{g}' is a system group (GID {gid}): refused unless allowed "
+              f"with --allow-group {g}", groups=g)
+      for g, gid in (("audio", 29), ("www-data", 33), ("nogroup", 65534), ("backup", 34), ("tssr", 990))],
+    bad_row("login-named-like-a-privileged-group-that-does-not-exist", "login",
+            "'docker' is the name of a privileged group: refused unless allowed with --allow-group docker",
+            login="docker"),
+    bad_row("login-named-like-the-group-wheel", "login", "'wheel' is the name of a privileged group",
+            login="wheel"),
     # shell (ruff S604 below: a login shell value, not subprocess's shell=True)
     bad_row("shell-not-installed", "shell", shell="/bin/zsh"),  # noqa: S604
     bad_row("relative-shell", "shell", shell="bin/bash"),  # noqa: S604
@@ -1203,6 +1403,11 @@ REFUSED: list[Case] = [
     bad_row("key-rsa-1024-bits", "ssh_key", ssh_key="{rsa1024}"),
     bad_row("key-with-command-option", "ssh_key", ssh_key='command="/bin/sh" {ed25519}'),
     bad_row("key-with-no-pty-option", "ssh_key", ssh_key="no-pty {ed25519}"),
+    bad_row("key-with-from-option", "ssh_key", ssh_key='from="*" {ed25519}'),
+    bad_row("key-with-environment-option", "ssh_key", ssh_key='environment="LD_PRELOAD=/tmp/x.so" {ed25519}'),
+    bad_row("key-as-a-certificate-authority", "ssh_key", ssh_key="cert-authority {ed25519}"),
+    bad_row("key-with-restrict-then-command", "ssh_key", ssh_key='restrict,command="id" {ed25519}'),
+    bad_row("key-certificate-type", "ssh_key", ssh_key="ssh-ed25519-cert-v01@openssh.com {ed25519_blob}"),
     Case("key-two-keys-in-one-field", _two_keys, 3, frozenset({"ssh_key"})),
     bad_row("key-two-ed25519-keys-in-one-field", "ssh_key", ssh_key="{ed25519} {ed25519_other_bare}"),
     bad_row("key-type-name-in-the-comment", "ssh_key", ssh_key="{ed25519_bare} my ssh-rsa key"),
@@ -1666,3 +1871,35 @@ def test_bash_and_python_agree_on_an_invalid_file(invalid: dict[str, dict[str, A
     assert seen["bash"] == seen["python"]
     for answer in got.values():
         assert_same_host(answer.before, answer.after)
+
+
+def privilege_file(keys: Keys) -> str:
+    """Every way a file could grant a privilege, on a host prepared with PRIVILEGE_HOST."""
+    return csv(Row("newuser", "New", "User", "sudo adm docker audio users ops wheelzero newgrp"),   # 2
+               Row("alex", "Alex", "Min", ssh_key=keys.ed25519),                                  # 3
+               Row("docker", "Do", "Cker"),                                                        # 4
+               Row("ops", "Op", "S"),                                                              # 5
+               Row("boss", "B", "Oss", state="absent"))                                            # 6
+
+
+PRIVILEGE_HOST = f"{HANDMADE} && {ADMIN} && groupadd --non-unique --gid 0 wheelzero"
+
+
+@pytest.mark.parametrize("allowed", [(), ("--allow-group", "sudo", "--allow-group", "ops")],
+                         ids=["nothing-allowed", "sudo-and-ops-allowed"])
+def test_bash_and_python_print_the_same_messages_for_what_a_file_may_not_grant(
+        platform: Platform, new_node: NodeFactory, keys: Keys, allowed: tuple[str, ...]) -> None:
+    """The parity tests above compare lines and fields; here the very messages, as the spec gives them."""
+    node = new_node(platform)
+    prepare(node, PRIVILEGE_HOST)
+    runs, _ = run_in_turn(node, [(privilege_file(keys), command(impl, "--dry-run", *allowed))
+                                 for impl in IMPLS.values()], "true")
+    seen = {impl.name: sorted((int(m[1]), m[2], m[3]) for m in run.error_lines)
+            for impl, run in zip(IMPLS.values(), runs, strict=True)}
+    assert seen["bash"] == seen["python"]
+    assert all(run.exit == 2 for run in runs)
+    fields = [(line, field) for line, field, _ in seen["bash"]]
+    if allowed:
+        assert fields == [(2, "groups")] * 4 + [(4, "login")], seen["bash"]     # adm docker audio wheelzero
+    else:
+        assert fields == [(2, "groups")] * 6 + [(3, "login"), (4, "login"), (5, "login"), (6, "login")], seen

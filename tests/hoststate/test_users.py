@@ -24,7 +24,10 @@ What is checked, from docs/reference/users-csv.md:
   the whole of ~/.ssh/authorized_keys (.ssh 0700, file 0600) when one is given, a usable password
   that is neither locked nor expired;
 - absent (a leaver), when the account exists: password locked ('!'), expiry day 1 (1970-01-02), the
-  family's no-login shell, home kept. A leaver with no account on the host is skipped, with a reason.
+  family's no-login shell, home kept. A leaver with no account on the host is skipped, with a reason;
+- the primary group of a present user is the group of its own name (a file cannot make it another);
+- the record of the groups the script created (/var/lib/tssr-kit/users/created-groups) is root-only and
+  names each group with its GID on this host (skipped where the script never created a group).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ CSV = Path(os.environ.get("TSSR_USERS_CSV") or REPO / "examples" / "users" / "us
 
 # The no-login shell of each OS family (docs/reference/users-csv.md, "What absent does").
 NOLOGIN = {"debian": "/usr/sbin/nologin", "redhat": "/sbin/nologin"}
+RECORD = "/var/lib/tssr-kit/users/created-groups"
 UID_MIN, UID_MAX = 1000, 60000
 
 
@@ -141,6 +145,11 @@ def test_present_user_home_exists_and_belongs_to_the_user(host, user):
 
 
 @pytest.mark.parametrize("user", **by_login(PRESENT))
+def test_present_user_primary_group_is_the_group_of_its_own_name(host, user):
+    assert host.user(user.login).group == user.login
+
+
+@pytest.mark.parametrize("user", **by_login(PRESENT))
 def test_present_user_is_in_exactly_the_listed_supplementary_groups(host, user):
     assert supplementary_groups(host, user.login) == set(user.groups)
 
@@ -197,3 +206,20 @@ def test_leaver_home_is_kept(host, user):
     home = host.file(host.user(user.login).home)
     assert home.is_directory
     assert home.user == user.login
+
+
+# ---- the record of the groups the script created ----------------------------------------------------
+def test_record_of_created_groups_is_root_only_and_names_each_group_with_its_gid(host):
+    record = host.file(RECORD)
+    if not record.exists:
+        pytest.skip(f"no {RECORD}: provision-users created no group on this host")
+    assert record.is_file and not record.is_symlink
+    assert (record.user, record.mode) == ("root", 0o600)
+    folder = host.file(RECORD.rsplit("/", 1)[0])
+    assert (folder.user, folder.mode) == ("root", 0o700) and not folder.is_symlink
+    lines = record.content_string.splitlines()
+    assert lines, f"{RECORD} is empty"
+    for line in lines:
+        name, gid = line.split(":")
+        assert host.group(name).exists, f"{RECORD} names {name}, which is no group here"
+        assert host.group(name).gid == int(gid), f"{name} has GID {host.group(name).gid}, not {gid}"

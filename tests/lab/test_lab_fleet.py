@@ -183,3 +183,28 @@ def test_accounts_from_yaml_go_through_the_roles_template(lab, tmp_path):
 def test_missing_csv_is_a_usage_error(lab):
     proc = inv("provision-users", "--hosts", lab[0], "--csv", "/nonexistent.csv")
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_a_privileged_group_in_the_csv_is_refused_on_the_fleet_unless_allowed(lab, tmp_path):
+    login = f"adm{uuid.uuid4().hex[:6]}"
+    csv = tmp_path / "admins.csv"
+    csv.write_text(f"login;first_name;last_name;groups\n{login};Ad;Min;sudo\n")
+    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(csv))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ":2:groups: 'sudo' is a privileged group" in proc.stderr
+    assert not any(has_user(h, login) for h in lab)
+    proc = inv("provision-users", "--hosts", lab[0], "--csv", str(csv), "--allow-group", "sudo")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert login in on_host(lab[0], "getent", "group", "sudo").stdout
+
+
+def test_a_lab_host_reached_by_its_address_is_an_unknown_host_and_refused(lab, tmp_path):
+    """Outside the lab's own names, the operator's known_hosts applies: an empty one knows no host."""
+    port = next(line.split()[1] for line in SSH_CONFIG.read_text().splitlines()
+                if line.strip().startswith("Port"))
+    (tmp_path / ".ssh").mkdir()
+    proc = subprocess.run([*INV, "check", "--hosts", f"tssr@127.0.0.1:{port}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env={**env(), "HOME": str(tmp_path)})
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "unknown host key" in proc.stdout + proc.stderr
+    assert not (tmp_path / ".ssh" / "known_hosts").exists()

@@ -537,6 +537,7 @@ def host_state(**overrides) -> "pu.HostState":
         },
         shells=frozenset({"/bin/sh", "/bin/bash", "/usr/bin/bash"}),
         today=20000,
+        created_groups=frozenset({("bob", 1001), ("dev", 1002), ("spare", 1500)}),
     )
     for name, value in overrides.items():
         setattr(state, name, value)
@@ -560,8 +561,117 @@ def test_new_login_named_like_a_system_group_is_refused():
         "users.csv:2:login: 'sudo' is the name of an existing group with GID 27, outside 1000-60000"]
 
 
-def test_new_login_named_like_a_group_in_range_is_allowed():
+def test_new_login_named_like_a_group_this_script_created_is_allowed():
     assert host_problems("spare;A;B;;;;\n") == []
+
+
+def test_new_login_named_like_a_group_this_script_did_not_create_is_refused_unless_allowed():
+    host = host_state(groups={**host_state().groups, "ops": pu.Group("ops", 1600)})
+    message = ("users.csv:2:login: 'ops' is the name of a group (GID 1600) not created by provision-users: "
+               "refused unless allowed with --allow-group ops")
+    assert host_problems("ops;A;B;;;;\n", host) == [message]
+    # Recorded with another GID: the group was made again by someone else.
+    host.created_groups = frozenset({("ops", 1601)})
+    assert host_problems("ops;A;B;;;;\n", host) == [message]
+    records, _ = parse(HEADER + "ops;A;B;;;;\n")
+    assert pu.validate_against_host(records, host, "users.csv", frozenset({"ops"})) == []
+
+
+@pytest.mark.parametrize("login", ["docker", "lxd", "wheel", "adm"])
+def test_new_login_named_like_a_privileged_group_is_refused_even_when_the_group_does_not_exist(login):
+    assert host_problems(f"{login};A;B;;;;\n") == [
+        f"users.csv:2:login: '{login}' is the name of a privileged group: refused unless allowed with "
+        f"--allow-group {login}"]
+
+
+def allowed_problems(csv_rows: str, allowed: set[str], host=None) -> list[str]:
+    records, problems = parse(HEADER + csv_rows)
+    assert problems == []
+    return messages(pu.validate_against_host(records, host or host_state(), "users.csv", frozenset(allowed)))
+
+
+@pytest.mark.parametrize("group", sorted(pu.PRIVILEGED_GROUPS - {"root"}))
+def test_every_privileged_group_is_refused_whether_it_exists_or_not(group):
+    expected = [f"users.csv:2:groups: '{group}' is a privileged group: refused unless allowed with "
+                f"--allow-group {group}"]
+    assert host_problems(f"alice;A;B;{group};;;\n") == expected
+    host = host_state(groups={**host_state().groups, group: pu.Group(group, 1700)})   # even in range
+    assert host_problems(f"alice;A;B;{group};;;\n", host) == expected
+    assert allowed_problems(f"alice;A;B;{group};;;\n", {group}, host) == []
+
+
+def test_system_group_is_refused_unless_allowed_and_users_is_ordinary():
+    host = host_state(groups={**host_state().groups, "audio": pu.Group("audio", 29),
+                              "users": pu.Group("users", 100), "nogroup": pu.Group("nogroup", 65534)})
+    assert host_problems("alice;A;B;audio users nogroup;;;\n", host) == [
+        "users.csv:2:groups: 'audio' is a system group (GID 29): refused unless allowed with "
+        "--allow-group audio",
+        "users.csv:2:groups: 'nogroup' is a system group (GID 65534): refused unless allowed with "
+        "--allow-group nogroup"]
+    assert allowed_problems("alice;A;B;audio users nogroup;;;\n", {"audio", "nogroup"}, host) == []
+
+
+def test_group_in_range_not_created_by_this_script_is_refused_unless_allowed():
+    host = host_state(groups={**host_state().groups, "ops": pu.Group("ops", 1600)})
+    assert host_problems("alice;A;B;dev ops ops;;;\n", host) == [
+        "users.csv:2:groups: 'ops' (GID 1600) was not created by provision-users: refused unless allowed "
+        "with --allow-group ops"]
+    assert allowed_problems("alice;A;B;dev ops;;;\n", {"ops"}, host) == []
+
+
+def test_allowing_a_group_never_allows_gid_0():
+    assert allowed_problems("alice;A;B;toor;;;\n", {"toor"}) == ["users.csv:2:groups: group 'toor' has GID 0"]
+
+
+@pytest.mark.parametrize("primary", [False, True])
+def test_an_account_in_a_privileged_group_may_not_be_managed_unless_that_group_is_allowed(primary):
+    groups = {**host_state().groups, "sudo": pu.Group("sudo", 27, () if primary else ("bob",))}
+    users = {**host_state().users, "bob": pu.Account("bob", 1001, 27 if primary else 1001, "Bob Durand",
+                                                       "/home/bob", "/bin/bash")}
+    host = host_state(groups=groups, users=users)
+    for state in ("present", "absent"):
+        assert host_problems(f"bob;Bob;Durand;;;;{state}\n", host) == [
+            "users.csv:2:login: 'bob' is a member of the privileged group 'sudo': refused unless allowed "
+            "with --allow-group sudo"]
+    assert allowed_problems("bob;Bob;Durand;;;;\n", {"sudo"}, host) == []
+
+
+@pytest.mark.parametrize("right, message", [
+    ("may", "'bob' may run commands through sudo and was not created by provision-users: refused (manage "
+            "this account by hand)"),
+    ("unknown", "'bob': sudo -l -U bob failed, so whether sudo trusts this account is unknown: refused")])
+def test_an_account_sudo_trusts_is_refused_and_allowing_a_harmless_group_changes_nothing(right, message):
+    host = host_state(sudo_rights={"bob": right})
+    assert host_problems("bob;Bob;Durand;dev;;;\n", host) == [f"users.csv:2:login: {message}"]
+    assert allowed_problems("bob;Bob;Durand;dev;;;\n", {"dev"}, host) == [f"users.csv:2:login: {message}"]
+
+
+def test_a_member_of_an_allowed_privileged_group_is_managed_whatever_sudo_says():
+    groups = {**host_state().groups, "sudo": pu.Group("sudo", 27, ("bob",))}
+    host = host_state(groups=groups, sudo_rights={"bob": "may"})
+    assert allowed_problems("bob;Bob;Durand;sudo;;;\n", {"sudo"}, host) == []
+
+
+def test_sudo_is_asked_only_about_existing_accounts_this_script_did_not_create(monkeypatch):
+    asked = []
+    monkeypatch.setattr(pu.shutil, "which", lambda name, path=None: "/usr/bin/sudo")
+    monkeypatch.setattr(pu.subprocess, "run", lambda argv, **kw: asked.append(argv[-1]) or
+                        subprocess.CompletedProcess(argv, 0, b"User x may run the following commands", b""))
+    old = pu.Account("old", 1700, 1700, "O", "/home/old", "/bin/sh")
+    host = host_state(users={**host_state().users, "old": old})
+    records, _ = parse(HEADER + "bob;B;D;;;;\nold;O;L;;;;\nnew;N;W;;;;\ndaemon;D;M;;;;\n")
+    assert pu.read_sudo_rights(records, host) == {"old": "may"}
+    # bob's own group (bob, 1001) is recorded; new does not exist; daemon is a system account.
+    assert asked == ["old"]
+
+
+def test_an_account_whose_group_has_gid_0_may_never_be_managed():
+    groups = {**host_state().groups, "toor": pu.Group("toor", 0, ("bob",))}
+    host = host_state(groups=groups)
+    assert allowed_problems("bob;Bob;Durand;;;;\n", {"toor"}, host) == []   # allowed: no longer privileged
+    assert host_problems("bob;Bob;Durand;;;;\n", host) == [
+        "users.csv:2:login: 'bob' is a member of the privileged group 'toor': refused unless allowed with "
+        "--allow-group toor"]
 
 
 def test_new_login_whose_home_exists_is_refused():
@@ -570,8 +680,8 @@ def test_new_login_whose_home_exists_is_refused():
         "users.csv:2:login: home directory /home/alice already exists"]
 
 
-def test_listed_group_with_gid_0_is_refused():
-    assert host_problems("alice;A;B;dev toor;;;\n") == ["users.csv:2:groups: group 'toor' has GID 0"]
+def test_listed_group_with_gid_0_is_refused_once():
+    assert host_problems("alice;A;B;dev toor toor;;;\n") == ["users.csv:2:groups: group 'toor' has GID 0"]
 
 
 def test_shell_not_in_etc_shells_is_refused_for_a_present_row():
@@ -645,8 +755,17 @@ def test_host_state_is_read_from_etc_files(tmp_path):
     assert host.existing_homes == frozenset({"/home/alice"})
 
 
+def root_with_bob_s_own_home(tmp_path: Path) -> Path:
+    """fake_root where bob owns his home (bob is UID 1001 when the tests run as root, else the tester)."""
+    uid, gid = (1001, 1001) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    root = fake_root(tmp_path, uid, gid)
+    if os.geteuid() == 0:
+        os.chown(root / "home" / "bob", uid, gid)
+    return root
+
+
 def test_symlinked_ssh_directory_is_seen_as_a_problem(tmp_path):
-    root = fake_root(tmp_path)
+    root = root_with_bob_s_own_home(tmp_path)
     (root / "elsewhere").mkdir()
     (root / "home" / "bob" / ".ssh").symlink_to(root / "elsewhere")
     records, _ = parse(HEADER + f"bob;Bob;Durand;;;{ed25519()};\n")
@@ -655,9 +774,10 @@ def test_symlinked_ssh_directory_is_seen_as_a_problem(tmp_path):
 
 
 def test_symlinked_authorized_keys_is_seen_as_a_problem(tmp_path):
-    root = fake_root(tmp_path)
+    root = root_with_bob_s_own_home(tmp_path)
     ssh = root / "home" / "bob" / ".ssh"
     ssh.mkdir(mode=0o700)
+    os.chown(ssh, *(root / "home" / "bob").stat()[4:6])
     (ssh / "authorized_keys").symlink_to(root / "etc" / "shadow")
     records, _ = parse(HEADER + f"bob;Bob;Durand;;;{ed25519()};\n")
     host = pu.read_host_state(records, root)
@@ -674,9 +794,21 @@ def test_authorized_keys_in_place_with_the_right_modes_needs_no_change(tmp_path)
     assert state == pu.KeyState(ssh_dir_ok=True, content=(ed25519() + "\n").encode(), file_ok=True)
     assert not pu.key_needs_writing(ed25519(), state)
     assert pu.key_needs_writing(ed25519() + " ", state)
-    assert pu.key_needs_writing(ed25519(), pu.read_key_state(home, os.getuid() + 1))
     (home / ".ssh" / "authorized_keys").chmod(0o644)
     assert pu.key_needs_writing(ed25519(), pu.read_key_state(home, os.getuid()))
+
+
+def test_home_or_ssh_folder_the_user_does_not_own_is_a_key_problem(tmp_path):
+    """The key is written as the user: a home or ~/.ssh of someone else is refused, never handed over."""
+    home = tmp_path / "bob"
+    (home / ".ssh").mkdir(parents=True)
+    other = os.getuid() + 1
+    assert pu.read_key_state(home, other, "bob").problem == (
+        f"home directory {home} is owned by UID {os.getuid()}, not by 'bob': refused")
+    if os.geteuid() == 0:                      # chown needs root: the home is bob's, ~/.ssh is not
+        os.chown(home, other, -1)
+        assert pu.read_key_state(home, other, "bob").problem == (
+            f"{home}/.ssh is owned by UID {os.getuid()}, not by 'bob': refused")
 
 
 def test_missing_home_of_an_existing_user_is_a_key_problem(tmp_path):
@@ -830,7 +962,12 @@ def test_apply_feeds_passwords_on_stdin_only_and_writes_the_password_file_first(
             login, password, _, _, gecos, home, shell = stdin.decode().strip().split(":")
             with (root / "etc" / "passwd").open("a") as handle:
                 handle.write(f"{login}:x:{os.getuid()}:{os.getgid()}:{gecos}:{home}:{shell}\n")
+            with (root / "etc" / "group").open("a") as handle:
+                handle.write(f"{login}:x:2001:\n")
             (root / home.lstrip("/")).mkdir()
+        elif argv[0] == "groupadd":
+            with (root / "etc" / "group").open("a") as handle:
+                handle.write(f"{argv[1]}:x:2002:\n")
 
     done = pu.apply(the_plan, host, password_file, runner=runner, root=root)
     assert done.created == ["alice"] and done.groups_created == ["ops"]
@@ -845,6 +982,9 @@ def test_apply_feeds_passwords_on_stdin_only_and_writes_the_password_file_first(
                                           ["gpasswd", "-M", "bob,zed,alice", "dev"],
                                           ["gpasswd", "-M", "alice", "ops"]]
     assert calls[0][1] == f"alice:{password}:::Élodie Lefèvre:/home/alice:/bin/bash\n".encode()
+    record = root / "var" / "lib" / "tssr-kit" / "users" / "created-groups"
+    assert record.read_text() == "alice:2001\nops:2002\n"      # the groups this run made, with their GIDs
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
     home = root / "home" / "alice"
     assert (home / ".bashrc").read_text() == "# skel\n"
     assert (home / ".ssh" / "authorized_keys").read_text() == ed25519() + "\n"

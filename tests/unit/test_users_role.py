@@ -6,12 +6,15 @@ Jinja2; both must give a file that the project's parser reads back as the same u
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
 
 import jinja2
 import pytest
+import rolelib
+from ansible.plugins.filter.core import regex_replace
 
 from tssrkit import render
 
@@ -93,3 +96,33 @@ def test_role_ships_the_scripts_through_relative_links_not_copies(link, script):
     assert path.is_symlink()
     assert not Path(path.readlink()).is_absolute()
     assert path.resolve() == (REPO / script).resolve()
+
+
+def test_every_role_variable_is_validated_prefixed_and_documented():
+    rolelib.assert_every_default_is_validated(ROLE)
+    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "users_")
+    rolelib.assert_readme_documents_every_variable(ROLE)
+
+
+def script_argv(**variables) -> list[str]:
+    """The argv the role's run task gives the script, rendered with Jinja2 and Ansible's own filters."""
+    tasks = rolelib.load(ROLE / "tasks" / "main.yml")
+    block = next(t for t in tasks if "block" in t)["block"]
+    expression = next(t for t in block if t["name"].startswith("Run the provisioning script"))[
+        "ansible.builtin.command"]["argv"]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 — argv, not HTML
+    env.filters["regex_replace"] = regex_replace
+    defaults = rolelib.load(ROLE / "defaults" / "main.yml")
+    names = {"__users_interpreter": {"bash": "bash"}, "__users_script_dest": "/s/provision-users.sh",
+             "__users_csv_dest": "/d/users.csv", "ansible_check_mode": False}
+    return ast.literal_eval(env.from_string(expression).render(**{**defaults, **names, **variables}))
+
+
+def test_no_group_is_allowed_unless_the_playbook_says_so():
+    assert script_argv() == ["bash", "/s/provision-users.sh", "--quiet", "/d/users.csv"]
+
+
+def test_allowed_groups_reach_the_script_as_one_allow_group_option_each():
+    argv = script_argv(users_allowed_privileged_groups=["sudo", "docker"])
+    assert argv == ["bash", "/s/provision-users.sh", "--allow-group=sudo", "--allow-group=docker", "--quiet",
+                    "/d/users.csv"]

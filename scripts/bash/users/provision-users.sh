@@ -3,24 +3,31 @@
 # provision-users.sh - create, update and disable local Linux accounts from a CSV file.
 #
 # Usage:
-#   provision-users.sh [--dry-run] [--password-file PATH] [--quiet] CSV_FILE
+#   provision-users.sh [--dry-run] [--password-file PATH] [--allow-group GROUP]... [--quiet] CSV_FILE
 #
 #   -n, --dry-run             validate everything (file and host), print the planned changes,
 #                             change nothing
 #       --password-file PATH  where the new passwords go (default:
 #                             /var/lib/tssr-kit/users/passwords-<UTC YYYYmmddTHHMMSSZ>.csv);
 #                             written only when a password is generated; folder 0700, file 0600
+#       --allow-group GROUP   let the file name GROUP although it is privileged (sudo, adm, docker...),
+#                             a system group (GID outside 1000-60000) or a group provision-users did
+#                             not create; repeat the option for each group. root never is
 #   -q, --quiet               narrate only changes and errors
 #   -h, --help                print this help
 #
 # The CSV format (columns login, first_name, last_name, groups, shell, ssh_key, state) and every
 # rule checked are in docs/reference/users-csv.md. The whole file and the host are checked before
-# the first change; every problem is reported as <file>:<line>:<field>: <message>.
+# the first change; every problem is reported as <file>:<line>:<field>: <message>. A file grants no
+# privilege by itself: privileged, system and foreign groups, and accounts that are members of a
+# privileged group, are refused unless --allow-group names each group; an existing account it did
+# not create and that sudo trusts (sudo -l -U) is refused.
 #
 # Examples:
 #   sudo ./provision-users.sh --dry-run users.csv      # show what would change, change nothing
 #   sudo ./provision-users.sh users.csv                # apply; passwords in /var/lib/tssr-kit/users/
 #   sudo ./provision-users.sh -q --password-file /root/new-staff/passwords.csv users.csv
+#   sudo ./provision-users.sh --allow-group sudo admins.csv   # these rows may make administrators
 #
 # Exit codes:
 #   0  success (changes made, or nothing to do)
@@ -34,7 +41,9 @@
 # What it changes on the system (only accounts with 1000 <= UID <= 60000 are ever touched):
 #   /etc/passwd, /etc/shadow, /etc/group, /etc/gshadow (newusers, usermod, chage, chpasswd,
 #   groupadd, gpasswd); new home directories, filled from /etc/skel; ~/.ssh/authorized_keys of
-#   listed users; the password file; one syslog entry per action (tag tssr-provision-users).
+#   listed users (an existing user's is written as that user); the password file; the record of
+#   the groups it created, /var/lib/tssr-kit/users/created-groups; one syslog entry per action
+#   (tag tssr-provision-users).
 #
 # Supported OS families: debian (Debian, Ubuntu...) and redhat (RHEL, Rocky, AlmaLinux, Fedora...).
 # Needs: bash 4.4+, shadow utils, util-linux (flock, setpriv), GNU coreutils, GNU grep with -P,
@@ -63,6 +72,9 @@ readonly SHELLS_FILE=/etc/shells
 readonly SKEL_DIR=/etc/skel
 readonly HOME_BASE=/home
 readonly PASSWORD_DIR=/var/lib/tssr-kit/users
+# The groups this script created (name:gid lines): the only existing groups in the managed range a
+# file may name without --allow-group. Root-only, in the root-only PASSWORD_DIR.
+readonly GROUP_RECORD=${PASSWORD_DIR}/created-groups
 readonly PASSWORD_LENGTH=20
 readonly DEFAULT_SHELL=/bin/bash
 readonly ID_MIN=1000 ID_MAX=60000          # the only UIDs (and GIDs of login groups) ever managed
@@ -81,6 +93,19 @@ readonly KEY_COMMENT_CHARS='A-Za-z0-9._@+=/ -'    # inside a [...] pattern
 # apostrophes ' and ’ (U+2019), hyphen.
 readonly NAME_BAD_CHAR_RE="[^\p{L}\x{0300}-\x{036F} .'\x{2019}-]"
 readonly NAME_START_RE='^\p{L}'
+
+# Groups that make an administrator or reach the system's secrets, refused whatever their GID and
+# even before they exist (a package installed later may adopt a group of that name): sudo rights
+# (sudo, wheel, admin), root-equivalent devices and daemons (disk, kmem, mem, docker, lxd, incus,
+# libvirt, kvm, microk8s), logs and secrets (adm, systemd-journal, shadow, ssl-cert, _ssh, ssh,
+# mail, crontab), other users' terminals, screens and keyboards (tty, video, input), /usr/local
+# (staff), printing administration (lpadmin), packet capture (wireshark). Sorted: the first one an
+# account belongs to is the one named. docs/reference/users-csv.md lists them with the reasons.
+readonly -a PRIVILEGED_GROUPS=(_ssh adm admin crontab disk docker incus incus-admin input kmem kvm
+  libvirt lpadmin lxd mail mem microk8s root shadow ssh ssl-cert staff sudo sys systemd-journal tty
+  video wheel wireshark)
+# System groups (GID below 1000) that grant nothing and that files may name: `users` (GID 100).
+readonly -a ORDINARY_SYSTEM_GROUPS=(users)
 
 readonly -a ALL_COLUMNS=(login first_name last_name groups shell ssh_key state)
 readonly -a REQUIRED_COLUMNS=(login first_name last_name)
@@ -200,9 +225,13 @@ ERRORS=()                 # "<line><TAB><column order><TAB><message>", sorted wh
 TMP_FILES=()
 SYSLOG_LINES=()
 
-# The host, read once: passwd, shadow and group entries, /etc/shells.
+# The host, read once: passwd, shadow and group entries, /etc/shells, the groups this script made.
 declare -A PW_UID=() PW_GID=() PW_GECOS=() PW_HOME=() PW_SHELL=() SP_PASS=() SP_EXPIRE=()
-declare -A GR_GID=() GR_MEMBERS=() IS_MEMBER=() SHELLS=()
+declare -A GR_GID=() GR_MEMBERS=() IS_MEMBER=() SHELLS=() RECORDED=()
+declare -A ALLOWED_GROUP=() IS_PRIVILEGED=() IS_ORDINARY=()
+PRIVILEGED_CHECK=()       # existing groups whose members the file may not manage (load_host)
+PRIVILEGED_OF=''          # output of privileged_group_of
+SUDO_PROBLEM=''           # output of sudo_trusts
 
 # The file, once valid: one entry per login, in file order.
 HEADER=()
@@ -220,7 +249,7 @@ UNCHANGED=0
 declare -A PLANNED_GROUP=() WANTS=() GROUP_WANTERS=() GROUP_DELTA=() IS_NEW=()
 declare -A PLAN_MEMBERS=() MEMBER_CHANGES=() CREATE_DESC=() UPD_DESC=()
 declare -A UPD_GECOS=() UPD_SHELL=() UPD_UNLOCK=() UPD_UNEXPIRE=() NEEDS_PASSWORD=()
-declare -A KEY_WRITE=() KEY_CHOWN=() PASSWORD=()
+declare -A KEY_WRITE=() PASSWORD=()
 
 # What was done (in a dry run: what would be done). The result line is built from these.
 declare -A DONE_CREATED=() DONE_UPDATED=() DONE_DISABLED=() DONE_GROUPS=()
@@ -481,6 +510,12 @@ parse_args() {
         PASSWORD_FILE=${1#*=}
         password_file_given=1
         ;;
+      --allow-group)
+        (( $# >= 2 )) || usage_error "--allow-group needs a GROUP"
+        allow_group "$2"
+        shift
+        ;;
+      --allow-group=*) allow_group "${1#*=}" ;;
       --)
         shift
         positional+=("$@")
@@ -498,6 +533,16 @@ parse_args() {
   if (( password_file_given )) && [[ -z "${PASSWORD_FILE}" || "${PASSWORD_FILE}" == */ ]]; then
     usage_error "--password-file needs the path of a file, got '${PASSWORD_FILE}'"
   fi
+}
+
+# --allow-group GROUP: a group name, never root.
+allow_group() {
+  if ! is_valid_name "$1"; then
+    usage_error "--allow-group $(shown "$1") is not a group name (${LOGIN_RE})"
+  elif [[ "$1" == root ]]; then
+    usage_error "--allow-group root: root is never allowed"
+  fi
+  ALLOWED_GROUP[$1]=1
 }
 
 #######################################
@@ -562,8 +607,13 @@ load_host() {
   shadow=$(getent shadow)
   group=$(getent group)
 
+  # Entries whose UID or GID is not a number are skipped (Python's twin does the same): these
+  # fields reach arithmetic below, which would run whatever a crafted field holds.
   while IFS=: read -r name pass uid gid gecos home shell; do
     [[ -n "${name}" && -z "${PW_UID[${name}]-}" ]] || continue   # the first entry wins, like NSS
+    if ! is_number "${uid}" || ! is_number "${gid}"; then
+      continue
+    fi
     PW_UID[${name}]=${uid}
     PW_GID[${name}]=${gid}
     PW_GECOS[${name}]=${gecos}
@@ -580,6 +630,7 @@ load_host() {
 
   while IFS=: read -r name pass gid members; do
     [[ -n "${name}" && -z "${GR_GID[${name}]-}" ]] || continue
+    is_number "${gid}" || continue
     GR_GID[${name}]=${gid}
     GR_MEMBERS[${name}]=${members}
     IFS=, read -r -a list <<< "${members}"
@@ -598,6 +649,60 @@ load_host() {
 
   printf -v now '%(%s)T' -1
   TODAY=$(( now / 86400 ))
+
+  for name in "${PRIVILEGED_GROUPS[@]}"; do
+    IS_PRIVILEGED[${name}]=1
+  done
+  for name in "${ORDINARY_SYSTEM_GROUPS[@]}"; do
+    IS_ORDINARY[${name}]=1
+  done
+  # The groups whose members the file may not manage: the privileged ones and any group with GID 0,
+  # those that exist and that --allow-group does not name, sorted.
+  list=()
+  for name in "${!GR_GID[@]}"; do
+    if [[ ( -n "${IS_PRIVILEGED[${name}]-}" || "${GR_GID[${name}]}" == 0 ) && -z "${ALLOWED_GROUP[${name}]-}" ]]; then
+      list+=("${name}")
+    fi
+  done
+  if (( ${#list[@]} )); then
+    mapfile -t PRIVILEGED_CHECK < <(printf '%s\n' "${list[@]}" | LC_ALL=C sort)
+  fi
+  load_group_record
+}
+
+# 1 to 18 ASCII digits (what arithmetic can hold).
+is_number() {
+  [[ -n "$1" && ${#1} -le 18 && "$1" != *[!0-9]* ]]
+}
+
+# True when a file or folder is owned by root and nobody else may write it (or, with a third
+# argument, nobody else may even read it: mode 0700).
+owned_by_root() {
+  local owner_mode mask=022
+  owner_mode=$(stat -c '%u %a' -- "$1")
+  if [[ -n "${2-}" ]]; then
+    mask=077
+  fi
+  [[ "${owner_mode%% *}" == 0 ]] && (( (8#${owner_mode#* } & 8#${mask}) == 0 ))
+}
+
+#######################################
+# Reads GROUP_RECORD into RECORDED (keys name:gid). It is trusted only when root alone can have
+# written it: a root-owned file nobody else can write, not a symlink, in the root-only (0700)
+# PASSWORD_DIR; otherwise the run stops (exit 2) rather than trust it.
+#######################################
+load_group_record() {
+  local line
+  [[ -e "${GROUP_RECORD}" || -L "${GROUP_RECORD}" ]] || return 0
+  if [[ -L "${PASSWORD_DIR}" || ! -d "${PASSWORD_DIR}" || -L "${GROUP_RECORD}" || ! -f "${GROUP_RECORD}" ]] \
+       || ! owned_by_root "${PASSWORD_DIR}" private || ! owned_by_root "${GROUP_RECORD}"; then
+    die 2 "${GROUP_RECORD} cannot be trusted: it must be a file owned by root that nobody else can write, in a folder owned by root with mode 0700"
+  fi
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    if is_valid_name "${line%%:*}" && is_number "${line#*:}"; then
+      RECORDED[${line}]=1
+    fi
+  done < "${GROUP_RECORD}"
 }
 
 #######################################
@@ -845,7 +950,7 @@ check_names() {
 # groups: space-separated names, repeats ignored. Sets ROW_GROUPS (space-separated, file order).
 #######################################
 check_groups() {
-  local line=$1 group
+  local line=$1 group gid
   local -a list=()
   local -A seen=()
   ROW_GROUPS=''
@@ -853,15 +958,37 @@ check_groups() {
   for group in "${list[@]}"; do
     if ! is_valid_name "${group}"; then
       add_error "${line}" groups "$(shown "${group}") does not match ${LOGIN_RE}"
+      continue
     elif [[ "${group}" == root ]]; then
       add_error "${line}" groups "'root' is not allowed"
-    elif [[ "${GR_GID[${group}]-}" == 0 ]]; then
+      continue
+    elif [[ -n "${seen[${group}]-}" ]]; then
+      continue                                # a repeat: checked once
+    fi
+    seen[${group}]=1
+    gid=${GR_GID[${group}]-}
+    if [[ "${gid}" == 0 ]]; then
       add_error "${line}" groups "group '${group}' has GID 0"
-    elif [[ -z "${seen[${group}]-}" ]]; then
-      seen[${group}]=1
+    elif [[ -n "${ALLOWED_GROUP[${group}]-}" ]]; then
+      ROW_GROUPS+="${ROW_GROUPS:+ }${group}"
+    elif [[ -n "${IS_PRIVILEGED[${group}]-}" ]]; then
+      add_error "${line}" groups "'${group}' is a privileged group: $(refused_unless "${group}")"
+    elif [[ -z "${gid}" || -n "${IS_ORDINARY[${group}]-}" ]]; then
+      ROW_GROUPS+="${ROW_GROUPS:+ }${group}"   # a new group, or `users`
+    elif (( gid < ID_MIN || gid > ID_MAX )); then
+      add_error "${line}" groups "'${group}' is a system group (GID ${gid}): $(refused_unless "${group}")"
+    elif [[ -z "${RECORDED[${group}:${gid}]-}" ]]; then
+      add_error "${line}" groups \
+        "'${group}' (GID ${gid}) was not created by ${SCRIPT_NAME}: $(refused_unless "${group}")"
+    else
       ROW_GROUPS+="${ROW_GROUPS:+ }${group}"
     fi
   done
+}
+
+# The end of every refusal that --allow-group lifts.
+refused_unless() {
+  printf 'refused unless allowed with --allow-group %s' "$1"
 }
 
 # shell: safe characters; for a present row, listed in /etc/shells.
@@ -949,9 +1076,15 @@ check_account() {
   local line=$1 login=$2 state=$3 uid gid
   if [[ -n "${PW_UID[${login}]-}" ]]; then
     uid=${PW_UID[${login}]}
+    privileged_group_of "${login}"
     if (( uid < ID_MIN || uid > ID_MAX )); then
       add_error "${line}" login \
         "'${login}' exists with UID ${uid}, outside the managed range ${ID_MIN}-${ID_MAX}"
+    elif [[ -n "${PRIVILEGED_OF}" ]]; then
+      add_error "${line}" login \
+        "'${login}' is a member of the privileged group '${PRIVILEGED_OF}': $(refused_unless "${PRIVILEGED_OF}")"
+    elif sudo_trusts "${login}"; then
+      add_error "${line}" login "${SUDO_PROBLEM}"
     elif [[ "${state}" == present && -n "${U_KEY[${login}]}" ]]; then
       KEY_CHECKS+=("${login}")
     fi
@@ -960,10 +1093,17 @@ check_account() {
   if [[ "${state}" == absent ]]; then
     return 0                                # nothing to disable: left alone
   fi
+  # A new user gets the group of its name as primary group: an existing one, or a new one.
   gid=${GR_GID[${login}]-}
   if [[ -n "${gid}" ]] && (( gid < ID_MIN || gid > ID_MAX )); then
     add_error "${line}" login \
       "'${login}' is the name of an existing group with GID ${gid}, outside ${ID_MIN}-${ID_MAX}"
+  elif [[ -n "${ALLOWED_GROUP[${login}]-}" ]]; then
+    :
+  elif [[ -n "${IS_PRIVILEGED[${login}]-}" ]]; then
+    add_error "${line}" login "'${login}' is the name of a privileged group: $(refused_unless "${login}")"
+  elif [[ -n "${gid}" && -z "${RECORDED[${login}:${gid}]-}" ]]; then
+    add_error "${line}" login "'${login}' is the name of a group (GID ${gid}) not created by ${SCRIPT_NAME}: $(refused_unless "${login}")"
   fi
   if [[ -e "${HOME_BASE}/${login}" || -L "${HOME_BASE}/${login}" ]]; then
     add_error "${line}" login "home directory ${HOME_BASE}/${login} already exists"
@@ -971,18 +1111,61 @@ check_account() {
 }
 
 #######################################
-# For existing users given a key: refuses a symlinked ~/.ssh or authorized_keys, and notes which
-# accounts need their key written (content, owner or mode differ). One stat for all of them.
+# Sets PRIVILEGED_OF to the first group of PRIVILEGED_CHECK that the account belongs to (as a
+# supplementary or as its primary group), or to '' when there is none. Arguments: login.
+#######################################
+privileged_group_of() {
+  local login=$1 group
+  PRIVILEGED_OF=''
+  for group in "${PRIVILEGED_CHECK[@]}"; do
+    if [[ -n "${IS_MEMBER["${group} ${login}"]-}" || "${PW_GID[${login}]}" == "${GR_GID[${group}]}" ]]; then
+      PRIVILEGED_OF=${group}
+      return 0
+    fi
+  done
+}
+
+#######################################
+# True, with the reason in SUDO_PROBLEM, when sudo trusts an existing account this script did not
+# create (its own group is not in GROUP_RECORD) — by name in sudoers, or through a group that is
+# not privileged — or when `sudo -l -U` fails. Skipped (false) when sudo is not installed, and for a
+# member of a privileged group that --allow-group names: the operator accepted administrators then.
+# Arguments: login.
+#######################################
+sudo_trusts() {
+  local login=$1 group out
+  SUDO_PROBLEM=''
+  [[ -z "${RECORDED[${login}:${PW_GID[${login}]}]-}" ]] || return 1
+  command -v sudo > /dev/null || return 1
+  for group in "${!ALLOWED_GROUP[@]}"; do
+    if [[ -n "${GR_GID[${group}]-}" && ( -n "${IS_PRIVILEGED[${group}]-}" || "${GR_GID[${group}]}" == 0 ) ]] \
+         && [[ -n "${IS_MEMBER["${group} ${login}"]-}" || "${PW_GID[${login}]}" == "${GR_GID[${group}]}" ]]; then
+      return 1
+    fi
+  done
+  if ! out=$(sudo -n -l -U "${login}" 2>&1); then
+    SUDO_PROBLEM="'${login}': sudo -l -U ${login} failed, so whether sudo trusts this account is unknown: refused"
+    return 0
+  fi
+  [[ "${out}" == *"may run the following commands"* ]] || return 1
+  SUDO_PROBLEM="'${login}' may run commands through sudo and was not created by ${SCRIPT_NAME}: refused (manage this account by hand)"
+}
+
+#######################################
+# For existing users given a key: refuses a home or ~/.ssh the user does not own (the key is
+# written as the user, who could not write there) and a symlinked ~/.ssh or authorized_keys, and
+# notes which accounts need their key written (content or mode differ). Two stat calls in all.
 #######################################
 inspect_ssh_dirs() {
   local login home listing type uid mode size path
-  local -a paths=()
-  local -A st_type=() st_uid=() st_mode=() st_size=()
+  local -a paths=() homes=()
+  local -A st_type=() st_uid=() st_mode=() st_size=() home_uid=()
   for login in "${KEY_CHECKS[@]}"; do
     home=${PW_HOME[${login}]}
     if [[ ! -d "${home}" ]]; then
       add_error "${U_LINE[${login}]}" ssh_key "home directory ${home} does not exist"
     else
+      homes+=("${home}")
       paths+=("${home}/.ssh" "${home}/.ssh/authorized_keys")
     fi
   done
@@ -997,11 +1180,20 @@ inspect_ssh_dirs() {
     st_mode[${path}]=${mode}
     st_size[${path}]=${size}
   done <<< "${listing}"
+  # The homes themselves, through a symlink if the home path is one (-L).
+  listing=$(stat -L -c '%u|%n' -- "${homes[@]}" 2> /dev/null) || true
+  while IFS='|' read -r uid path; do
+    [[ -n "${path}" ]] && home_uid[${path}]=${uid}
+  done <<< "${listing}"
 
   for login in "${KEY_CHECKS[@]}"; do
     local dir=${PW_HOME[${login}]}/.ssh line=${U_LINE[${login}]} key=${U_KEY[${login}]}
     local file=${dir}/authorized_keys content=''
     [[ -d "${PW_HOME[${login}]}" ]] || continue
+    if [[ "${home_uid[${PW_HOME[${login}]}]-}" != "${PW_UID[${login}]}" ]]; then
+      add_error "${line}" ssh_key "home directory ${PW_HOME[${login}]} is owned by UID ${home_uid[${PW_HOME[${login}]}]-?}, not by '${login}': refused"
+      continue
+    fi
     case ${st_type[${dir}]-missing} in
       'symbolic link') add_error "${line}" ssh_key "${dir} is a symbolic link: refused"; continue ;;
       directory | missing) ;;
@@ -1013,7 +1205,8 @@ inspect_ssh_dirs() {
       *) add_error "${line}" ssh_key "${file} is not a regular file"; continue ;;
     esac
     if [[ -n "${st_uid[${dir}]-}" && "${st_uid[${dir}]}" != "${PW_UID[${login}]}" ]]; then
-      KEY_CHOWN[${login}]=1
+      add_error "${line}" ssh_key "${dir} is owned by UID ${st_uid[${dir}]}, not by '${login}': refused"
+      continue
     fi
     # Read the file only when everything else already matches (and its size says it may).
     if [[ -n "${st_type[${file}]-}" && "${st_uid[${dir}]}" == "${PW_UID[${login}]}" \
@@ -1268,6 +1461,18 @@ choose_password_file() {
 }
 
 #######################################
+# Exits 2 when the run will create groups (new users get one of their own too) but the folder of
+# GROUP_RECORD cannot hold it: it must be root-owned 0700, not a symlink, or not exist yet.
+#######################################
+check_record_folder() {
+  (( ${#PLAN_GROUPS[@]} + ${#PLAN_CREATE[@]} )) || return 0
+  [[ -e "${PASSWORD_DIR}" || -L "${PASSWORD_DIR}" ]] || return 0
+  if [[ -L "${PASSWORD_DIR}" || ! -d "${PASSWORD_DIR}" ]] || ! owned_by_root "${PASSWORD_DIR}" private; then
+    die 2 "record of created groups: folder ${PASSWORD_DIR} must be owned by root with mode 0700 (or not exist yet)"
+  fi
+}
+
+#######################################
 # Applying the plan (in a dry run, run() only shows the commands)
 #######################################
 
@@ -1315,6 +1520,32 @@ create_groups() {
     run groupadd "${group}"
     record group "${group}"
   done
+}
+
+#######################################
+# Adds the groups this run created (groupadd, and the own group newusers made for a new user whose
+# name was no group yet) to GROUP_RECORD, with their GIDs: a temporary file in the root-only folder,
+# renamed into place.
+#######################################
+write_group_record() {
+  local login dir tmp
+  local -a names=("${PLAN_GROUPS[@]}") made=()
+  for login in "${PLAN_CREATE[@]}"; do
+    if [[ -z "${GR_GID[${login}]-}" ]]; then
+      names+=("${login}")
+    fi
+  done
+  (( ${#names[@]} )) || return 0
+  mapfile -t made < <(getent group "${names[@]}" | cut -d: -f1,3)
+  (( ${#made[@]} == ${#names[@]} )) || die 1 "getent group does not find every group just created"
+  dir=${GROUP_RECORD%/*}
+  mkdir -p -- "${dir}"
+  chown root:root -- "${dir}"
+  chmod 0700 -- "${dir}"
+  tmp=$(mktemp -- "${dir}/.${SCRIPT_NAME}.XXXXXX")
+  TMP_FILES+=("${tmp}")
+  printf '%s\n' "${!RECORDED[@]}" "${made[@]}" | LC_ALL=C sort -u > "${tmp}"
+  mv -f -- "${tmp}" "${GROUP_RECORD}"
 }
 
 # newusers input: name:password:uid:gid:gecos:home:shell. An empty UID lets newusers choose; the
@@ -1488,10 +1719,6 @@ write_existing_keys() {
   local login
   for login in "${PLAN_UPDATE[@]}"; do
     [[ -n "${KEY_WRITE[${login}]-}" ]] || continue
-    if [[ -n "${KEY_CHOWN[${login}]-}" ]]; then
-      # -h: change the folder itself, never what a symlink would point to.
-      run chown -h "${PW_UID[${login}]}:${PW_GID[${login}]}" "${PW_HOME[${login}]}/.ssh"
-    fi
     run write_key_as_user "${login}"
     record updated "${login}"
   done
@@ -1513,6 +1740,9 @@ apply_plan() {
   fi
   create_users                # first, so that new users get GID = UID when free
   create_groups
+  if (( ${#PLAN_GROUPS[@]} + ${#PLAN_CREATE[@]} )); then
+    run write_group_record
+  fi
   update_users
   set_new_passwords
   set_group_members
@@ -1554,6 +1784,7 @@ main() {
   report_errors
 
   plan_changes
+  check_record_folder
   choose_password_file
   assign_passwords
   if (( ${#PLAN_GROUPS[@]} + ${#PLAN_CREATE[@]} + ${#PLAN_UPDATE[@]} + ${#PLAN_DISABLE[@]} == 0 )); then
