@@ -124,9 +124,10 @@ def hostile_agent():
 
 def poll(agent: HostileAgent, fmt: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSSR_SNMP_")}
-    env.update(TSSR_SNMP_USER="tssr", TSSR_SNMP_AUTH_PASSPHRASE=AUTH_PASS, TSSR_SNMP_PRIV_PASSPHRASE=PRIV_PASS)
-    return subprocess.run([sys.executable, str(POLLER), "--agent", f"127.0.0.1:{agent.port}", "--format", fmt],
-                          capture_output=True, timeout=60, env=env, check=False)
+    env.update(TSSR_SNMP_USER="tssr", TSSR_SNMP_AUTH_PASSPHRASE=AUTH_PASS,
+               TSSR_SNMP_PRIV_PASSPHRASE=PRIV_PASS)
+    argv = [sys.executable, str(POLLER), "--agent", f"127.0.0.1:{agent.port}", "--format", fmt]
+    return subprocess.run(argv, capture_output=True, timeout=60, env=env, check=False)
 
 
 def raw_controls(text: str) -> list[str]:

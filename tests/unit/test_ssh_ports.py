@@ -62,8 +62,8 @@ def test_ssh_ports_come_from_port_and_listenaddress_lines(tmp_path: Path, output
     ("port 0\n", 0, "not a port"),
     ("port 70000\n", 0, "not a port"),
 ])
-def test_a_failing_or_strange_sshd_T_is_an_error_never_a_fallback_to_22(tmp_path: Path, output: str, code: int,
-                                                                       words: str) -> None:
+def test_a_failing_or_strange_sshd_T_is_an_error_never_a_fallback_to_22(
+        tmp_path: Path, output: str, code: int, words: str) -> None:
     status, text = keep_ports(fake_sshd(tmp_path, output, code))
     assert status == 1 and words in text, text
 
