@@ -135,7 +135,9 @@ def test_a_message_logged_on_the_client_arrives_on_the_central_server(logging_la
     assert on(HOSTS[0], "logger", "-t", "tssr-labtest", marker).returncode == 0
     found = wait_for(HOSTS[1], marker)
     assert found, f"{marker} did not arrive in /var/log/remote on {HOSTS[1]} within 30 s"
-    assert f"/{HOSTS[0]}/" in found, f"not in {HOSTS[0]}'s own folder: {found}"
+    # The central names the folder from the address the connection came from (never from the message).
+    address = on(HOSTS[0], "hostname", "-I").stdout.split()[0]
+    assert f"/{address}/" in found, f"not in {HOSTS[0]}'s own folder ({address}): {found}"
 
 
 def wait_for(host: str, marker: str, seconds: float = 30) -> str:

@@ -307,8 +307,9 @@ validate_client() {
   elif [[ "${SERVER}" =~ ^\[([0-9A-Fa-f:.]+)\](:([^:]*))?$ ]]; then
     host="${BASH_REMATCH[1]}"
     port="${BASH_REMATCH[3]}"
-    is_ipv6 "${host}" || add_error "--server: '${host}' is not an IPv6 address"
+    # (read before is_ipv6: its own matches replace BASH_REMATCH)
     [[ -z "${BASH_REMATCH[2]}" || -n "${port}" ]] || add_error "--server: '${SERVER}' ends with ':' and no port"
+    is_ipv6 "${host}" || add_error "--server: '${host}' is not an IPv6 address"
   elif [[ "${SERVER}" == *:*:* ]]; then
     add_error "--server: '${SERVER}': write an IPv6 address in brackets, [fd00::5]:514"
   else
