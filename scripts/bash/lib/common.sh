@@ -361,7 +361,7 @@ put_file() {
   cat >"${new}"
   if [[ ! -s "${new}" && "${allow_empty}" == false ]]; then
     rm -f -- "${new}"
-    die 1 "${what} (${path}) came out empty: what should have produced it failed (see above); nothing was written"
+    die 1 "${what} (${path}) came out empty: what should have produced it failed (see above); it was not written"
   fi
   if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
     && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
