@@ -17,11 +17,15 @@ itself is run for the refusal (it stops at validation, before any package).
 The story, in file order:
 1. `sshd -T` failing (a broken sshd_config, sshd missing): exit 2, nothing changed (no package, no
    rule), for the driver and for deploy-lamp.sh;
-2. sshd listening on 22, on 2022 (Port + a ListenAddress without port), 0.0.0.0:2222 and [::]:2200
-   (ListenAddress with ports); then `Port 2022` deleted from sshd_config without reloading sshd (as an
-   operator moving SSH does): `sshd -T` no longer names 2022, yet the operator is logged in through it;
-3. the firewall step run by that operator over SSH on 2022, with `sudo -n` (which drops SSH_CONNECTION);
-4. new SSH logins on 22, 2022 and 2222 still succeed, 8080 is dropped, the rules name 2200 too;
+2. sshd listening on 22, 2022 and 2023 (Port + a ListenAddress without port), 0.0.0.0:2222 and
+   [::]:2200 (ListenAddress with ports); the operator logged in through 2023 (one connection, kept and
+   multiplexed); then 2023 deleted from sshd_config and sshd restarted (the session lives on: only its
+   SSH_CONNECTION knows 2023), and 2022 deleted without a reload (`sshd -T` no longer names it, the
+   running sshd still listens): an operator moving SSH, half way;
+3. the firewall step run by that operator in the session on 2023, with `sudo -n` (which drops
+   SSH_CONNECTION: the library reads it from an ancestor process);
+4. new SSH logins on 22, 2022 and 2222 still succeed, the session on 2023 still works, 8080 is dropped,
+   the rules name 2023 and 2200 too;
 5. the same run again changes nothing.
 """
 
@@ -189,38 +193,60 @@ def test_deploy_lamp_refuses_to_start_when_sshd_T_fails(lab: Lab, dry_run: bool)
 # 2-4. Every port sshd listens on, and the session's own, stay open
 
 
-LISTEN = "Port 22\nPort 2022\nListenAddress 0.0.0.0\nListenAddress 0.0.0.0:2222\nListenAddress [::]:2200\n"
+LISTEN = ("Port 22\nPort 2022\nPort 2023\nListenAddress 0.0.0.0\nListenAddress 0.0.0.0:2222\n"
+          "ListenAddress [::]:2200\n")
+MASTER = "/root/ssh-master-2023"
+
+
+def through_session(lab: Lab, command: str) -> ScriptRun:
+    """COMMAND in the operator's SSH session on 2023 (multiplexed over its one TCP connection)."""
+    argv = ("ssh", *SSH_OPTIONS, "-o", f"ControlPath={MASTER}", "-p", "2023", f"tssr@{lab.server.name}",
+            command)
+    start = time.monotonic()
+    return ScriptRun.of(lab.operator.exec(*argv, timeout=RUN_TIMEOUT), argv, start)
 
 
 @pytest.fixture(scope="module")
 def moved_ssh(lab: Lab) -> Lab:
-    """sshd on 22, 2022, 2222 (and [::]:2200), then 2022 taken out of sshd_config WITHOUT a reload."""
+    """sshd on 22, 2022, 2023, 0.0.0.0:2222 and [::]:2200; the operator logged in through 2023 (one
+    connection, kept open and multiplexed); then 2023 taken out of sshd_config and sshd restarted
+    (the session lives on: only its own SSH_CONNECTION still knows 2023), and 2022 taken out of
+    sshd_config WITHOUT a reload (`sshd -T` no longer names it; the running sshd still listens)."""
     lab.server.write(DROP_IN, LISTEN)
     lab.server.sh("systemctl restart ssh")
-    for port in (22, 2022, 2222):
+    for port in (22, 2022, 2023, 2222):
         login = lab.ssh(port)
         assert login.exit == 0, f"sshd does not answer on {port} before the firewall{login!r}"
     assert lab.reaches(8080), "the stand-in web server must answer before the firewall"
-    lab.server.write(DROP_IN, LISTEN.replace("Port 2022\n", ""))
-    assert "2022" not in lab.server.sh("sshd -T | grep -E '^(port|listenaddress) '")
+    lab.operator.sh(f"ssh {shlex.join(SSH_OPTIONS)} -o ControlMaster=yes -o ControlPersist=yes "
+                    f"-o ControlPath={MASTER} -fN -p 2023 tssr@{lab.server.name} </dev/null >/dev/null 2>&1")
+    lab.server.write(DROP_IN, LISTEN.replace("Port 2023\n", ""))
+    lab.server.sh("systemctl restart ssh")
+    lab.server.write(DROP_IN, LISTEN.replace("Port 2023\n", "").replace("Port 2022\n", ""))
+    named = lab.server.sh("sshd -T | grep -E '^(port|listenaddress) '")
+    assert "2022" not in named and "2023" not in named, named
+    assert not lab.reaches(2023), "sshd must no longer listen on 2023: only the session knows it"
+    alive = through_session(lab, "echo alive")
+    assert alive.exit == 0 and alive.stdout.strip() == "alive", alive
     return lab
 
 
 @pytest.fixture(scope="module")
 def firewalled(moved_ssh: Lab) -> ScriptRun:
-    """The firewall step, run by the operator logged in on 2022, through sudo -n (as the runner does)."""
-    run = moved_ssh.ssh(2022, f"sudo -n -- bash {shlex.quote(DRIVER)}", timeout=RUN_TIMEOUT)
+    """The firewall step, run by the operator in the session on 2023, through sudo -n (as the runner
+    does: sudo drops SSH_CONNECTION)."""
+    run = through_session(moved_ssh, f"sudo -n -- bash {shlex.quote(DRIVER)}")
     assert run.exit == 0, f"the firewall step failed, the story cannot go on{run!r}"
     return run
 
 
-def test_the_firewall_keeps_every_port_sshd_names_and_the_sessions_own(moved_ssh: Lab, firewalled: ScriptRun
-                                                                      ) -> None:
+def test_the_firewall_keeps_every_port_sshd_names_listens_on_and_the_sessions_own(
+        moved_ssh: Lab, firewalled: ScriptRun) -> None:
     result = result_of(firewalled)
     assert result["status"] == "changed", firewalled
-    assert result["ssh_ports"] == "22,2022,2200,2222", firewalled
+    assert result["ssh_ports"] == "22,2022,2023,2200,2222", firewalled
     rules = moved_ssh.server.sh("nft list table inet tssr_kit")
-    assert "tcp dport { 22, 80, 443, 2022, 2200, 2222 } accept" in rules, rules
+    assert "tcp dport { 22, 80, 443, 2022, 2023, 2200, 2222 } accept" in rules, rules
 
 
 @pytest.mark.parametrize("port", [22, 2022, 2222])
@@ -230,13 +256,18 @@ def test_a_new_ssh_login_still_works_on_every_port_after_the_firewall(moved_ssh:
     assert login.exit == 0 and login.stdout.strip() == "in", login
 
 
+def test_the_operators_session_still_works_after_the_firewall(moved_ssh: Lab, firewalled: ScriptRun) -> None:
+    again = through_session(moved_ssh, "sudo -n true && echo still-in")
+    assert again.exit == 0 and again.stdout.strip() == "still-in", again
+
+
 def test_the_firewall_is_really_filtering(moved_ssh: Lab, firewalled: ScriptRun) -> None:
     assert not moved_ssh.reaches(8080), "8080 must be dropped: else the SSH checks prove nothing"
 
 
 def test_the_same_run_again_changes_nothing(moved_ssh: Lab, firewalled: ScriptRun) -> None:
     before = moved_ssh.snapshot()
-    run = moved_ssh.ssh(2022, f"sudo -n -- bash {shlex.quote(DRIVER)}", timeout=RUN_TIMEOUT)
+    run = through_session(moved_ssh, f"sudo -n -- bash {shlex.quote(DRIVER)}")
     after = moved_ssh.snapshot()
     assert run.exit == 0 and result_of(run)["changed"] == 0, run
     assert_nothing_changed(before, after, run)

@@ -489,8 +489,9 @@ install_packages() {
 #     drops SSH_CONNECTION from the environment (it is not in env_keep), as do Ansible's become and
 #     the kit's runner (`sudo -n -- bash script`): it is then read from the environment of the
 #     closest ancestor process that has it (sudo's own environment is its caller's);
-#   - the local port of every connection sshd (sshd-session since OpenSSH 9.8) holds right now (`ss`):
-#     an operator logged in through a port an edited, not yet reloaded sshd_config no longer names.
+#   - the ports the running sshd listens on (`ss`): an sshd_config edited but not yet reloaded may no
+#     longer name the port an operator is logged in through. (Not its established connections: those
+#     include the ones sshd opens for port forwarding, from ephemeral ports.)
 # Sets SSH_KEEP_PORTS (comma-separated, sorted) and returns 0; or sets SSH_PORTS_ERROR and returns 1.
 # Computed once per run.
 #######################################
@@ -558,18 +559,17 @@ ssh_connection_port() {
   fi
 }
 
-# Outputs: the local ports of the TCP connections sshd holds now, one per line.
-sshd_connection_ports() {
+# Outputs: the TCP ports the running sshd listens on, one per line.
+sshd_listening_ports() {
   command -v ss >/dev/null 2>&1 || return 0
-  ss -Htnp state established 2>/dev/null \
-    | awk '/users:\(\("sshd(-session)?"/ { n = split($3, a, ":"); print a[n] }' || true
+  ss -Htlnp 2>/dev/null | awk '$1 == "LISTEN" && /users:\(\("sshd"/ { n = split($4, a, ":"); print a[n] }' || true
 }
 
 ssh_keep_ports() {
   [[ -z "${SSH_KEEP_PORTS}" ]] || return 0
   local session
   sshd_config_ports || return 1
-  session="$(ssh_connection_port; sshd_connection_ports)"
+  session="$(ssh_connection_port; sshd_listening_ports)"
   SSH_KEEP_PORTS="$(printf '%s\n' "${SSH_CONFIG_PORTS[@]}" "${session}" | grep -E '^[0-9]+$' | sort -un \
     | paste -sd, -)"
 }

@@ -24,7 +24,7 @@
 # kit did not add is never touched; when one also opens PROTO/PORT, a warning says so.
 #
 # Never a lock-out: a TCP port that SSH logins use (common.sh's ssh_keep_ports: `sshd -T`, this
-# session's connection, sshd's connections) is never restricted; when sshd -T fails the run stops
+# session's connection, the ports the running sshd listens on) is never restricted; when sshd -T fails the run stops
 # before any change. The scripts validate this first (exit 2); firewall_allow checks it again.
 # Every change is checked first (`nft -c`), and a table that does not load puts the previous files back.
 #

@@ -242,7 +242,7 @@ step_apache() {
 #######################################
 # Firewall: only SSH, HTTP and HTTPS come in, and never a lock-out.
 # The SSH ports (common.sh, ssh_keep_ports: every port and listenaddress of `sshd -T`, the port of
-# this session's SSH connection, the ports sshd holds connections on) are found with the rest of the
+# this session's SSH connection, the ports the running sshd listens on) are found with the rest of the
 # input: web_check_ssh_ports is in LIB_CHECKS, so the deploy scripts' report_errors stops the run
 # (exit 2, nothing changed) when `sshd -T` fails: no silent fallback to 22. step_firewall renders and
 # checks (`nft -c`) before its first change, and puts the previous rules back when they do not load;
