@@ -87,6 +87,7 @@ class Chain:
         self.network = f"tssr-bench-logging-net-{suffix}"
         self.server = f"tssr-bench-logging-server-{suffix}"
         self.client = f"tssr-bench-logging-client-{suffix}"
+        self.client_folder = ""             # its address, once it runs: its folder on the server
         self.started: list[str] = []
 
     def exec(self, container: str, *argv: str, check: bool = True) -> str:
@@ -108,6 +109,7 @@ class Chain:
             docker("cp", str(LIB_DIR), f"{name}:{REMOTE}/lib")
         fmt = "{{(index .NetworkSettings.Networks \"" + self.network + "\").IPAddress}}"
         client_ip = docker("inspect", "-f", fmt, self.client).stdout.strip()
+        self.client_folder = client_ip      # the server names a host's folder from its address
         log.info("setting up the server and the client (untimed: the script installs rsyslog)")
         self.exec(self.server, "bash", SCRIPT, "server", "--allow", f"{client_ip}/32", "--quiet")
         self.exec(self.client, "bash", SCRIPT, "client", "--server", self.server, "--quiet")
@@ -128,7 +130,7 @@ class Chain:
 
     def count(self, tag: str) -> tuple[int, int]:
         """(distinct numbers, lines) of TAG's messages in the client's file on the server."""
-        path = f"/var/log/remote/{self.client}/syslog.log"
+        path = f"/var/log/remote/{self.client_folder}/syslog.log"
         out = self.sh(self.server, f"grep -o ' {tag}: n=[0-9]*' {path} 2>/dev/null | cut -d= -f2 | sort -n"
                       " | uniq -c | awk '{d++; l+=$1} END {print d+0, l+0}'")
         distinct, lines = out.split()

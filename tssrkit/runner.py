@@ -128,21 +128,46 @@ def parse_result(stdout: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+# What a host sends back (its scripts' narration, an error message, a note of its result line) is
+# shown to the operator, never obeyed by the terminal: these characters are written visibly instead.
+# C0 controls (ESC starts "ESC [ 2 J" to clear the screen, "ESC ] 52" to set the clipboard; CR goes
+# back over a line to forge it), DEL, C1 controls (U+009B is a one-character CSI), the line and
+# paragraph separators, the bidirectional overrides (they reorder what is displayed), and unpaired
+# surrogates (a byte that was not UTF-8).
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_INVISIBLE = frozenset([*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
+                        *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with every character that could drive a terminal written as an escape (``\\x1b``,
+    ``\\r``, ``\\u202e``): safe to print, and still readable."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if code in _INVISIBLE or 0xD800 <= code <= 0xDFFF:
+            out.append(_SHORT_ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class Progress:
-    """Thread-safe progress lines on stderr: ``[host] message``."""
+    """Thread-safe progress lines on stderr: ``[host] message``; what came from a host is escaped
+    (:func:`printable`), one output line per line it sent."""
 
     def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False):
         self.stream, self.verbose, self._lock = stream, verbose, threading.Lock()
 
     def say(self, target: Target, message: str) -> None:
         with self._lock:
-            print(f"[{target.label()}] {message}", file=self.stream, flush=True)
+            print(f"[{printable(target.label())}] {printable(message)}", file=self.stream, flush=True)
 
     def block(self, target: Target, text: str, limit: int = 60) -> None:
-        lines = text.rstrip().splitlines()
+        lines = text.rstrip().split("\n")
         with self._lock:
             for line in lines[-limit:]:
-                print(f"[{target.label()}]   {line}", file=self.stream)
+                print(f"[{printable(target.label())}]   {printable(line)}", file=self.stream)
             self.stream.flush()
 
 
@@ -226,7 +251,9 @@ def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: 
 
 def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
     """Text columns two spaces apart, a dashed line under the header (the first row); the columns
-    whose indexes are in ``right`` aligned right (numbers), the last one left unpadded (notes)."""
+    whose indexes are in ``right`` aligned right (numbers), the last one left unpadded (notes). Every
+    cell is escaped (:func:`printable`): a note may quote what a host said."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     count = len(rows[0])
     widths = [max(len(row[i]) for row in rows) for i in range(count)]
     lines = []

@@ -93,7 +93,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tssr_check import Range, UsageError  # noqa: E402 - found beside this script, like backup.sh's planner
+from tssr_check import (  # noqa: E402 - found beside this script, like backup.sh's planner
+    Range,
+    UsageError,
+    perf_label,
+    plugin_text,
+    printable,
+)
 
 SCRIPT = "snmp_poll.py"
 log = logging.getLogger("snmp_poll")
@@ -379,7 +385,7 @@ class Poller:
         except SnmpFailure as exc:
             result.state, result.message = STATES[exc.state], str(exc)
         result.seconds = round(time.monotonic() - started, 3)
-        log.info("%s: %s (%s) in %.3fs", agent, result.state, result.message, result.seconds)
+        log.info("%s: %s (%s) in %.3fs", agent, result.state, printable(result.message), result.seconds)
         return result
 
     async def _disks(self, target) -> dict[str, float]:
@@ -470,8 +476,9 @@ def render_table(results: Sequence[AgentResult]) -> str:
         load = ",".join(f"{x:.2f}" for x in r.load) if r.load else "-"
         worst = max(r.disks.items(), key=lambda item: item[1]) if r.disks else None
         disk = f"{worst[0]} {worst[1]:g}%" if worst else "-"
-        rows.append((r.agent, r.state, r.sys_name or "-", human_uptime(r.uptime_seconds), load, disk,
-                     r.message))
+        # What the agent said (sysName, disk paths, in the message too) is shown, never obeyed.
+        rows.append((printable(r.agent), r.state, printable(r.sys_name or "-"),
+                     human_uptime(r.uptime_seconds), load, printable(disk), printable(r.message)))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row[:6], widths)) + "  " + row[6]
                      for row in rows)
@@ -484,18 +491,20 @@ def render_nagios(results: Sequence[AgentResult], limits: Thresholds) -> tuple[s
     for name in ("CRITICAL", "WARNING", "UNKNOWN"):
         if counts[name]:
             text += f", {name}: " + ", ".join(f"{r.agent} ({r.message})" for r in counts[name])
-    text = text.replace("|", "/")
+    # Every string an agent sent (sysName, disk paths, in the messages) goes through plugin_text /
+    # perf_label: a hostile agent can neither start a line of its own, nor add perfdata with a "|",
+    # nor send terminal controls.
+    text = plugin_text(text)
     perf = [f"{name.lower()}={len(counts[name])};;;0;{len(results)}" for name in STATES]
     for r in results:
-        label = r.agent.replace("'", "")
         if r.load:
-            perf.append(f"'{label} load1'={r.load[0]:g};{limits.load_warning or ''};"
+            perf.append(f"{perf_label(f'{r.agent} load1')}={r.load[0]:g};{limits.load_warning or ''};"
                         f"{limits.load_critical or ''};0")
         for path, percent in r.disks.items():
-            perf.append(f"'{label} {path.replace(chr(39), '')}'={percent:g}%;{limits.disk_warning or ''};"
+            perf.append(f"{perf_label(f'{r.agent} {path}')}={percent:g}%;{limits.disk_warning or ''};"
                         f"{limits.disk_critical or ''};0;100")
     lines = [f"SNMP {STATES[worst]} - {text} | {' '.join(perf)}"]
-    lines += [f"{r.agent}: {r.state} - {r.sys_name or '?'} - {r.message}".replace("|", "/") for r in results]
+    lines += [plugin_text(f"{r.agent}: {r.state} - {r.sys_name or '?'} - {r.message}") for r in results]
     return "\n".join(lines), worst
 
 

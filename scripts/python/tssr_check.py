@@ -110,6 +110,42 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _RANGE_RE = re.compile(rf"^(?P<inside>@)?(?:(?P<start>~|{_NUMBER})?:)?(?P<end>{_NUMBER})?$")
 
 
+# Characters that drive a terminal instead of showing: C0 controls, DEL, C1 controls (U+009B is CSI),
+# the line and paragraph separators, and the bidirectional overrides that reorder what is displayed.
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_INVISIBLE = frozenset([*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
+                        *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could drive a terminal written visibly: \\n, \\r, \\t,
+    \\x1b, \\u202e (also an unpaired surrogate, left by a byte that was not UTF-8). What a server,
+    an agent or a file said (a unit's state, an HTTP reason, an SNMP string) is shown, never obeyed."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code in _INVISIBLE or 0xD800 <= code <= 0xDFFF:
+            out.append(_SHORT_ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def plugin_text(text: str) -> str:
+    """Text for a plugin line: printable, on one line, and without "|" (which starts the perfdata, so
+    a value that held one could add performance data of its own)."""
+    return printable(text).replace("|", "/")
+
+
+def perf_label(label: str) -> str:
+    """A perfdata label: plugin_text, without "=" (never allowed in a label) and quoted when it has a
+    space or a quote (a quote doubled), as the monitoring-plugins guidelines say."""
+    label = plugin_text(label).replace("=", "_")
+    if re.search(r"[\s']", label):
+        label = "'" + label.replace("'", "''") + "'"
+    return label
+
+
 class UsageError(Exception):
     """Bad input: exit 3 (UNKNOWN), the plugin convention."""
 
@@ -192,9 +228,7 @@ class Perf:
     maximum: float | None = None
 
     def __str__(self) -> str:
-        label = self.label
-        if re.search(r"[\s'=]", label):
-            label = "'" + label.replace("'", "''") + "'"
+        label = perf_label(self.label)
         fields = [f"{_num(self.value)}{self.uom}",
                   "" if self.warning is None else str(self.warning),
                   "" if self.critical is None else str(self.critical),
@@ -220,8 +254,7 @@ class Result:
     perfdata: list[Perf] = field(default_factory=list)
 
     def line(self) -> str:
-        text = self.text.replace("|", "/").replace("\n", " ")   # a | would start the perfdata
-        out = f"{self.name} {STATE_NAMES[self.state]} - {text}"
+        out = f"{self.name} {STATE_NAMES[self.state]} - {plugin_text(self.text)}"
         if self.perfdata:
             out += " | " + " ".join(str(p) for p in self.perfdata)
         return out
@@ -480,13 +513,24 @@ def read_backup_status(job: str, dest: str | None, status_file: str | None, scri
     return status
 
 
+def _whole(status: dict, key: str) -> int | None:
+    """A whole number of the status line (None when absent): anything else is an UNKNOWN, not a crash
+    (the line describes sets read from the backup storage, which the check does not trust)."""
+    value = status.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CheckError(f"backup.sh status: {key} is not a number: {value!r}")
+    return int(value)
+
+
 def check_backup(status: dict, warning: Range | None, critical: Range | None) -> Result:
-    job, sets = status.get("job", "?"), status.get("sets", 0)
-    age = status.get("age_seconds")
+    job, sets = status.get("job", "?"), _whole(status, "sets") or 0
+    age = _whole(status, "age_seconds")
     if status.get("last_good") is None or age is None:
         return Result("BACKUP", CRITICAL, f"no complete backup set of job {job} in {status.get('dest')}",
-                      [Perf("sets", sets or 0, "", None, None, 0)])
-    age = max(int(age), 0)
+                      [Perf("sets", sets, "", None, None, 0)])
+    age = max(age, 0)
     hours = age / 3600
     state = state_of(hours, warning, critical)
     text = f"last good backup {status['last_good']} is {age // 3600}h{age % 3600 // 60:02d}m old"

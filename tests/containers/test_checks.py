@@ -106,3 +106,80 @@ def test_the_ranges_apply_to_the_number_of_restarts(node):
 def test_a_unit_that_is_not_installed_is_critical(node):
     code, line = check(node, "tssr-nope.service")
     assert code == 2 and "tssr-nope.service is not installed" in line, line
+
+
+# ==================================================================================================
+# What the checks read from the other side is data: a unit name never reaches a shell, and what an
+# HTTP server or a backup status says never adds a line, perfdata, or a terminal control.
+
+HOSTILE_UNITS = ["x;touch /tmp/pwned", "$(touch /tmp/pwned).service", "-H/tmp/pwned", "../../etc/passwd",
+                 "a\nb.service", "ssh.service|touch /tmp/pwned"]
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_a_hostile_unit_name_is_refused_and_runs_nothing(node, unit: str):
+    code, line = check(node, unit)
+    assert code == 3 and line.startswith("SERVICE UNKNOWN - usage"), line
+    assert not node.exists("/tmp/pwned")
+    assert "\n" not in line and "\x1b" not in line
+
+
+# A one-answer HTTP server in the container: the reason phrase carries ESC sequences, OSC 52, a CR,
+# a C1 CSI, a "|" and perfdata of its own; then it exits.
+HOSTILE_HTTP = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8099)); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept(); c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK \x1b]52;c;cm0K\x07| time=0s;;;0 evil=1 \x1b[2J\r\xc2\x9b\r\n"
+          b"Content-Length: 2\r\nConnection: close\r\n\r\nok")
+c.close()
+"""
+
+
+def raw_controls(text: str) -> list[str]:
+    return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+
+
+def plugin(node: Node, *args: str) -> tuple[int, str]:
+    proc = node.exec("python3", SCRIPT, *args)
+    out = proc.stdout.decode("utf-8")
+    assert out.count("\n") == 1 and out.endswith("\n"), f"one status line expected: {out!r}"
+    assert not raw_controls(out), raw_controls(out)
+    assert out.count("|") <= 1, out
+    return proc.returncode, out.strip()
+
+
+def test_a_hostile_http_server_cannot_add_perfdata_or_terminal_controls(node):
+    node.write("/root/hostile_http.py", HOSTILE_HTTP)
+    node.sh("(setsid python3 /root/hostile_http.py > /root/hostile_http.out 2>&1 < /dev/null &)")
+    deadline = time.monotonic() + 10
+    while "ready" not in node.sh("cat /root/hostile_http.out 2>/dev/null || true"):
+        assert time.monotonic() < deadline, "the hostile HTTP server did not start"
+        time.sleep(0.1)
+    code, line = plugin(node, "http", "http://127.0.0.1:8099/")
+    assert code == 0 and line.startswith("HTTP OK - 200 OK \\x1b]52;"), line
+    perfdata = line.partition(" | ")[2]
+    assert [item.split("=")[0] for item in perfdata.split()] == ["time", "size"], perfdata
+
+
+HOSTILE_STATUS = {
+    "last_good": '{"command": "status", "job": "web", "dest": "/srv", "last_good": "web-1\\n| evil=1 '
+                 '\\u001b[2J\\r", "age_seconds": 60, "sets": 1}',
+    "job": '{"command": "status", "job": "w\\u001b]0;t\\u0007|x=1", "dest": "/srv\\n| y=2",'
+           ' "last_good": null, "age_seconds": null, "sets": 0}',
+    "age-not-a-number": '{"command": "status", "job": "web", "last_good": "web-1", "age_seconds": "soon",'
+                        ' "sets": 1}',
+}
+
+
+@pytest.mark.parametrize("status", list(HOSTILE_STATUS.values()), ids=list(HOSTILE_STATUS))
+def test_a_hostile_backup_status_cannot_forge_the_backup_check(node, status: str):
+    node.write("/root/status.json", status + "\n")
+    code, line = plugin(node, "backup", "--status-file", "/root/status.json")
+    assert line.startswith("BACKUP "), line
+    perfdata = line.partition(" | ")[2]
+    assert "evil" not in perfdata and "x=1" not in perfdata and "y=2" not in perfdata, line
+    if "soon" in status:
+        assert code == 3 and line.startswith("BACKUP UNKNOWN"), line

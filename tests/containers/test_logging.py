@@ -110,10 +110,14 @@ class Lab:
         self.runs.append(run)
         return run
 
-    def unchanged(self, node: Node, *args: str) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
-        """Run the script between two snapshots of ``node`` (the run and the second one in one exec)."""
+    def unchanged(self, node: Node, *args: str, env: dict[str, str] | None = None
+                  ) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
+        """Run the script between two snapshots of ``node`` (the run and the second one in one exec),
+        with ``env`` added to its environment."""
         before = parse_snapshot(node.sh(SNAPSHOT))
         argv = ("bash", SCRIPT, *args)
+        if env:
+            argv = ("env", *(f"{k}={v}" for k, v in env.items()), *argv)
         start = time.monotonic()
         proc, after = node.write_exec_snapshot("/root/.last-run", shlex.join(argv) + "\n", *argv,
                                                workdir="/root", snapshot=SNAPSHOT, timeout=RUN_TIMEOUT)
@@ -124,6 +128,11 @@ class Lab:
     @property
     def server_name(self) -> str:
         return self.server.name
+
+    @property
+    def client_folder(self) -> str:
+        """The client's folder on the server: its address, as the server saw the connection."""
+        return self.addresses[self.client.name]
 
     def server_args(self, *extra: str) -> tuple[str, ...]:
         return ("server", "--allow", f"{self.addresses[self.client.name]}/32", *extra)
@@ -157,7 +166,7 @@ def log_numbered(node: Node, tag: str, first: int, last: int) -> None:
 
 def received(lab: Lab, tag: str, host: str | None = None) -> list[int]:
     """The numbers of TAG's messages in the client's file on the server (duplicates kept)."""
-    path = f"{REMOTE}/{host or lab.client.name}/syslog.log"
+    path = f"{REMOTE}/{host or lab.client_folder}/syslog.log"
     out = lab.server.exec("sh", "-c", f"grep -o ' {tag}: n=[0-9]*' {path} 2>/dev/null | cut -d= -f2")
     return [int(n) for n in out.stdout.decode().split()]
 
@@ -297,6 +306,22 @@ REFUSED: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
       "--key", "/root/open.key"), ("--key", "mode 0600 or 0400")),
     ("client-option-in-server", "server", ("server", "--allow", "10.0.0.0/8", "--server", "logs"),
      ("client options",)),
+    # Addresses that are not: refused before nft, firewall-cmd or rsyslog sees them.
+    ("allow-three-groups", "server", ("server", "--allow", "1:2:3"), ("--allow", "'1:2:3'")),
+    ("allow-only-colons", "server", ("server", "--allow", "::::"), ("--allow", "'::::'")),
+    ("allow-leading-zero", "server", ("server", "--allow", "01.2.3.4"), ("--allow", "'01.2.3.4'")),
+    ("allow-ipv6-zone", "server", ("server", "--allow", "fe80::1%eth0"), ("--allow", "fe80::1%eth0")),
+    ("allow-ipv6-prefix-129", "server", ("server", "--allow", "::/129"), ("--allow", "'::/129'")),
+    ("allow-empty-prefix", "server", ("server", "--allow", "10.0.0.0/"), ("--allow", "'10.0.0.0/'")),
+    ("allow-three-octets", "server", ("server", "--allow", "1.2.3"), ("--allow", "'1.2.3'")),
+    ("listen-three-octets", "server", ("server", "--allow", "10.0.0.0/8", "--listen", "10.0.0"),
+     ("--listen", "'10.0.0'")),
+    ("server-ipv6-three-groups", "client", ("client", "--server", "[1:2:3]:514"), ("--server", "IPv6")),
+    ("server-port-not-a-number", "client", ("client", "--server", "logs:5x4"), ("--server", "'5x4'")),
+    ("queue-size-not-a-number", "client", ("client", "--server", "logs", "--queue-size", '1}, "x": 1'),
+     ("--queue-size",)),
+    # The port SSH logins use: the firewall would let only --allow reach it, everyone else locked out.
+    ("port-is-ssh", "server", ("server", "--allow", "10.0.0.0/8", "--port", "22"), ("--port", "SSH")),
 ]
 
 
@@ -321,6 +346,51 @@ def test_bad_input_exits_2_names_the_field_and_changes_nothing(bad_inputs: Lab, 
     assert subset(result_of(run), expected) == expected, run
     for word in words:
         assert word in run.stderr, f"the message does not say {word!r}{run!r}"
+    assert_nothing_changed(before, after, run)
+
+
+SSH_DROP_IN = "/etc/ssh/sshd_config.d/20-tssr-test.conf"
+
+
+@pytest.mark.parametrize(("config", "port"), [
+    ("ListenAddress 0.0.0.0:2222\nListenAddress 0.0.0.0\n", "2222"),
+    ("Port 22\nPort 2020\n", "2020"),
+    ("ListenAddress [::]:2200\nListenAddress 0.0.0.0\n", "2200"),
+], ids=["listenaddress-with-port", "second-port", "ipv6-listenaddress"])
+def test_a_port_sshd_is_configured_for_is_refused_as_the_server_port(bad_inputs: Lab, config: str,
+                                                                      port: str) -> None:
+    """sshd_config changed (not even reloaded): `sshd -T` names the port, the firewall must leave it."""
+    bad_inputs.server.write(SSH_DROP_IN, config)
+    try:
+        run, before, after = bad_inputs.unchanged(bad_inputs.server, "server", "--allow", "10.0.0.0/8",
+                                                  "--port", port)
+    finally:
+        bad_inputs.server.exec("rm", "-f", SSH_DROP_IN)
+    assert run.exit == 2, run
+    assert f"--port: {port} is a port SSH logins use" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_the_port_of_the_current_ssh_session_is_refused_as_the_server_port(bad_inputs: Lab) -> None:
+    session = {"SSH_CONNECTION": "192.0.2.7 50123 192.0.2.1 2525"}
+    run, before, after = bad_inputs.unchanged(bad_inputs.server, "server", "--allow", "10.0.0.0/8", "--port",
+                                              "2525", env=session)
+    assert run.exit == 2, run
+    assert "--port: 2525 is a port SSH logins use" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+@pytest.mark.parametrize("config", ["Bogus yes\n", "Port seventy\n"], ids=["unknown-option", "bad-port"])
+def test_a_broken_sshd_config_stops_the_server_setup_with_nothing_changed(bad_inputs: Lab,
+                                                                           config: str) -> None:
+    """`sshd -T` fails: the SSH ports are unknown, so the firewall cannot be set safely: exit 2."""
+    bad_inputs.server.write(SSH_DROP_IN, config)
+    try:
+        run, before, after = bad_inputs.unchanged(bad_inputs.server, "server", "--allow", "10.0.0.0/8")
+    finally:
+        bad_inputs.server.exec("rm", "-f", SSH_DROP_IN)
+    assert run.exit == 2, run
+    assert "sshd -T` failed" in run.stderr and "nothing was changed" in run.stderr, run
     assert_nothing_changed(before, after, run)
 
 
@@ -394,7 +464,7 @@ def test_a_message_from_the_client_arrives_in_its_own_file_on_the_server(lab: La
     tag = f"hello{uuid.uuid4().hex[:6]}"
     lab.client.exec("logger", "-t", tag, "n=1")
     wait_until(lambda: received(lab, tag) == [1], 30, "the message on the server")
-    owner = lab.server.sh(f"stat -c '%a' {REMOTE}/{lab.client.name}/syslog.log").strip()
+    owner = lab.server.sh(f"stat -c '%a' {REMOTE}/{lab.client_folder}/syslog.log").strip()
     assert owner == "640", owner
     # Remote messages stay out of the server's own log files.
     assert lab.server.exec("grep", "-rq", tag, "/var/log/syslog", "/var/log/messages").returncode != 0
@@ -413,6 +483,59 @@ def test_hostile_host_names_stay_inside_the_folder(lab: Lab, client_ready: Scrip
     found = lab.server.sh(f"grep -rl {token} / --include='*.log' 2>/dev/null || true").split()
     assert found and all(path.startswith(f"{REMOTE}/") for path in found), found
     assert all(".." not in path.split("/") for path in found), found
+
+
+def send_raw(lab: Lab, frame: bytes) -> None:
+    """One TCP connection from the client to the server's 514, carrying ``frame`` as it is: what any
+    program on an allowed host can send, whatever its own rsyslog says."""
+    proc = lab.client.exec("bash", "-c", f"cat > /dev/tcp/{lab.server_name}/514", stdin=frame)
+    assert proc.returncode == 0, proc.stderr
+
+
+def forged_frames(lab: Lab, token: str) -> dict[str, bytes]:
+    """Messages whose HOSTNAME field claims to be another host (the server, the stranger's address,
+    a name that does not exist), in the framings rsyslog's imtcp accepts."""
+    stranger_ip = lab.addresses[lab.stranger.name]
+    rfc5424 = f"<13>1 2026-11-29T05:00:00Z victim-octet evil - - - {token}-octet".encode()
+    return {
+        "rfc3164-server-name": f"<13>Nov 29 05:00:00 {lab.server_name} evil: {token}-server\n".encode(),
+        "rfc3164-another-address": f"<13>Nov 29 05:00:00 {stranger_ip} evil: {token}-address\n".encode(),
+        "rfc5424-victim": f"<13>1 2026-11-29T05:00:00Z victim-db evil - - - {token}-5424\n".encode(),
+        "rfc5424-octet-counted": str(len(rfc5424)).encode() + b" " + rfc5424,
+        "rfc3164-path-like": f"<13>Nov 29 05:00:00 ../{lab.server_name} evil: {token}-path\n".encode(),
+    }
+
+
+def test_a_message_claiming_another_hosts_name_lands_in_the_senders_own_folder(
+        lab: Lab, client_ready: ScriptRun) -> None:
+    token = uuid.uuid4().hex[:10]
+    frames = forged_frames(lab, token)
+    folders_before = set(lab.server.sh(f"ls {REMOTE}").split())
+    for frame in frames.values():
+        send_raw(lab, frame)
+    wait_until(lambda: lab.server.exec("sh", "-c", f"grep -rh {token} {REMOTE} | wc -l").stdout.strip()
+               == str(len(frames)).encode(), 30, "the forged messages on the server")
+    found = lab.server.sh(f"grep -rl {token} {REMOTE}").split()
+    assert found == [f"{REMOTE}/{lab.client_folder}/syslog.log"], found
+    folders_after = set(lab.server.sh(f"ls {REMOTE}").split())
+    assert folders_after == folders_before, f"a folder appeared: {folders_after - folders_before}"
+    for claimed in (lab.server_name, lab.addresses[lab.stranger.name], "victim-db", "victim-octet"):
+        assert not lab.server.exists(f"{REMOTE}/{claimed}"), f"a folder for the forged name {claimed}"
+    # The name each message claimed is kept inside its line, as data.
+    lines = lab.server.sh(f"grep -h {token} {REMOTE}/{lab.client_folder}/syslog.log")
+    assert "victim-db" in lines and lab.server_name in lines, lines
+
+
+def test_control_characters_in_a_message_are_written_escaped(lab: Lab, client_ready: ScriptRun) -> None:
+    """Whoever reads the central files with cat or tail gets no terminal control from a sender."""
+    token = uuid.uuid4().hex[:10]
+    send_raw(lab, f"<13>Nov 29 05:00:00 x evil: {token} ".encode()
+             + b"\x1b[2J\x1b]52;c;cm0gLXJmIH4K\x07 over\rwrite\x08\n")
+    path = f"{REMOTE}/{lab.client_folder}/syslog.log"
+    wait_until(lambda: lab.server.exec("grep", "-q", token, path).returncode == 0, 30, "the message")
+    line = lab.server.exec("grep", "-a", token, path).stdout
+    assert not [b for b in line.rstrip(b"\n") if b < 0x20 or b == 0x7F], line
+    assert b"#033[2J" in line and b"#007" in line and b"#015" in line, line
 
 
 def test_the_firewall_drops_a_host_not_in_allow(lab: Lab, client_ready: ScriptRun) -> None:
@@ -520,10 +643,27 @@ def test_a_config_rsyslog_refuses_is_not_installed_and_rsyslog_keeps_running(lab
         lab.server.exec("rm", "-f", "/etc/rsyslog.d/10-admin.conf")
 
 
+def test_a_firewall_failure_leaves_rsyslogs_configuration_as_it_was(lab: Lab,
+                                                                   client_ready: ScriptRun) -> None:
+    """The firewall step comes first: when it fails (here its folder cannot be written: a file stands
+    where /etc/tssr-kit/nftables.d should be), the new port never reaches rsyslog's configuration."""
+    lab.server.sh("mv /etc/tssr-kit/nftables.d /etc/tssr-kit/nftables.d.tssr-test"
+                  " && touch /etc/tssr-kit/nftables.d")
+    try:
+        run, before, after = lab.unchanged(lab.server, *lab.server_args("--port", "1515"))
+    finally:
+        lab.server.sh("rm -f /etc/tssr-kit/nftables.d && mv /etc/tssr-kit/nftables.d.tssr-test"
+                      " /etc/tssr-kit/nftables.d")
+    assert run.exit == 1, run
+    assert result_of(run)["status"] == "failed", run
+    assert "1515" not in lab.server.read(SERVER_CONF)
+    assert_nothing_changed(before, after, run)
+
+
 def test_logrotate_rotates_the_hosts_files_and_rsyslog_writes_a_new_one(lab: Lab,
                                                                         client_ready: ScriptRun) -> None:
     lab.server.sh("logrotate -f /etc/logrotate.d/tssr-remote-syslog")
-    rotated = lab.server.sh(f"ls {REMOTE}/{lab.client.name}/")
+    rotated = lab.server.sh(f"ls {REMOTE}/{lab.client_folder}/")
     assert "syslog.log-" in rotated, rotated
     tag = f"rotated{uuid.uuid4().hex[:6]}"
     lab.client.exec("logger", "-t", tag, "n=1")

@@ -377,6 +377,20 @@ REFUSED: list[tuple[str, tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
     ("monitor-bad-address", ("--monitor", "300.1.2.3", *GOOD), {}, ("--monitor", "300.1.2.3")),
     ("monitor-host-bits", ("--monitor", "10.1.2.3/24", *GOOD), {}, ("--monitor", "host bits")),
     ("monitor-name", ("--monitor", "monitor.example.org", *GOOD), {}, ("--monitor", "not an IPv4/IPv6")),
+    # Addresses that are not: refused before nft, firewall-cmd or snmpd sees them (lib/firewall.sh).
+    ("monitor-three-groups", ("--monitor", "1:2:3", *GOOD), {}, ("--monitor", "'1:2:3'")),
+    ("monitor-only-colons", ("--monitor", "::::", *GOOD), {}, ("--monitor", "'::::'")),
+    ("monitor-three-octets", ("--monitor", "1.2.3", *GOOD), {}, ("--monitor", "'1.2.3'")),
+    ("monitor-leading-zero", ("--monitor", "01.2.3.4", *GOOD), {}, ("--monitor", "'01.2.3.4'")),
+    ("monitor-ipv6-zone", ("--monitor", "fe80::1%eth0", *GOOD), {}, ("--monitor", "fe80::1%eth0")),
+    ("monitor-prefix-129", ("--monitor", "fd00::/129", *GOOD), {}, ("--monitor", "'fd00::/129'")),
+    ("monitor-empty-prefix", ("--monitor", "192.0.2.0/", *GOOD), {}, ("--monitor", "'192.0.2.0/'")),
+    (
+        "v2c-source-prefix-33",
+        ("--monitor", "MON", *GOOD, "--v2c-community-file", "/root/community", "--v2c-source", "10.0.0.0/33"),
+        {},
+        ("--v2c-source", "10.0.0.0/33"),
+    ),
     (
         "listen-not-local",
         ("--monitor", "MON", *GOOD, "--listen", "192.0.2.77"),
@@ -761,6 +775,26 @@ def test_a_config_snmpd_refuses_never_replaces_the_working_one(lab: Lab, first_r
     assert "Unknown token: bogusDirective" in run.stderr, run
     assert "does not pass snmpd's own check" in run.stderr, run
     assert_nothing_changed(before, snapshot(lab.agent), run)
+    assert snmp(lab.monitor, "snmpget", SYS_NAME, auth=AUTH_2, priv=PRIV_2, agent=lab.agent.name).code == 0
+
+
+def test_a_firewall_failure_leaves_snmpds_configuration_as_it_was(lab: Lab, first_run: ScriptRun) -> None:
+    """The firewall step comes right after snmpd's own check of the new file, before any other change:
+    when it fails (here its folder cannot be written: a file stands where /etc/tssr-kit/nftables.d
+    should be), the new snmpd.conf is never installed and snmpd keeps running as it was."""
+    lab.agent.sh("mv /etc/tssr-kit/nftables.d /etc/tssr-kit/nftables.d.tssr-test"
+                 " && touch /etc/tssr-kit/nftables.d")
+    try:
+        before = snapshot(lab.agent)
+        run = lab.setup(*lab.base_args(), "--location", "Moved to rack 9")
+        after = snapshot(lab.agent)
+    finally:
+        lab.agent.sh("rm -f /etc/tssr-kit/nftables.d"
+                     " && mv /etc/tssr-kit/nftables.d.tssr-test /etc/tssr-kit/nftables.d")
+    assert run.exit == 1, run
+    assert result_of(run)["status"] == "failed", run
+    assert "Moved to rack 9" not in lab.agent.read("/etc/snmp/snmpd.conf")
+    assert_nothing_changed(before, after, run)
     assert snmp(lab.monitor, "snmpget", SYS_NAME, auth=AUTH_2, priv=PRIV_2, agent=lab.agent.name).code == 0
 
 

@@ -14,6 +14,9 @@ Testinfra host, so they run unchanged wherever Testinfra reaches both:
 
 $TSSR_LOGGING_CENTRAL_SUDO=1 runs the central's commands with sudo (the client's follow --sudo).
 $TSSR_LOGGING_DIR: the central's folder of host folders (default /var/log/remote).
+$TSSR_LOGGING_CLIENT_ADDRESS: the client's address as the central sees it, which names its folder there
+(default: the client's source address towards the central, from `ip route get`; set it when NAT lies
+between them).
 $TSSR_LOGGING_OUTAGE=1: an outage was recorded on the client in /root/tssr-logging-outage.txt ("TAG N",
 as molecule/syslog/side_effect.yml writes it: N messages numbered 1..N logged with that tag while the
 central was down); all N must be on the central, none missing (the file missing is then a failure).
@@ -27,7 +30,8 @@ What is checked:
   over TCP with a disk-assisted queue saved at shutdown that never gives up a message;
 - the central: rsyslog running and listening on the port the client forwards to; the host folders'
   parent is not readable by others; a logrotate file for them;
-- a message logged now on the client arrives in <dir>/<client's hostname>/syslog.log on the central;
+- a message logged now on the client arrives in <dir>/<client's address>/syslog.log on the central (the
+  folder is named from the address the connection came from, never from a name inside the message);
 - with TSSR_LOGGING_OUTAGE: all N messages of the recorded outage arrived (the count is printed).
 """
 
@@ -86,8 +90,18 @@ def target_port(forward_conf: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def client_name(host) -> str:
-    return check(host, "hostname").strip()
+def client_name(host, forward_conf: str) -> str:
+    """The client's folder on the central: its source address towards the central (the address the
+    central's rsyslog sees, %FROMHOST-IP%), or $TSSR_LOGGING_CLIENT_ADDRESS."""
+    if os.environ.get("TSSR_LOGGING_CLIENT_ADDRESS"):
+        return os.environ["TSSR_LOGGING_CLIENT_ADDRESS"]
+    match = re.search(r'target="([^"]+)"', forward_conf)
+    assert match, f"no target in {CLIENT_CONF}:\n{forward_conf}"
+    address = check(host, "getent", "ahosts", match.group(1)).split()[0]
+    route = check(host, "ip", "-o", "route", "get", address)
+    source = re.search(r"\bsrc (\S+)", route)
+    assert source, f"no source address towards {address}: {route}"
+    return source.group(1)
 
 
 def received(central, client_name: str, tag: str) -> list[int]:

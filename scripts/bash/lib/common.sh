@@ -1,15 +1,23 @@
 # shellcheck shell=bash
 #
-# common.sh - building blocks shared by the deploy scripts of tssr-kit (deploy-lamp.sh,
-# deploy-java.sh): narration, dry run, result line helpers, validation, OS family, lock, templates,
-# idempotent files, folders, services and packages.
+# common.sh - building blocks shared by the Bash scripts of tssr-kit (deploy-lamp.sh, deploy-java.sh,
+# backup.sh, restore.sh, setup-snmp.sh, setup-logging.sh): narration, dry run, result line helpers
+# (json_quote: THE JSON string escaper of every Bash script), validation, OS family, lock, templates,
+# idempotent files, folders, services and packages, and the SSH ports a firewall must keep open.
 #
 # Sourced, never run. The script that sources it defines, before calling anything here:
 #   SCRIPT_NAME  LOCK_FILE  SYSLOG_TAG   constants
 #   NAME DRY_RUN QUIET CHANGES ERRORS TMP_DIR TEMPLATES OS_FAMILY PACKAGES
 #   emit_result STATUS [ERROR]   prints the script's JSON result line
 # and may set TEMPLATE_DIRS (where render looks, in order; default: TEMPLATES, then this folder's
-# templates/).
+# templates/). A library sourced after this one may add functions to LIB_CHECKS: report_errors runs
+# them first, so that what the library will need is validated before the first change (web.sh: the
+# SSH ports its firewall keeps open).
+#
+# lastpipe: in `producer | put_file …` the LAST command of the pipeline runs in this shell, not in a
+# subshell, so that put_file's refusal (an empty content: the producer died) stops the whole run
+# instead of being lost in a subshell (or hidden by `|| true`), and its count of changes stays.
+shopt -s lastpipe
 
 readonly OS_RELEASE_FILE=/etc/os-release
 readonly LABEL_RE='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
@@ -72,18 +80,100 @@ run() {
   "$@"
 }
 
+#######################################
+# JSON strings. Every Bash script of the kit builds its result line with json_quote (and json_or_null,
+# json_array): a value that came from a server, a file or a user (an error message quoting a name, a
+# path, a host name) may hold any byte, and must neither break the line nor reach a terminal raw.
+#   - \ and " are escaped; every control character, U+0001..U+001F and DEL, becomes \n, \t, \r, \b,
+#     \f or \u00XX (NUL cannot be in a Bash string at all: a value that had one lost it before it got
+#     here);
+#   - the C1 controls U+0080..U+009F (valid JSON, but a terminal may obey them: U+009B is CSI) become
+#     \u0080..\u009f;
+#   - a byte that is not part of valid UTF-8 (a Latin-1 file name, a truncated character, an encoded
+#     surrogate, an overlong form) becomes \ufffd, so that the line is always valid UTF-8 JSON.
+# The tables below are built once, when the file is sourced.
+#######################################
+JSON_CONTROL_CHARS=()
+JSON_CONTROL_ESCAPES=()
+JSON_C1_CHARS=()
+JSON_C1_ESCAPES=()
+json_build_tables() {
+  local n hex char codes=()
+  for ((n = 1; n < 32; n++)); do codes+=("${n}"); done
+  for n in "${codes[@]}" 127; do
+    printf -v hex '%02x' "${n}"
+    # shellcheck disable=SC2059  # the format IS the escape being built: \xHH
+    printf -v char "\\x${hex}"
+    JSON_CONTROL_CHARS+=("${char}")
+    case "${n}" in
+      8) JSON_CONTROL_ESCAPES+=('\b') ;;
+      9) JSON_CONTROL_ESCAPES+=('\t') ;;
+      10) JSON_CONTROL_ESCAPES+=('\n') ;;
+      12) JSON_CONTROL_ESCAPES+=('\f') ;;
+      13) JSON_CONTROL_ESCAPES+=('\r') ;;
+      *) JSON_CONTROL_ESCAPES+=("\\u00${hex}") ;;
+    esac
+  done
+  for ((n = 128; n < 160; n++)); do
+    printf -v hex '%02x' "${n}"
+    # shellcheck disable=SC2059  # as above: the two bytes of U+0080..U+009F in UTF-8
+    printf -v char "\\xc2\\x${hex}"
+    JSON_C1_CHARS+=("${char}")
+    JSON_C1_ESCAPES+=("\\u00${hex}")
+  done
+}
+json_build_tables
+readonly JSON_CONTROL_CHARS JSON_CONTROL_ESCAPES JSON_C1_CHARS JSON_C1_ESCAPES
+# Byte patterns (matched with LC_ALL=C): a control character anywhere; a byte above 0x7f anywhere; a
+# run of ASCII and well-formed UTF-8 characters (RFC 3629: no overlong form, no surrogate, <= U+10FFFF)
+# at the start of a string.
+readonly JSON_CONTROL_GLOB=$'*[\x01-\x1f\x7f]*'
+readonly JSON_HIGH_GLOB=$'*[\x80-\xff]*'
+readonly JSON_VALID_RUN=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])+'
+
+#######################################
+# Arguments: any string
+# Outputs: it as a JSON string literal, quotes included (see above)
+#######################################
 json_quote() {
-  local s="$1"
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\t'/\\t}
-  s=${s//$'\r'/\\r}
+  local LC_ALL=C          # bytes, whatever the caller's locale
+  local s="$1" out="" i
+  s="${s//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  # shellcheck disable=SC2053  # the right-hand sides are patterns on purpose
+  if [[ "${s}" == ${JSON_CONTROL_GLOB} ]]; then
+    for i in "${!JSON_CONTROL_CHARS[@]}"; do
+      s="${s//"${JSON_CONTROL_CHARS[i]}"/"${JSON_CONTROL_ESCAPES[i]}"}"
+    done
+  fi
+  # shellcheck disable=SC2053
+  if [[ "${s}" == ${JSON_HIGH_GLOB} ]]; then
+    while [[ -n "${s}" ]]; do
+      if [[ "${s}" =~ ${JSON_VALID_RUN} ]]; then
+        out+="${BASH_REMATCH[0]}"
+        s="${s:${#BASH_REMATCH[0]}}"
+      else
+        out+='\ufffd'
+        s="${s:1}"
+      fi
+    done
+    s="${out}"
+    if [[ "${s}" == *$'\xc2'* ]]; then
+      for i in "${!JSON_C1_CHARS[@]}"; do
+        s="${s//"${JSON_C1_CHARS[i]}"/"${JSON_C1_ESCAPES[i]}"}"
+      done
+    fi
+  fi
   printf '"%s"' "${s}"
 }
 
 json_or_null() {
   if [[ -n "$1" ]]; then json_quote "$1"; else printf 'null'; fi
+}
+
+# A whole number as JSON, or null when the value is not one (a refused option's raw text).
+json_number() {
+  if [[ "$1" =~ ^-?(0|[1-9][0-9]{0,17})$ ]]; then printf '%s' "$1"; else printf 'null'; fi
 }
 
 # A JSON array of strings: json_array a b → ["a", "b"]
@@ -118,9 +208,15 @@ add_error() {
   ERRORS+=("$1")
 }
 
+# Checks that a library sourced after this file adds (see the header); run by report_errors.
+LIB_CHECKS=()
+
 report_errors() {
-  ((${#ERRORS[@]} > 0)) || return 0
   local e
+  for e in "${LIB_CHECKS[@]}"; do
+    "${e}"
+  done
+  ((${#ERRORS[@]} > 0)) || return 0
   for e in "${ERRORS[@]}"; do
     printf 'error: %s\n' "${e}" >&2
   done
@@ -246,13 +342,27 @@ render() {
 
 #######################################
 # Install content as a file when it differs (atomically: a temporary file renamed into place).
-# Arguments: path, owner, group, mode, description; content on stdin
+# An EMPTY content is refused, and stops the run (exit 1, nothing written), unless --allow-empty
+# says an empty file is what is wanted: in `render … | put_file …` an empty stdin means that what
+# produced it died (a missing template, a placeholder left unfilled: render prints all or nothing),
+# and an empty vhost or unit would otherwise be installed, and even pass `apachectl -t`. With
+# lastpipe (set above) put_file runs in the script's own shell, so its die ends the run.
+# Arguments: [--allow-empty] path, owner, group, mode, description; content on stdin
 # Returns: 0 when the file changed (or would), 1 when it was already right
 #######################################
 put_file() {
+  local allow_empty=false
+  if [[ "$1" == --allow-empty ]]; then
+    allow_empty=true
+    shift
+  fi
   local path="$1" owner="$2" group="$3" mode="$4" what="$5" new
   new="$(mktemp -p "${TMP_DIR}")"
   cat >"${new}"
+  if [[ ! -s "${new}" && "${allow_empty}" == false ]]; then
+    rm -f -- "${new}"
+    die 1 "${what} (${path}) came out empty: what should have produced it failed (see above); it was not written"
+  fi
   if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
     && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
     rm -f -- "${new}"
@@ -368,3 +478,130 @@ install_packages() {
     die 1 "dnf could not install ${missing[*]}"
   fi
 }
+
+#######################################
+# The SSH ports a firewall must keep open, so that a run never locks the operator out:
+#   - every `port` line and the port of every `listenaddress` line of `sshd -T` (sshd's effective
+#     configuration: `ListenAddress 0.0.0.0:2222`, `[::]:2200`, an address without a port takes each
+#     Port). If `sshd -T` fails (sshd missing, a broken sshd_config), nobody can tell which ports SSH
+#     uses: the caller must stop with nothing changed, never fall back to 22;
+#   - the server port of the SSH connection this run came through ($SSH_CONNECTION's 4th field). sudo
+#     drops SSH_CONNECTION from the environment (it is not in env_keep), as do Ansible's become and
+#     the kit's runner (`sudo -n -- bash script`): it is then read from the environment of the
+#     closest ancestor process that has it (sudo's own environment is its caller's);
+#   - the ports the running sshd listens on (`ss`): an sshd_config edited but not yet reloaded may no
+#     longer name the port an operator is logged in through. (Not its established connections: those
+#     include the ones sshd opens for port forwarding, from ephemeral ports.)
+# Sets SSH_KEEP_PORTS (comma-separated, sorted) and returns 0; or sets SSH_PORTS_ERROR and returns 1.
+# Computed once per run.
+#######################################
+SSH_KEEP_PORTS=""
+SSH_PORTS_ERROR=""
+
+# A TCP port number (1 to 65535, no leading zero)?
+is_tcp_port() {
+  [[ "$1" =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535))
+}
+
+# Sets SSH_CONFIG_PORTS to the ports of `sshd -T`. Returns: 1 when sshd -T fails (SSH_PORTS_ERROR set).
+SSH_CONFIG_PORTS=()
+# shellcheck disable=SC2034  # SSH_PORTS_ERROR is read by the sourcing script (the error it reports)
+sshd_config_ports() {
+  local sshd out key value port
+  SSH_CONFIG_PORTS=()
+  sshd="$(command -v sshd 2>/dev/null || true)"
+  [[ -n "${sshd}" || ! -x /usr/sbin/sshd ]] || sshd=/usr/sbin/sshd
+  if [[ -z "${sshd}" ]]; then
+    SSH_PORTS_ERROR="sshd is not installed here (no sshd in PATH nor /usr/sbin): cannot tell which ports SSH logins use"
+    return 1
+  fi
+  if ! out="$("${sshd}" -T 2>&1)"; then
+    SSH_PORTS_ERROR="\`sshd -T\` failed, so the ports SSH listens on are unknown (fix sshd's configuration first, \`sshd -t\` shows what is wrong): $(printf '%s' "${out}" | tail -n 2 | tr '\n' ' ')"
+    return 1
+  fi
+  while read -r key value _; do
+    case "${key}" in
+      port) port="${value}" ;;
+      listenaddress) port="${value##*:}" ;;
+      *) continue ;;
+    esac
+    if ! is_tcp_port "${port}"; then
+      SSH_PORTS_ERROR="\`sshd -T\` printed '${key} ${value}': not a port this script understands"
+      return 1
+    fi
+    SSH_CONFIG_PORTS+=("${port}")
+  done <<<"${out}"
+  if ((${#SSH_CONFIG_PORTS[@]} == 0)); then
+    SSH_PORTS_ERROR="\`sshd -T\` printed no port and no listenaddress line"
+    return 1
+  fi
+}
+
+# Outputs: the server port of $SSH_CONNECTION, or of the closest ancestor's (nothing when there is none).
+ssh_connection_port() {
+  local connection="${SSH_CONNECTION:-}" pid="${BASHPID}" stat ppid depth
+  for ((depth = 0; depth < 64; depth++)); do
+    [[ -z "${connection}" ]] || break
+    stat="$(cat -- "/proc/${pid}/stat" 2>/dev/null)" || break
+    stat="${stat##*) }"                     # after the command name, which may hold spaces
+    read -r _ ppid _ <<<"${stat}" || break
+    if [[ ! "${ppid}" =~ ^[0-9]+$ ]] || ((ppid <= 1)); then
+      break
+    fi
+    pid="${ppid}"
+    connection="$({ tr '\0' '\n' <"/proc/${pid}/environ"; } 2>/dev/null \
+      | sed -n 's/^SSH_CONNECTION=//p' | head -n 1 || true)"
+  done
+  local fields
+  read -r -a fields <<<"${connection}"
+  if ((${#fields[@]} == 4)) && is_tcp_port "${fields[3]}"; then
+    printf '%s\n' "${fields[3]}"
+  fi
+}
+
+# Outputs: the TCP ports the running sshd listens on, one per line.
+sshd_listening_ports() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Htlnp 2>/dev/null | awk '$1 == "LISTEN" && /users:\(\("sshd"/ { n = split($4, a, ":"); print a[n] }' || true
+}
+
+ssh_keep_ports() {
+  [[ -z "${SSH_KEEP_PORTS}" ]] || return 0
+  local session
+  sshd_config_ports || return 1
+  session="$(ssh_connection_port; sshd_listening_ports)"
+  SSH_KEEP_PORTS="$(printf '%s\n' "${SSH_CONFIG_PORTS[@]}" "${session}" | grep -E '^[0-9]+$' | sort -un \
+    | paste -sd, -)"
+}
+
+#######################################
+# What the kit added to firewalld, so that it only ever removes that (never a service, port or rule
+# of the administrator's): /var/lib/tssr-kit/firewall/firewalld-NAME.added, "ZONE<TAB>ITEM" lines
+# (root only). NAME: web (the deploy scripts), snmp, syslog (firewall.sh).
+#######################################
+readonly FIREWALL_STATE_DIR=/var/lib/tssr-kit/firewall
+
+firewalld_added_file() {
+  printf '%s/firewalld-%s.added' "${FIREWALL_STATE_DIR}" "$1"
+}
+
+# Record (add) or forget (remove) one item the kit added. Arguments: name, add|remove, zone, item
+firewalld_record() {
+  local file tmp
+  file="$(firewalld_added_file "$1")"
+  mkdir -p -- "${FIREWALL_STATE_DIR}"
+  chmod 0700 -- "${FIREWALL_STATE_DIR}"
+  tmp="$(mktemp -p "${FIREWALL_STATE_DIR}" .tssr-kit.XXXXXX)"
+  { grep -vxF -- "$3"$'\t'"$4" "${file}" 2>/dev/null || true; [[ "$2" != add ]] || printf '%s\t%s\n' "$3" "$4"; } >"${tmp}"
+  chmod 0600 -- "${tmp}"
+  mv -f -- "${tmp}" "${file}"
+}
+
+# The items the kit added for NAME in ZONE, one per line.
+firewalld_added() {
+  local file
+  file="$(firewalld_added_file "$1")"
+  [[ -f "${file}" ]] || return 0
+  awk -F '\t' -v zone="$2" '$1 == zone { print $2 }' "${file}"
+}
+

@@ -240,38 +240,57 @@ step_apache() {
 }
 
 #######################################
-# Firewall: only SSH, HTTP and HTTPS come in.
+# Firewall: only SSH, HTTP and HTTPS come in, and never a lock-out.
+# The SSH ports (common.sh, ssh_keep_ports: every port and listenaddress of `sshd -T`, the port of
+# this session's SSH connection, the ports the running sshd listens on) are found with the rest of the
+# input: web_check_ssh_ports is in LIB_CHECKS, so the deploy scripts' report_errors stops the run
+# (exit 2, nothing changed) when `sshd -T` fails: no silent fallback to 22. step_firewall renders and
+# checks (`nft -c`) before its first change, and puts the previous rules back when they do not load;
+# its failures stop the run. The deploy scripts call it right after installing the packages (nft must
+# be there) and BEFORE any other change, so that a firewall failure leaves no service configuration
+# behind. On firewalld only what the kit added (recorded in /var/lib/tssr-kit/firewall/
+# firewalld-web.added) is ever removed; other services and ports are left alone.
 #######################################
-ssh_ports() {
-  local ports
-  ports="$(sshd -T 2>/dev/null | awk '$1 == "port" {print $2}' | sort -un | paste -sd, - || true)"
-  printf '%s' "${ports:-22}"
+LIB_CHECKS+=(web_check_ssh_ports)
+
+web_check_ssh_ports() {
+  [[ "${ROLLBACK:-false}" != true ]] || return 0     # a rollback does not touch the firewall
+  ssh_keep_ports || add_error "firewall: ${SSH_PORTS_ERROR}; without them the firewall could lock SSH out"
+}
+
+# The ports the firewall lets in: the SSH ports, 80 and 443, sorted, comma-separated.
+web_tcp_ports() {
+  printf '%s\n' "${SSH_KEEP_PORTS//,/$'\n'}" 80 443 | sort -un | paste -sd, -
 }
 
 step_firewall() {
-  local ports
-  ports="$(ssh_ports)"
+  ssh_keep_ports || die 1 "firewall: ${SSH_PORTS_ERROR}; the firewall was not changed"
+  info "firewall: SSH on ${SSH_KEEP_PORTS}, HTTP, HTTPS"
   if [[ "${OS_FAMILY}" == debian ]]; then
-    firewall_nftables "${ports}"
+    firewall_nftables "$(web_tcp_ports)"
   else
-    firewall_firewalld "${ports}"
+    firewall_firewalld "${SSH_KEEP_PORTS}"
   fi
 }
 
 # Debian: our own table inet tssr_kit in /etc/nftables.conf (loaded at boot by nftables.service).
+# Arguments: the TCP ports, comma-separated
 firewall_nftables() {
-  local ports="$1"
+  local ports="$1" rules="${TMP_DIR}/nftables.conf" old="${TMP_DIR}/nftables.conf.old"
+  # In this shell, not a pipeline: a render that fails stops the run here, before any change.
+  render nftables.conf.tmpl "TCP_PORTS=${ports//,/, }" >"${rules}"
+  # Checked before it replaces anything (nft is there once the packages are).
+  if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
+    die 1 "the new firewall rules do not load, the firewall was not changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
+  fi
   if [[ -f /etc/nftables.conf && ! -f /etc/nftables.conf.tssr-kit-orig ]] \
     && ! grep -q '^table inet tssr_kit' /etc/nftables.conf; then
     changed "keep the distribution's /etc/nftables.conf as /etc/nftables.conf.tssr-kit-orig"
     run cp -p -- /etc/nftables.conf /etc/nftables.conf.tssr-kit-orig
   fi
-  local file_changed=false rules="${TMP_DIR}/nftables.conf"
-  render nftables.conf.tmpl "TCP_PORTS=${ports}, 80, 443" >"${rules}"
-  # Checked before it replaces anything (nft is there once the packages are).
-  if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
-    die 1 "the new firewall rules do not load, nothing was changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
-  fi
+  rm -f -- "${old}"
+  [[ ! -f /etc/nftables.conf ]] || cp -p -- /etc/nftables.conf "${old}"
+  local file_changed=false
   if put_file /etc/nftables.conf root root 0755 "the firewall rules" <"${rules}"; then
     file_changed=true
   fi
@@ -279,50 +298,59 @@ firewall_nftables() {
     changed "enable the firewall (nftables.service) at boot"
     run systemctl enable --quiet nftables
   fi
+  local -a load=()
   if ! systemctl is-active --quiet nftables; then
     changed "start the firewall (nftables.service loads /etc/nftables.conf)"
-    run systemctl start nftables
+    load=(systemctl start nftables)
   elif [[ "${file_changed}" == true ]] || ! nft list table inet tssr_kit >/dev/null 2>&1; then
     changed "load the firewall rules"
-    run nft -f /etc/nftables.conf
+    load=(nft -f /etc/nftables.conf)
+  fi
+  if ((${#load[@]} > 0)) && [[ "${DRY_RUN}" == false ]] && ! "${load[@]}" 2>"${TMP_DIR}/nft.err"; then
+    if [[ -f "${old}" ]]; then cp -p -- "${old}" /etc/nftables.conf; else rm -f -- /etc/nftables.conf; fi
+    die 1 "the firewall rules did not load ($(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')): the previous /etc/nftables.conf is back"
   fi
 }
 
-# RedHat: firewalld, in the zone of the interface that carries the default route.
+# RedHat: firewalld, in the zone of the interface that carries the default route: the services ssh,
+# http, https and the SSH ports other than 22 are added; what the kit added earlier and no longer
+# needs is removed; nothing else.
+# Arguments: the SSH ports, comma-separated
 firewall_firewalld() {
   local ports="$1"
   ensure_service firewalld
-  [[ "${DRY_RUN}" == false ]] || { changed "allow only ssh, http and https in firewalld"; return 0; }
-  local zone service port reload=false interface
+  [[ "${DRY_RUN}" == false ]] || { changed "firewalld: allow ssh (ports ${ports}), http and https"; return 0; }
+  local zone item port reload=false interface wanted=(service:ssh service:http service:https) others=()
   interface="$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')"
   zone="$(firewall-cmd --get-zone-of-interface="${interface}" 2>/dev/null || firewall-cmd --get-default-zone)"
-  for service in ssh http https; do
-    if ! firewall-cmd --permanent --zone="${zone}" --query-service="${service}" >/dev/null; then
-      changed "firewalld: allow ${service}"
-      firewall-cmd --permanent --zone="${zone}" --add-service="${service}" >/dev/null
-      reload=true
-    fi
-  done
-  for service in $(firewall-cmd --permanent --zone="${zone}" --list-services); do
-    case "${service}" in ssh | http | https) continue ;; esac
-    changed "firewalld: stop allowing ${service}"
-    firewall-cmd --permanent --zone="${zone}" --remove-service="${service}" >/dev/null
-    reload=true
-  done
-  for port in $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
-    [[ ",${ports}," != *",${port%/tcp},"* || "${port}" != */tcp ]] || continue
-    changed "firewalld: close ${port}"
-    firewall-cmd --permanent --zone="${zone}" --remove-port="${port}" >/dev/null
-    reload=true
-  done
   for port in ${ports//,/ }; do
-    [[ "${port}" != 22 ]] || continue
-    if ! firewall-cmd --permanent --zone="${zone}" --query-port="${port}/tcp" >/dev/null; then
-      changed "firewalld: allow SSH on ${port}/tcp"
-      firewall-cmd --permanent --zone="${zone}" --add-port="${port}/tcp" >/dev/null
+    [[ "${port}" == 22 ]] || wanted+=("port:${port}/tcp")
+  done
+  for item in "${wanted[@]}"; do
+    if ! firewall-cmd --permanent --zone="${zone}" "--query-${item%%:*}=${item#*:}" >/dev/null; then
+      changed "firewalld: allow ${item/:/ }"
+      firewall-cmd --permanent --zone="${zone}" "--add-${item%%:*}=${item#*:}" >/dev/null
+      firewalld_record web add "${zone}" "${item}"
       reload=true
     fi
   done
+  # Only what the kit added and no longer needs goes (an SSH port sshd left): never the administrator's.
+  while IFS= read -r item; do
+    [[ -n "${item}" ]] || continue
+    printf '%s\n' "${wanted[@]}" | grep -qxF -- "${item}" && continue
+    changed "firewalld: stop allowing ${item/:/ } (added by an earlier run, no longer needed)"
+    firewall-cmd --permanent --zone="${zone}" "--remove-${item%%:*}=${item#*:}" >/dev/null || true
+    firewalld_record web remove "${zone}" "${item}"
+    reload=true
+  done < <(firewalld_added web "${zone}")
+  for item in $(firewall-cmd --permanent --zone="${zone}" --list-services) \
+    $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
+    case " ${wanted[*]} " in *" service:${item} "* | *" port:${item} "*) continue ;; esac
+    others+=("${item}")
+  done
+  if ((${#others[@]} > 0)); then
+    info "firewalld zone ${zone} also lets in ${others[*]}: not added by the kit, left alone"
+  fi
   [[ "${reload}" == false ]] || firewall-cmd --reload >/dev/null
 }
 

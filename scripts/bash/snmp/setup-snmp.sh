@@ -76,8 +76,10 @@
 # snmpd; the firewall table tssr_snmp (/etc/tssr-kit/nftables.d/snmp.nft) or firewalld rich rules.
 #
 # Supported OS families: debian (Debian 12, 13; Ubuntu) and redhat (RHEL, Rocky, AlmaLinux 9).
-# Needs: bash 4.4+, GNU coreutils, util-linux (flock, logger), systemd, root; python3 for the
-# --listen check and --backup-job.
+# Order: the packages, the new snmpd.conf checked by snmpd itself, the firewall, then the files and
+# snmpd: a failure at the firewall leaves snmpd's configuration as it was. --listen and --backup-job
+# need python3.
+# Needs: bash 4.4+, GNU coreutils, util-linux (flock, logger), systemd, root; python3 (see above).
 
 # -E: the ERR trap also fires inside functions; -e: stop at the first failing command; -u: an unset
 # variable is a bug; pipefail: `grep | wc` fails when grep cannot read its file.
@@ -759,7 +761,9 @@ step_packages() {
 step_files() {
   ensure_dir /usr/local/lib/tssr-kit root root 0755
   ensure_dir "${INSTALL_DIR}" root root 0755
-  updates_command | put_file "${INSTALL_DIR}/tssr-updates.sh" root root 0755 "the extend command tssr-updates" || true
+  updates_command >"${TMP_DIR}/tssr-updates.sh"
+  put_file "${INSTALL_DIR}/tssr-updates.sh" root root 0755 "the extend command tssr-updates" \
+    <"${TMP_DIR}/tssr-updates.sh" || true
   if [[ -n "${BACKUP_JOB}" ]]; then
     put_file "${INSTALL_DIR}/tssr_check.py" root root 0755 "tssr_check.py (the extend tssr-backup)" \
       <"$(tssr_check_source)" || true
@@ -776,13 +780,18 @@ step_files() {
   fi
 }
 
-# Returns: 0 when snmpd.conf changed (or would)
-step_config() {
+# The new snmpd.conf, written to a private file and checked by snmpd itself: nothing changes yet.
+prepare_config() {
   local candidate="${TMP_DIR}/snmpd.conf.new"
   snmpd_config >"${candidate}"
   if ! check_config "${candidate}"; then
     die 1 "the new ${SNMPD_CONF} does not pass snmpd's own check (above): the running configuration is left as it is"
   fi
+}
+
+# Install the checked snmpd.conf. Returns: 0 when snmpd.conf changed (or would)
+step_config() {
+  local candidate="${TMP_DIR}/snmpd.conf.new"
   if [[ -f "${SNMPD_CONF}" && ! -e "${SNMPD_CONF}.tssr-kit-orig" ]] && ! grep -qF "${MARKER}" "${SNMPD_CONF}"; then
     changed "keep the distribution's ${SNMPD_CONF} as ${SNMPD_CONF}.tssr-kit-orig"
     run cp -p -- "${SNMPD_CONF}" "${SNMPD_CONF}.tssr-kit-orig"
@@ -874,13 +883,16 @@ main() {
   fi
   warn_ignored_disks
   step_packages
+  prepare_config
+  # The firewall before any other change: a failure there leaves snmpd's configuration as it was, and
+  # snmpd never answers on 161 before the firewall limits it to the monitors.
+  step_firewall
   step_files
   local config_changed=false
   if step_config; then config_changed=true; fi
   plan_users
   step_service "${config_changed}"
-  step_firewall
-  RESULT_FIELDS=", \"config\": \"${SNMPD_CONF}\", \"persistent\": \"${PERSISTENT}\""
+  RESULT_FIELDS=", \"config\": $(json_quote "${SNMPD_CONF}"), \"persistent\": $(json_quote "${PERSISTENT}")"
   if ((CHANGES == 0)); then
     info "no change: the agent is already as asked"
     emit_result ok

@@ -18,8 +18,10 @@
 #       --allow CIDR        a client network or address (IPv4 or IPv6); repeatable, at least one:
 #                           the firewall lets TCP/PORT in from these only
 #       --listen ADDR       the address to listen on (default: every address)
-#       --port PORT         the TCP port (default 514, 6514 with --tls)
-#       --dir DIR           where the hosts' folders go (default /var/log/remote): DIR/HOST/syslog.log
+#       --port PORT         the TCP port (default 514, 6514 with --tls); never a port SSH logins use
+#                           (`sshd -T`, this session's): refused, the firewall would lock SSH out
+#       --dir DIR           where the hosts' folders go (default /var/log/remote): DIR/ADDRESS/syslog.log,
+#                           ADDRESS the sender's IP address (never a host name the message claims)
 #       --keep-days N       days of logs kept by logrotate (default 30; 1 to 3650)
 #   both:
 #       --tls               TLS (rsyslog's gtls driver); needs --ca (and, for the server, --cert and --key)
@@ -67,8 +69,12 @@
 # configuration changed (after `rsyslogd -N1` accepted the whole new configuration). The other
 # mode's file is left alone: a host may be a server and a client.
 #
+# Server mode: the firewall is set before rsyslog's configuration, so a firewall failure leaves the
+# configuration untouched. The SSH ports it must never restrict come from `sshd -T` (and this
+# session's connection): when sshd -T fails, the run stops before any change.
+#
 # Supported OS families: debian (Debian 12, 13; Ubuntu) and redhat (RHEL, Rocky, AlmaLinux 9).
-# Needs: bash 4.4+, GNU coreutils, util-linux (flock, logger), systemd, root.
+# Needs: bash 4.4+, GNU coreutils, util-linux (flock, logger), systemd, root; server: sshd, iproute2.
 
 # -E: the ERR trap also fires inside functions; -e: stop at the first failing command; -u: an unset
 # variable is a bug; pipefail: a pipeline fails when any part of it does.
@@ -184,11 +190,11 @@ emit_result() {
   fi
   printf '{"script": "setup-logging.sh", "status": "%s", "changed": %d, "dry_run": %s, "mode": %s' \
     "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${MODE}")"
-  printf ', "config": %s, "tls": %s, "port": %s' "$(json_or_null "${conf}")" "${TLS}" "${PORT:-null}"
+  printf ', "config": %s, "tls": %s, "port": %s' "$(json_or_null "${conf}")" "${TLS}" "$(json_number "${PORT}")"
   if [[ "${MODE}" == client ]]; then
-    printf ', "server": %s, "queue_mb": %s' "$(json_or_null "${TARGET}")" "${QUEUE_MB:-null}"
+    printf ', "server": %s, "queue_mb": %s' "$(json_or_null "${TARGET}")" "$(json_number "${QUEUE_MB}")"
   elif [[ "${MODE}" == server ]]; then
-    printf ', "dir": %s, "keep_days": %s' "$(json_or_null "${LOG_DIR}")" "${KEEP_DAYS:-null}"
+    printf ', "dir": %s, "keep_days": %s' "$(json_or_null "${LOG_DIR}")" "$(json_number "${KEEP_DAYS}")"
   fi
   [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
   printf '}\n'
@@ -301,8 +307,9 @@ validate_client() {
   elif [[ "${SERVER}" =~ ^\[([0-9A-Fa-f:.]+)\](:([^:]*))?$ ]]; then
     host="${BASH_REMATCH[1]}"
     port="${BASH_REMATCH[3]}"
-    is_ipv6 "${host}" || add_error "--server: '${host}' is not an IPv6 address"
+    # (read before is_ipv6: its own matches replace BASH_REMATCH)
     [[ -z "${BASH_REMATCH[2]}" || -n "${port}" ]] || add_error "--server: '${SERVER}' ends with ':' and no port"
+    is_ipv6 "${host}" || add_error "--server: '${host}' is not an IPv6 address"
   elif [[ "${SERVER}" == *:*:* ]]; then
     add_error "--server: '${SERVER}': write an IPv6 address in brackets, [fd00::5]:514"
   else
@@ -315,6 +322,7 @@ validate_client() {
   fi
   if [[ -n "${port}" ]] && ! is_port "${port}"; then
     add_error "--server: port '${port}' is not a number from 1 to 65535"
+    port=""
   fi
   TARGET="${host}"
   if [[ -n "${port}" ]]; then
@@ -360,6 +368,7 @@ validate_server() {
   else
     PORT=$((10#${PORT}))
   fi
+  validate_not_ssh_port
   LOG_DIR="${LOG_DIR%/}"
   if [[ ! "${LOG_DIR}" =~ ${SAFE_PATH_RE} || "${LOG_DIR}" =~ (^|/)\.\.?(/|$) || "${LOG_DIR}" != /*/* ]]; then
     add_error "--dir: '${LOG_DIR}' must be an absolute path below a top folder, of letters, digits, . _ - and /, without . or .."
@@ -378,6 +387,20 @@ validate_server() {
     KEEP_DAYS=$((10#${KEEP_DAYS}))
   fi
   validate_tls
+}
+
+# The firewall lets only the --allow networks reach PORT: were it a port SSH logins use, everyone else
+# would be locked out of SSH. The SSH ports come from `sshd -T` (port and listenaddress), this
+# session's connection and sshd's open connections (lib/common.sh, ssh_keep_ports); when sshd -T fails
+# they are unknown, and the run stops here, nothing changed.
+validate_not_ssh_port() {
+  [[ -n "${PORT}" ]] || return 0
+  local code=0
+  is_ssh_port "${PORT}" || code=$?
+  case "${code}" in
+    0) add_error "--port: ${PORT} is a port SSH logins use on this host (${SSH_KEEP_PORTS}): the firewall would let only --allow reach it, and lock everyone else out of SSH; choose another port" ;;
+    2) add_error "firewall: ${SSH_PORTS_ERROR}; the firewall must know them before it restricts a port" ;;
+  esac
 }
 
 #######################################
@@ -510,6 +533,9 @@ setup_server() {
     tail -n 5 -- "${TMP_DIR}/logrotate.log" >&2
     die 1 "logrotate refused the new rotation file: nothing of it was installed"
   fi
+  # The firewall first: a failure there stops the run before rsyslog's configuration is touched, and
+  # rsyslog never listens on PORT before the firewall limits it to the --allow networks.
+  firewall_allow "${FIREWALL_NAME}" tcp "${PORT}" "${ALLOW[@]}"
   install_tls_files
   ensure_dir "${FAMILY[spool]}" root root 0700
   ensure_dir "${LOG_DIR}" root "${FAMILY[group]}" 0750
@@ -517,7 +543,6 @@ setup_server() {
     RESTART=true
   fi
   put_file "${LOGROTATE_CONF}" root root 0644 "the rotation of ${LOG_DIR} (${KEEP_DAYS} days)" <"${rotate}" || true
-  firewall_allow "${FIREWALL_NAME}" tcp "${PORT}" "${ALLOW[@]}"
 }
 
 # The socket queue between journald and rsyslog (see SYSCTL_CONF): the file for the boots to come,

@@ -421,23 +421,63 @@ record() {
 #######################################
 
 # Sets JSON_STRING to $1 as a JSON string literal (a variable, not output: no subshell per call).
+# The same escaping as lib/common.sh's json_quote (this script travels alone, so it carries its own
+# copy; tests/unit/test_json_quote.py checks that the two agree): \ and ", every control character
+# U+0001..U+001F and DEL (\n \t \r \b \f or \u00XX), the C1 controls U+0080..U+009F (\u0080..), and
+# \ufffd for each byte that is not valid UTF-8. Bytes are read with LC_ALL=C.
 json_quote() {
-  local s=$1 i hex char escaped
+  local LC_ALL=C
+  local s=$1 out='' i n hex char
+  if (( ${#JSON_CHARS[@]} == 0 )); then
+    for (( n = 1; n < 160; n++ )); do
+      (( n < 32 || n == 127 || n >= 128 )) || continue
+      printf -v hex '%02x' "${n}"
+      if (( n < 128 )); then
+        # shellcheck disable=SC2059  # the format is the escape being built: \xHH
+        printf -v char "\\x${hex}"
+      else
+        # shellcheck disable=SC2059  # the two UTF-8 bytes of U+0080..U+009F
+        printf -v char "\\xc2\\x${hex}"
+      fi
+      JSON_CHARS+=("${char}")
+      case ${n} in
+        8) JSON_ESCAPES+=('\b') ;;
+        9) JSON_ESCAPES+=('\t') ;;
+        10) JSON_ESCAPES+=('\n') ;;
+        12) JSON_ESCAPES+=('\f') ;;
+        13) JSON_ESCAPES+=('\r') ;;
+        *) JSON_ESCAPES+=("\\u00${hex}") ;;
+      esac
+    done
+  fi
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  if [[ "${s}" == *[[:cntrl:]]* ]]; then       # the other control characters, rare
-    for (( i = 1; i < 32; i++ )); do
-      printf -v hex '%02x' "${i}"
-      printf -v char '%b' "\\x${hex}"
-      printf -v escaped '\\u00%s' "${hex}"
-      s=${s//"${char}"/${escaped}}
+  # shellcheck disable=SC2053  # the right-hand sides are patterns on purpose
+  if [[ "${s}" == ${JSON_HIGH_GLOB} ]]; then
+    while [[ -n "${s}" ]]; do
+      if [[ "${s}" =~ ${JSON_VALID_RUN} ]]; then
+        out+=${BASH_REMATCH[0]}
+        s=${s:${#BASH_REMATCH[0]}}
+      else
+        out+='\ufffd'
+        s=${s:1}
+      fi
+    done
+    s=${out}
+  fi
+  # shellcheck disable=SC2053
+  if [[ "${s}" == ${JSON_CONTROL_GLOB} || "${s}" == *$'\xc2'* ]]; then
+    for i in "${!JSON_CHARS[@]}"; do
+      s=${s//"${JSON_CHARS[i]}"/"${JSON_ESCAPES[i]}"}
     done
   fi
   JSON_STRING="\"${s}\""
 }
+JSON_CHARS=()
+JSON_ESCAPES=()
+readonly JSON_CONTROL_GLOB=$'*[\x01-\x1f\x7f]*'
+readonly JSON_HIGH_GLOB=$'*[\x80-\xff]*'
+readonly JSON_VALID_RUN=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])+'
 
 # Prints its arguments as a sorted JSON list of strings.
 json_list() {
