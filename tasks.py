@@ -176,7 +176,7 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
     files = [f"{r.target.label()}:{r.result['password_file']}" for r in results
              if r.result.get("password_file")]
     if files:
-        print("new passwords (root-only files on each host): " + ", ".join(files))
+        print("new passwords (root-only files on each host): " + runner.printable(", ".join(files)))
 
 
 @task(auto_shortflags=False, help={
@@ -216,7 +216,7 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
         return
     lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
     for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
-        print(line)
+        print(runner.printable(line))
 
 
 
@@ -266,7 +266,7 @@ def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cer
         return
     lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
     for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
-        print(line)
+        print(runner.printable(line))
 
 def _whole_number(option: str, value) -> int | None:
     """An option's value as an int (None when not given); anything else is a usage error."""
@@ -664,10 +664,12 @@ def run_powershell(c, script, hosts, param=None, file=None):
     failed = 0
     for target in targets:
         result = winlib.run_script(runner.connect(target), script, params, file or [])
-        print(f"[{target.label()}] exit {result.exited}: {result.stdout.strip().splitlines()[-1:] or ''}")
+        last = (result.stdout.strip().splitlines() or [""])[-1]
+        print(f"[{target.label()}] exit {result.exited}: {runner.printable(last)}")
         if result.exited != 0:
             failed += 1
-            print(result.stderr.strip(), file=sys.stderr)
+            for line in result.stderr.strip().splitlines():
+                print(runner.printable(line), file=sys.stderr)
     if failed:
         raise Exit(f"{failed} of {len(targets)} host(s) failed", code=1)
 
