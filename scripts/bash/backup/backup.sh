@@ -666,7 +666,7 @@ validate_run() {
   esac
   if [[ -z "${REMOTE}" && -n "${REPO}" ]]; then
     local why
-    why="$(untrusted_in_path "${DEST}")"
+    why="$(untrusted_in_path "${REPO}")"
     [[ -z "${why}" ]] || add_error "--dest: '${DEST}' is not root's alone: ${why} (someone else could swap the repository for a link)"
   fi
   if ((${#SOURCES[@]} == 0 && ${#MYSQL_DBS[@]} == 0 && ${#PG_DBS[@]} == 0)) \

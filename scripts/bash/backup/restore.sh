@@ -492,9 +492,9 @@ mysql_client() {
   if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
 }
 
-# The SQL on stdin, as root over the unix socket.
+# The SQL on stdin, as root over the unix socket, in utf8mb4 (a name built from hex keeps its bytes).
 sql() {
-  mysql_client --protocol=socket --user=root --batch --skip-column-names
+  mysql_client --protocol=socket --user=root --batch --skip-column-names --default-character-set=utf8mb4
 }
 
 # The name's hex as MariaDB's HEX() writes it (upper case).
@@ -527,7 +527,8 @@ PREPARE tssr_statement FROM @tssr_sql; EXECUTE tssr_statement; DEALLOCATE PREPAR
 my_load() {
   local -a safe=(--binary-mode)
   mysql_client --help 2>/dev/null | grep -q -- '--sandbox' && safe+=(--sandbox)
-  mysql_client --protocol=socket --user=root --batch "${safe[@]}" --database="$1"
+  # utf8mb4: the name is sent as its bytes (the dump sets its own character set).
+  mysql_client --protocol=socket --user=root --batch --default-character-set=utf8mb4 "${safe[@]}" --database="$1"
 }
 
 as_postgres() {
@@ -667,6 +668,7 @@ verify_set() {
     cat -- "${TMP_DIR}/verify.err" >&2
     die 6 "the set ${SET} failed verification: nothing was restored ($(sed -n 's/^error: verify failed: //p' "${TMP_DIR}/verify.err" | head -n 1))"
   fi
+  grep '^warning: ' -- "${TMP_DIR}/verify.err" >&2 || true
   info "set ${SET} verified$([[ -n "${ENCRYPT_KEY}" ]] && printf ' and authenticated with the key')"
 }
 
