@@ -280,7 +280,12 @@ def _whole_number(option: str, value) -> int | None:
 
 BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the host (default "
                                           f"{jobs.BACKUP_DEFAULT_DEST}) or ssh://[user@]host[:port]/path",
-                     "job": f"the job's name: its repository DEST/JOB/ (default {jobs.BACKUP_DEFAULT_JOB})"}
+                     "job": f"the job's name: its repository DEST/JOB/ (default {jobs.BACKUP_DEFAULT_JOB})",
+                     "dest-host-key": "with an ssh:// --dest: the backup server's SSH host key, "
+                                      "'TYPE BASE64' (default: the one --install-timer recorded; an "
+                                      "unknown key is refused)",
+                     "dest-known-hosts": "with an ssh:// --dest: a known_hosts file on the host holding the "
+                                         "backup server's key"}
 
 
 @task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
@@ -306,17 +311,19 @@ BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the
 })
 @_checks_host_keys()
 def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=False, mysql_db=None,
-           postgres=False, postgres_db=None, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None, keep_last=None,
-           keep_daily=None, keep_weekly=None, keep_monthly=None, compress=None, encrypt_key=None, config=None,
-           install_timer=False, on_calendar=None, hosts=None, inventory=None, parallel=4, dry_run=False,
-           verbose=False):
+           postgres=False, postgres_db=None, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None, dest_host_key=None,
+           dest_known_hosts=None, keep_last=None, keep_daily=None, keep_weekly=None, keep_monthly=None,
+           compress=None, encrypt_key=None, config=None, install_timer=False, on_calendar=None, hosts=None,
+           inventory=None, parallel=4, dry_run=False, verbose=False):
     """Back up folders and databases now, as a verified set on each host, or install the job's timer."""
     keep = {period: _whole_number(f"keep-{period}", value) for period, value in (
         ("last", keep_last), ("daily", keep_daily), ("weekly", keep_weekly), ("monthly", keep_monthly))}
     try:
         work = jobs.backup(job=job, sources=source or (), excludes=exclude or (), mysql=mysql,
                            mysql_dbs=mysql_db or (), postgres=postgres, postgres_dbs=postgres_db or (),
-                           dest=dest, ssh_key=ssh_key, compress=compress, encrypt_key=encrypt_key,
+                           dest=dest, ssh_key=ssh_key, host_key=dest_host_key,
+                           known_hosts=dest_known_hosts,
+                           compress=compress, encrypt_key=encrypt_key,
                            config=config, install_timer=install_timer, on_calendar=on_calendar,
                            keep={k: v for k, v in keep.items() if v is not None})
     except ValueError as exc:
@@ -329,24 +336,34 @@ def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=Fals
     "target": "restore files into this folder of the host (it must be empty or missing, unless --in-place)",
     "path": "with --target: only this member, relative to / (srv/data); repeatable",
     "in-place": "with --target: allow a non-empty target, / included (overwrites live files)",
-    "mysql-db": "restore this MariaDB/MySQL database",
-    "postgres-db": "restore this PostgreSQL database",
+    "keep-setuid": "with --target: keep setuid/setgid bits outside / (they are listed either way)",
+    "mysql-db": "restore this MariaDB/MySQL database (its name as the server had it)",
+    "postgres-db": "restore this PostgreSQL database (its name as the server had it)",
+    "postgres-globals": "load the set's PostgreSQL roles (globals.sql; psql cannot run client commands)",
     "into": "with a database: restore it under this name instead",
     "replace": "with a database: replace it when it exists and has tables",
-    "encrypt-key": "the passphrase file of an encrypted set: a path on the host",
+    "encrypt-key": "the passphrase file of an encrypted set: a path on the host; the set must then be "
+                   "authenticated by it",
+    "allow-unauthenticated": "restore a set nothing authenticates (no key, and storage someone else holds; "
+                             "or an encrypted set made before set version 2): only if you trust the storage",
     "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
     **BACKUP_HOSTS_HELP,
 })
 @_checks_host_keys()
 def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=None, in_place=False,
-            mysql_db=None, postgres_db=None, into=None, replace=False, encrypt_key=None, ssh_key=None,
-            dest=jobs.BACKUP_DEFAULT_DEST, hosts=None, inventory=None, parallel=4, dry_run=False,
-            verbose=False):
-    """Restore files or a database from a backup set (checked against its checksums first) on each host."""
+            keep_setuid=False, mysql_db=None, postgres_db=None, postgres_globals=False, into=None,
+            replace=False, encrypt_key=None, allow_unauthenticated=False, ssh_key=None, dest_host_key=None,
+            dest_known_hosts=None, dest=jobs.BACKUP_DEFAULT_DEST, hosts=None, inventory=None, parallel=4,
+            dry_run=False, verbose=False):
+    """Restore files, a database or the PostgreSQL roles from a backup set (verified, and authenticated
+    with its key, first) on each host."""
     try:
         work = jobs.restore(job=job, dest=dest, backup_set=set_, target=target, paths=path or (),
-                            in_place=in_place, mysql_db=mysql_db, postgres_db=postgres_db, into=into,
-                            replace=replace, encrypt_key=encrypt_key, ssh_key=ssh_key)
+                            in_place=in_place, keep_setuid=keep_setuid, mysql_db=mysql_db,
+                            postgres_db=postgres_db, postgres_globals=postgres_globals, into=into,
+                            replace=replace, encrypt_key=encrypt_key,
+                            allow_unauthenticated=allow_unauthenticated, ssh_key=ssh_key,
+                            host_key=dest_host_key, known_hosts=dest_known_hosts)
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=2) from None
     _run(work, hosts, inventory, int(parallel), dry_run, verbose)
@@ -356,6 +373,9 @@ def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=Non
     "job": f"the job(s) to check, comma-separated (default {jobs.BACKUP_DEFAULT_JOB})",
     "max-age": "hours: an older newest set is a failure (default 26: a daily job and some slack)",
     "dest": BACKUP_HOSTS_HELP["dest"],
+    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
+    "dest-host-key": BACKUP_HOSTS_HELP["dest-host-key"],
+    "dest-known-hosts": BACKUP_HOSTS_HELP["dest-known-hosts"],
     "hosts": HOSTS_HELP["hosts"],
     "inventory": HOSTS_HELP["inventory"],
     "parallel": HOSTS_HELP["parallel"],
@@ -363,8 +383,9 @@ def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=Non
     **HOST_KEY_HELP,
 })
 @_checks_host_keys()
-def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_DEFAULT_DEST, hosts=None,
-                  inventory=None, parallel=4, verbose=False):
+def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None,
+                  dest_host_key=None, dest_known_hosts=None, hosts=None, inventory=None, parallel=4,
+                  verbose=False):
     """Show each host's last good backup, its age and the sets kept; fail when one is missing or too old."""
     try:
         hours = float(max_age)
@@ -373,7 +394,9 @@ def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_D
     except ValueError:
         raise Exit(f"error: --max-age {max_age!r}: expected a number of hours above 0", code=2) from None
     try:
-        checks = [jobs.backup_status(name.strip(), dest) for name in str(job).split(",") if name.strip()]
+        checks = [jobs.backup_status(name.strip(), dest, ssh_key=ssh_key, host_key=dest_host_key,
+                                     known_hosts=dest_known_hosts)
+                  for name in str(job).split(",") if name.strip()]
     except ValueError as exc:
         raise Exit(f"error: {exc}", code=2) from None
     if not checks:

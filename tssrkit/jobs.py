@@ -308,24 +308,44 @@ def _repeated(option: str, values: Sequence[str]) -> list[str]:
     return [word for value in values for word in (option, value)]
 
 
+def _host_key_args(dest: str, ssh_key: str | None, host_key: str | None, known_hosts: str | None
+                   ) -> list[str]:
+    """--ssh-key, --host-key, --known-hosts for an ssh:// destination (the script checks the key line;
+    here only what needs no host: they go with a remote destination, paths are absolute, one pin)."""
+    _check_host_path("--ssh-key", ssh_key)
+    _check_host_path("--known-hosts", known_hosts)
+    if (host_key or known_hosts) and not dest.startswith("ssh://"):
+        raise ValueError("--host-key and --known-hosts go with an ssh:// --dest")
+    if host_key and known_hosts:
+        raise ValueError("--host-key and --known-hosts: give one or the other")
+    args: list[str] = []
+    for option, value in (("--ssh-key", ssh_key), ("--host-key", host_key), ("--known-hosts", known_hosts)):
+        if value:
+            args += [option, value]
+    return args
+
+
 def backup(*, job: str = BACKUP_DEFAULT_JOB, sources: Sequence[str] = (), excludes: Sequence[str] = (),
            mysql: bool = False, mysql_dbs: Sequence[str] = (), postgres: bool = False,
            postgres_dbs: Sequence[str] = (), dest: str = BACKUP_DEFAULT_DEST, ssh_key: str | None = None,
+           host_key: str | None = None, known_hosts: str | None = None,
            keep: dict[str, int] | None = None, compress: str | None = None, encrypt_key: str | None = None,
            config: str | None = None, install_timer: bool = False, on_calendar: str | None = None) -> Job:
     """Back up folders and databases with backup.sh, or install the job's timer (``install_timer``).
 
     Paths are on the host: the sources, the passphrase file (``encrypt_key``, root-only there: a
-    secret never travels with the job), the SSH key, the config. With no source, no database and no
-    config, the job backs up ``/etc``. ``keep``: ``{"last": 1, "daily": 7, ...}``, any subset. Input
-    is checked here first: a ValueError means nothing was contacted.
+    secret never travels with the job), the SSH key, the config, a known_hosts file. ``host_key``
+    pins an ssh:// destination's host key ("TYPE BASE64"); without it (nor ``known_hosts``) the key
+    recorded by ``install_timer`` is checked. With no source, no database and no config, the job
+    backs up ``/etc``. ``keep``: ``{"last": 1, "daily": 7, ...}``, any subset. Input is checked here
+    first: a ValueError means nothing was contacted.
     """
     _check_job_name(job)
     _check_dest(dest)
-    for option, paths in (("--source", sources), ("--encrypt-key", [encrypt_key]), ("--ssh-key", [ssh_key]),
-                          ("--config", [config])):
+    for option, paths in (("--source", sources), ("--encrypt-key", [encrypt_key]), ("--config", [config])):
         for path in paths:
             _check_host_path(option, path)
+    remote = _host_key_args(dest, ssh_key, host_key, known_hosts)
     keep = keep or {}
     for period, count in keep.items():
         if period not in ("last", "daily", "weekly", "monthly"):
@@ -346,7 +366,8 @@ def backup(*, job: str = BACKUP_DEFAULT_JOB, sources: Sequence[str] = (), exclud
     args += _repeated("--source", sources) + _repeated("--exclude", excludes)
     args += (["--mysql"] if mysql else []) + _repeated("--mysql-db", mysql_dbs)
     args += (["--postgres"] if postgres else []) + _repeated("--postgres-db", postgres_dbs)
-    for option, value in (("--ssh-key", ssh_key), ("--encrypt-key", encrypt_key), ("--compress", compress),
+    args += remote
+    for option, value in (("--encrypt-key", encrypt_key), ("--compress", compress),
                           ("--on-calendar", on_calendar)):
         if value:
             args += [option, value]
@@ -357,42 +378,51 @@ def backup(*, job: str = BACKUP_DEFAULT_JOB, sources: Sequence[str] = (), exclud
                validate_first=True, note_keys=BACKUP_NOTE_KEYS)
 
 
-def backup_status(job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST) -> Job:
+def backup_status(job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST, *,
+                  ssh_key: str | None = None, host_key: str | None = None, known_hosts: str | None = None
+                  ) -> Job:
     """``backup.sh status``: the job's newest complete set, its age and the number of sets (read only)."""
     _check_job_name(job)
     _check_dest(dest)
+    remote = _host_key_args(dest, ssh_key, host_key, known_hosts)
     return Job(name="backup-status", script=BACKUP_SCRIPT, files=backup_script_files(BACKUP_SCRIPT),
-               args=["status", "--job", job, "--dest", dest], validate_first=False,
+               args=["status", "--job", job, "--dest", dest, *remote], validate_first=False,
                note_keys=BACKUP_NOTE_KEYS)
 
 
 def restore(*, job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST, backup_set: str = "latest",
             target: str | None = None, paths: Sequence[str] = (), in_place: bool = False,
-            mysql_db: str | None = None, postgres_db: str | None = None, into: str | None = None,
-            replace: bool = False, encrypt_key: str | None = None, ssh_key: str | None = None) -> Job:
-    """Restore files (``target``) or one database from a set with restore.sh.
+            keep_setuid: bool = False, mysql_db: str | None = None, postgres_db: str | None = None,
+            postgres_globals: bool = False, into: str | None = None, replace: bool = False,
+            encrypt_key: str | None = None, allow_unauthenticated: bool = False, ssh_key: str | None = None,
+            host_key: str | None = None, known_hosts: str | None = None) -> Job:
+    """Restore files (``target``), one database or the PostgreSQL roles from a set with restore.sh.
 
-    Exactly one of ``target``, ``mysql_db``, ``postgres_db``. Files go into ``target`` (a folder of
-    the host that must be empty or missing, unless ``in_place``); ``paths`` restrict them to members
-    (relative to /, like ``srv/data``). A database is restored under its name, or ``into`` another.
-    Input is checked here first: a ValueError means nothing was contacted.
+    Exactly one of ``target``, ``mysql_db``, ``postgres_db``, ``postgres_globals``. Files go into
+    ``target`` (a folder of the host that must be empty or missing, unless ``in_place``); ``paths``
+    restrict them to members (relative to /, like ``srv/data``); setuid/setgid bits are removed
+    outside / unless ``keep_setuid``. A database is restored under its name (any name the server
+    had), or ``into`` another. A set without ``encrypt_key`` on storage someone else holds is refused
+    unless ``allow_unauthenticated``. Input is checked here first: a ValueError means nothing was
+    contacted.
     """
     _check_job_name(job)
     _check_dest(dest)
     chosen = [name for name, value in (("--target", target), ("--mysql-db", mysql_db),
-                                       ("--postgres-db", postgres_db)) if value]
+                                       ("--postgres-db", postgres_db),
+                                       ("--postgres-globals", postgres_globals)) if value]
     if len(chosen) != 1:
-        raise ValueError("give one of --target (files), --mysql-db or --postgres-db"
+        raise ValueError("give one of --target (files), --mysql-db, --postgres-db or --postgres-globals"
                          + (f", not {' and '.join(chosen)}" if chosen else ""))
     _check_host_path("--target", target)
     _check_host_path("--encrypt-key", encrypt_key)
-    _check_host_path("--ssh-key", ssh_key)
+    remote = _host_key_args(dest, ssh_key, host_key, known_hosts)
     for path in paths:
         if path.startswith("/") or ".." in PurePosixPath(path).parts:
             raise ValueError(f"--path {path!r}: expected a member relative to / such as srv/data")
-    if (paths or in_place) and not target:
-        raise ValueError("--path and --in-place go with --target (a files restore)")
-    if (into or replace) and target:
+    if (paths or in_place or keep_setuid) and not target:
+        raise ValueError("--path, --in-place and --keep-setuid go with --target (a files restore)")
+    if (into or replace) and (target or postgres_globals):
         raise ValueError("--into and --replace go with --mysql-db or --postgres-db")
     if not re.match(r"^(latest|[a-z0-9][a-z0-9_-]{0,39}-\d{8}T\d{6}Z)$", backup_set):
         raise ValueError(f"--set {backup_set!r}: expected latest or a set name such as "
@@ -400,13 +430,16 @@ def restore(*, job: str = BACKUP_DEFAULT_JOB, dest: str = BACKUP_DEFAULT_DEST, b
     args = ["--dest", dest, "--job", job, "--set", backup_set]
     if target:
         args += ["--files", "--target", target, *_repeated("--path", paths)]
-        args += ["--in-place"] if in_place else []
+        args += (["--in-place"] if in_place else []) + (["--keep-setuid"] if keep_setuid else [])
+    elif postgres_globals:
+        args += ["--postgres-globals"]
     else:
         args += ["--mysql-db", mysql_db] if mysql_db else ["--postgres-db", postgres_db]
         args += (["--into", into] if into else []) + (["--replace"] if replace else [])
-    for option, value in (("--encrypt-key", encrypt_key), ("--ssh-key", ssh_key)):
-        if value:
-            args += [option, value]
+    if encrypt_key:
+        args += ["--encrypt-key", encrypt_key]
+    args += ["--allow-unauthenticated"] if allow_unauthenticated else []
+    args += remote
     return Job(name="restore", script=RESTORE_SCRIPT, files=backup_script_files(RESTORE_SCRIPT), args=args,
                validate_first=True, note_keys=RESTORE_NOTE_KEYS, note_format=RESTORE_NOTE)
 

@@ -28,7 +28,7 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,16 +93,29 @@ touch -d '2020-01-02 03:04:05' {DATA}/a.txt
 umask 077; printf '%s' '{PASSPHRASE}' > {KEY}
 """
 
-# "Nothing changed": these are the same before and after a run that must change nothing.
-SNAPSHOT = host_state_script((
-    "/var/backups", "/etc/tssr-kit", "/usr/local/lib/tssr-kit", "/var/tmp/tssr-backup", "/srv/restore",
-    "/etc/systemd/system/tssr-backup@.service", "/etc/systemd/system/tssr-backup@.timer")) + r"""
+# What a payload would leave: a file named *pwned* or *planted* (the database servers' own folders
+# aside: they hold the hostile names' databases, encoded).
+TRACES = ("find /tmp /root /etc /srv /var -xdev \\( -path /var/lib/mysql -o -path /var/lib/postgresql \\) "
+          "-prune -o \\( -name '*pwned*' -o -name '*planted*' \\) -print 2>/dev/null")
+# "Nothing changed": these are the same before and after a run that must change nothing: the
+# repositories, the job's files, the spool and the restore folders; the modes of the folders an
+# attack would chmod; anything a payload would create (pwned, planted); the databases and roles of
+# both servers (names as hex: a name may hold a newline), and which roles are superusers.
+SNAPSHOT = host_state_script((  # noqa: S608 (fixed test SQL, no value in it)
+    "/var/backups", "/etc/tssr-kit", "/usr/local/lib/tssr-kit", "/var/spool/tssr-kit", "/var/tmp/tssr-backup",
+    "/srv/restore", "/srv/nas", "/etc/systemd/system/tssr-backup@.service",
+    "/etc/systemd/system/tssr-backup@.timer")) + r"""
 printf '=== units\n'
 systemctl list-unit-files --no-legend 'tssr-backup*' 2>/dev/null | awk '{print $1, $2}'
+printf '=== modes\n'
+stat -c '%a %U:%G %n' / /etc /etc/ssh /var /var/tmp /var/spool /srv /root /tmp 2>/dev/null
+printf '=== databases\n'
+mariadb -N -B -e 'SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY 1' 2>/dev/null
+(cd / && runuser -u postgres -- psql -X -A -t \
+  -c "SELECT encode(convert_to(datname, 'UTF8'), 'hex') FROM pg_database ORDER BY 1" \
+  -c "SELECT encode(convert_to(rolname, 'UTF8'), 'hex'), rolsuper FROM pg_roles ORDER BY 1") 2>/dev/null
 printf '=== pwned\n'
-find /tmp /root /etc /srv /var/backups /var/tmp -name '*pwned*' 2>/dev/null
-true
-"""
+""" + TRACES + "\ntrue\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,6 +158,11 @@ class Lab:
         run = self.record(proc, argv, start)
         self.known = after
         return run, before, after
+
+    def unchanged_anew(self, script: str, *args: str) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
+        """``unchanged``, with a fresh first snapshot: the test prepared the host since the last run."""
+        self.known = None
+        return self.unchanged(script, *args)
 
     def record(self, proc: subprocess.CompletedProcess[bytes], argv: tuple[str, ...], started: float
                ) -> ScriptRun:
@@ -277,12 +295,20 @@ REFUSED: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("bad-calendar", ("--install-timer", "--job", "web", "--source", DATA, "--on-calendar", "someday"),
      ("--on-calendar", "someday")),
     ("unknown-option", ("--job", "web", "--frobnicate"), ("unknown option",)),
+    ("host-key-not-a-key", ("--job", "web", "--source", DATA, "--dest", "ssh://h/x", "--host-key", "$(id)"),
+     ("--host-key", "not a public key line")),
+    ("host-key-with-a-local-dest", ("--job", "web", "--source", DATA, "--host-key", "ssh-ed25519 AAAA"),
+     ("--host-key", "only for a remote")),
+    ("known-hosts-not-roots", ("--job", "web", "--source", DATA, "--dest", "ssh://h/x", "--known-hosts",
+                               "/root/known-0666"), ("--known-hosts", "writable by root only")),
+    ("mysql-db-with-a-newline", ("--job", "web", "--mysql-db", "shop\nsource = /"), ("--mysql-db",)),
 ]
 
 
 @pytest.fixture(scope="module")
 def bad_inputs(lab: Lab) -> Lab:
     lab.server.write("/root/key-0644", PASSPHRASE, "0644")
+    lab.server.write("/root/known-0666", "h ssh-ed25519 AAAA\n", "0666")
     lab.server.write("/root/bad.conf", "# a job\njob = web\nsauce = /srv/data\n", "0600")
     return lab
 
@@ -340,9 +366,10 @@ def test_a_run_makes_one_complete_set_with_valid_checksums(lab: Lab, first_set: 
 def test_backup_json_describes_the_set(lab: Lab, first_set: ScriptRun) -> None:
     name = result_of(first_set)["set"]
     meta = json.loads(lab.server.read(f"{REPOS}/web/{name}/backup.json"))
-    expected = {"job": "web", "name": name, "status": "ok", "warnings": [], "files": 4, "version": 1,
+    expected = {"job": "web", "name": name, "status": "ok", "warnings": [], "files": 4, "version": 2,
                 "sources": [DATA, "/etc/hostname"], "excludes": ["*.tmp"], "compression": "zstd",
-                "encryption": "none", "databases": {"mysql": [], "postgres": []}}
+                "encryption": "none", "authentication": "none", "databases": {"mysql": [], "postgres": []},
+                "dumps": []}
     assert subset(meta, expected) == expected
     assert meta["started"] <= meta["finished"] and meta["host"], meta
 
@@ -630,8 +657,14 @@ RESTORE_REFUSED = [
     pytest.param(("--job", "web", "--files", "--target", "/srv/restore/x", "--path", "../etc"), "--path",
                  id="path-dot-dot"),
     pytest.param(("--job", "web", "--files", "--target", "relative"), "--target", id="relative-target"),
-    pytest.param(("--job", "web", "--mysql-db", "shop; DROP"), "--mysql-db", id="db-name-with-semicolon"),
+    # A name with a semicolon is a name: looked up in the set's backup.json, where it is not.
+    pytest.param(("--job", "web", "--mysql-db", "shop; DROP"), "--mysql-db", id="db-name-not-in-the-set"),
     pytest.param(("--job", "web"), "what to restore", id="nothing-asked"),
+    pytest.param(("--job", "web", "--mysql-db", "shop", "--keep-setuid"), "--keep-setuid",
+                 id="keep-setuid-without-files"),
+    pytest.param(("--job", "web", "--postgres-globals", "--into", "x"), "--into", id="globals-with-into"),
+    pytest.param(("--job", "web", "--files", "--target", "/srv/restore/x", "--host-key", "ssh-ed25519 AAAA"),
+                 "only for a remote", id="host-key-with-a-local-dest"),
 ]
 
 
@@ -688,15 +721,16 @@ def test_encrypted_round_trip_without_the_passphrase_anywhere(lab: Lab) -> None:
     assert run.exit == 0, run
     name = result_of(run)["set"]
     files = sorted(node.sh(f"ls {REPOS}/enc/{name}").split())
-    assert files == ["SHA256SUMS", "backup.json", "files.tar.zst.gpg"], files
-    assert '"encryption": "gpg-aes256"' in node.read(f"{REPOS}/enc/{name}/backup.json")
+    assert files == ["MANIFEST.gpg", "SHA256SUMS", "backup.json", "files.tar.zst.gpg"], files
+    meta = json.loads(node.read(f"{REPOS}/enc/{name}/backup.json"))
+    assert (meta["encryption"], meta["authentication"]) == ("gpg-aes256", "gpg-manifest"), meta
     assert node.exec("sh", "-c", f"zstd -dc {REPOS}/enc/{name}/files.tar.zst.gpg").returncode != 0, \
         "the archive is readable without the key"
     verify = lab.backup("verify", "--job", "enc", "--encrypt-key", KEY)
-    assert verify.exit == 0, verify
+    assert verify.exit == 0 and result_of(verify)["authenticated"] == [name], verify
     node.sh("umask 077; printf wrong > /root/wrong.pass")
     wrong = lab.backup("verify", "--job", "enc", "--encrypt-key", "/root/wrong.pass")
-    assert wrong.exit == 6 and "files.tar.zst.gpg" in wrong.stderr, wrong
+    assert wrong.exit == 6 and "MANIFEST.gpg does not decrypt with this key" in wrong.stderr, wrong
     refused = lab.restore("--job", "enc", "--files", "--target", "/srv/restore/enc-nokey")
     assert refused.exit == 2 and "--encrypt-key" in refused.stderr, refused
     back = lab.restore("--job", "enc", "--files", "--target", "/srv/restore/enc", "--encrypt-key", KEY)
@@ -807,25 +841,37 @@ def remote_dest(lab: Lab) -> str:
     return f"ssh://vault@{remote.name}/srv/backups"
 
 
-def test_a_remote_set_is_copied_renamed_and_checked_over_ssh(lab: Lab, remote_dest: str) -> None:
-    run = lab.backup("--job", "far", "--dest", remote_dest, "--ssh-key", SSH_KEY, "--source", DATA)
+@pytest.fixture(scope="module")
+def remote_key(lab: Lab, remote_dest: str) -> str:
+    """The remote's ed25519 host key, "TYPE BASE64", read on the remote itself (as an operator would
+    read it from the server's console): what --host-key pins."""
+    return " ".join(lab.remote.read("/etc/ssh/ssh_host_ed25519_key.pub").split()[:2])
+
+
+def test_a_remote_set_is_copied_renamed_and_checked_over_ssh(lab: Lab, remote_dest: str, remote_key: str
+                                                             ) -> None:
+    far = ("--dest", remote_dest, "--ssh-key", SSH_KEY, "--host-key", remote_key)
+    run = lab.backup("--job", "far", *far, "--source", DATA)
     assert run.exit == 0, run
     name = result_of(run)["set"]
     assert result_of(run)["archive"] == f"{remote_dest}/far/{name}", run
     assert complete_sets(lab.remote, "far", "/srv/backups") == [name]
     assert sets(lab.remote, "far", "/srv/backups") == [name], "a partial was left on the remote"
     lab.remote.sh(f"cd /srv/backups/far/{name} && sha256sum --strict -c SHA256SUMS")
-    assert lab.server.sh("ls -A /var/tmp/tssr-backup/far").strip() == "", "the spool was not emptied"
-    listed = lab.backup("list", "--job", "far", "--dest", remote_dest, "--ssh-key", SSH_KEY, "--json")
+    assert lab.server.sh("stat -c '%a %U' /var/spool/tssr-kit").strip() == "700 root"
+    assert lab.server.sh("ls -A /var/spool/tssr-kit").strip() == "", "the spool was not emptied"
+    assert not lab.server.exists("/root/.ssh/known_hosts"), "a host key was recorded on the way"
+    listed = lab.backup("list", "--job", "far", *far, "--json")
     assert [entry["name"] for entry in result_of(listed)["sets"]] == [name], listed
-    check = lab.backup("check", "--job", "far", "--dest", remote_dest, "--ssh-key", SSH_KEY,
-                       "--warning", "24", "--critical", "48")
+    check = lab.backup("check", "--job", "far", *far, "--warning", "24", "--critical", "48")
     assert check.exit == 0 and check.stdout.startswith("BACKUP OK"), check
-    verify = lab.backup("verify", "--job", "far", "--dest", remote_dest, "--ssh-key", SSH_KEY)
+    verify = lab.backup("verify", "--job", "far", *far)
     assert verify.exit == 0, verify
-    back = lab.restore("--job", "far", "--dest", remote_dest, "--ssh-key", SSH_KEY, "--files",
+    # Without a key nothing authenticates a set the remote holds: restored only when told to trust it.
+    back = lab.restore("--job", "far", *far, "--allow-unauthenticated", "--files",
                        "--target", "/srv/restore/far")
     assert back.exit == 0, back
+    assert "not authenticated" in back.stderr, back
     restored = tree_sums(lab.server, f"/srv/restore/far{DATA}")
     assert restored == tree_sums(lab.server, DATA)
 
@@ -882,6 +928,658 @@ def test_remove_timer_disables_it_and_keeps_the_sets(lab: Lab) -> None:
     assert complete_sets(node, "web") == kept
     again = lab.backup("--remove-timer", "--job", "web")
     assert subset(result_of(again), {"status": "ok", "changed": 0}) == {"status": "ok", "changed": 0}, again
+
+
+# ==================================================================================================
+# 11. Names read from a server are data: never SQL, a path or a command
+
+
+# Names a database's owner can give it (a database user, not the operator). Each must be dumped into
+# the set under a safe file name, listed in backup.json, and restored by its name, with nothing run.
+PG_NAMES = {
+    "sql-quote-superuser": "x'; ALTER ROLE app SUPERUSER; --",
+    "double-quote": 'q"; ALTER ROLE app SUPERUSER; --',
+    "dot-dot-path": "../../../../../../tmp/planted",
+    "leading-dash": "-x",
+    "an-option": "--help",
+    "newline-client-command": "a\n\\! touch /tmp/pwned\nb",
+    "conninfo": "host=tssr-test-no-such-host dbname=postgres",
+    "uri": "postgresql://tssr-test-no-such-host/x",
+    "shell": "$(touch /tmp/pwned)",
+    "unicode-space": "é日本 sp",
+    "tab-backslash": "t\tb\\s",
+}
+MYSQL_NAMES = {
+    "backtick": "a`; DROP DATABASE shop; --x",
+    "sql-quote-grant": "x'; GRANT ALL ON *.* TO 'app'@'localhost'; --",
+    "dot-dot-path": "../../../../../../tmp/planted",
+    "slash": "a/b",
+    "leading-dash": "-x",
+    "an-option": "--help",
+    "newline-client-command": "n\n\\! touch /tmp/pwned\nx",
+    "shell": "$(touch /tmp/pwned)",
+    "unicode": "é日本",
+    "backslash-quote": "b\\'s",
+}
+NAMES_JOB = "names"
+
+# A database of any name, with a table `marker` holding the name's hex: created from the hex on the
+# server (MariaDB) or from psql variables (PostgreSQL), so that the test itself never quotes a name.
+MYSQL_CREATE = """SET @n = CONVERT(UNHEX('{hex}') USING utf8mb4);
+SET @q = CONCAT('CREATE DATABASE `', REPLACE(@n, '`', '``'), '`'); PREPARE s FROM @q; EXECUTE s;
+SET @q = CONCAT('CREATE TABLE `', REPLACE(@n, '`', '``'), '`.marker (v VARCHAR(300))');
+PREPARE s FROM @q; EXECUTE s;
+SET @q = CONCAT('INSERT INTO `', REPLACE(@n, '`', '``'), '`.marker VALUES (''{hex}'')');
+PREPARE s FROM @q; EXECUTE s;
+"""
+MYSQL_MARKER = """SET @n = CONVERT(UNHEX('{hex}') USING utf8mb4);
+SET @q = CONCAT('SELECT v FROM `', REPLACE(@n, '`', '``'), '`.marker'); PREPARE s FROM @q; EXECUTE s;
+"""
+MYSQL_DROP = """SET @n = CONVERT(UNHEX('{hex}') USING utf8mb4);
+SET @q = CONCAT('DROP DATABASE `', REPLACE(@n, '`', '``'), '`'); PREPARE s FROM @q; EXECUTE s;
+"""
+
+
+def hexname(name: str) -> str:
+    return name.encode().hex()
+
+
+def conninfo(name: str) -> str:
+    return "dbname='" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def pg_as_postgres(node: Node, sql: str, *variables: str, db: str = "postgres"
+                   ) -> subprocess.CompletedProcess[bytes]:
+    """psql as postgres, the SQL on stdin, each variable ``name=value`` given with -v (no quoting here)."""
+    argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+    for variable in variables:
+        argv += ["-v", variable]
+    return node.exec(*argv, "-d", conninfo(db), stdin=sql.encode(), workdir="/")
+
+
+def app_is_superuser(node: Node) -> str:
+    return psql(node, "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")
+
+
+@pytest.fixture(scope="module")
+def names_set(lab: Lab, db_set: str) -> ScriptRun:
+    """Databases with hostile names on both servers (PostgreSQL ones owned by the ordinary role app),
+    then one run of ``backup.sh --mysql --postgres``, between two snapshots."""
+    node = lab.server
+    proc = pg_as_postgres(node, "CREATE ROLE app LOGIN NOSUPERUSER;")
+    assert proc.returncode == 0, proc.stderr
+    for name in PG_NAMES.values():
+        proc = pg_as_postgres(node, 'CREATE DATABASE :"n" OWNER app;', f"n={name}")
+        assert proc.returncode == 0, (name, proc.stderr)
+        proc = pg_as_postgres(node, "CREATE TABLE marker (v text); INSERT INTO marker VALUES (:'h');",
+                              f"h={hexname(name)}", db=name)
+        assert proc.returncode == 0, (name, proc.stderr)
+    for name in MYSQL_NAMES.values():
+        proc = node.exec("mariadb", stdin=MYSQL_CREATE.format(hex=hexname(name)).encode())
+        assert proc.returncode == 0, (name, proc.stderr)
+    lab.known = None
+    before = snapshot(node)
+    run = lab.backup("--job", NAMES_JOB, "--mysql", "--postgres", "--compress", "zstd", "--keep-last", "5")
+    run.before, run.after = before, snapshot(node)      # type: ignore[attr-defined]
+    return run
+
+
+def test_every_database_whatever_its_name_is_dumped_and_nothing_runs_or_lands_outside_the_set(
+        lab: Lab, names_set: ScriptRun) -> None:
+    node, run = lab.server, names_set
+    assert run.exit == 0, run
+    assert app_is_superuser(node) == "f", "a database's name made the role app a superuser"
+    name = result_of(run)["set"]
+    before, after = run.before, run.after            # type: ignore[attr-defined]
+    # Nothing changed but the repository (the new set): no role, no database, no mode, nothing planted.
+    assert_nothing_changed({k: v for k, v in before.items() if "/var/backups" not in k},
+                           {k: v for k, v in after.items() if "/var/backups" not in k}, run)
+    new_lines = set(after["tree /var/backups"].splitlines()) - set(before["tree /var/backups"].splitlines())
+    outside = [line for line in new_lines if f"{REPOS}/{NAMES_JOB}/" not in line and
+               not line.endswith(f"{REPOS}/{NAMES_JOB} -> ")]
+    assert not outside, f"written outside the set: {outside}"
+    files = node.sh(f"cd {REPOS}/{NAMES_JOB}/{name} && find . -type f -printf '%P\\n' | sort").split("\n")
+    plain = re.compile(r"^(mysql/(@\d+|[A-Za-z0-9_][A-Za-z0-9_$-]*)\.sql\.zst|postgres/(@\d+|[A-Za-z0-9_]"
+                       r"[A-Za-z0-9_$-]*)\.dump|postgres/globals\.sql\.zst|backup\.json|SHA256SUMS)$")
+    assert all(plain.match(f) for f in files if f), files
+    meta = json.loads(node.read(f"{REPOS}/{NAMES_JOB}/{name}/backup.json"))
+    assert set(PG_NAMES.values()) <= set(meta["databases"]["postgres"]), meta["databases"]
+    assert set(MYSQL_NAMES.values()) <= set(meta["databases"]["mysql"]), meta["databases"]
+    assert meta["postgres_owners"][PG_NAMES["sql-quote-superuser"]] == "app", meta["postgres_owners"]
+    mapped = {(d["kind"], bytes.fromhex(d["name_hex"]).decode()): d["file"] for d in meta["dumps"]}
+    for kind, names in (("postgres", PG_NAMES), ("mysql", MYSQL_NAMES)):
+        for db in names.values():
+            assert mapped[(kind, db)] in files, (kind, db, mapped)
+    verify = lab.backup("verify", "--job", NAMES_JOB)
+    assert verify.exit == 0, verify
+
+
+@pytest.mark.parametrize("case", list(PG_NAMES))
+def test_a_postgres_database_of_any_name_is_restored_by_its_name(lab: Lab, names_set: ScriptRun, case: str
+                                                                 ) -> None:
+    node, db = lab.server, PG_NAMES[case]
+    assert pg_as_postgres(node, 'DROP DATABASE :"n";', f"n={db}").returncode == 0
+    run = lab.restore("--job", NAMES_JOB, "--postgres-db", db)
+    assert run.exit == 0, run
+    assert result_of(run, "restore.sh")["restored"] == f"postgres:{db}", run
+    marker = pg_as_postgres(node, "SELECT v FROM marker", db=db)
+    assert marker.stdout.decode().strip() == hexname(db), marker.stderr
+    owner = pg_as_postgres(node, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'n'",
+                           f"n={db}")
+    assert owner.stdout.decode().strip() == "app"
+    assert app_is_superuser(node) == "f"
+    assert not node.sh(TRACES).strip(), "a payload left a trace"
+
+
+@pytest.mark.parametrize("case", list(MYSQL_NAMES))
+def test_a_mariadb_database_of_any_name_is_restored_by_its_name(lab: Lab, names_set: ScriptRun, case: str
+                                                                ) -> None:
+    node, db = lab.server, MYSQL_NAMES[case]
+    assert node.exec("mariadb", stdin=MYSQL_DROP.format(hex=hexname(db)).encode()).returncode == 0
+    run = lab.restore("--job", NAMES_JOB, "--mysql-db", db)
+    assert run.exit == 0, run
+    assert result_of(run, "restore.sh")["restored"] == f"mysql:{db}", run
+    marker = node.exec("mariadb", "-N", "-B", stdin=MYSQL_MARKER.format(hex=hexname(db)).encode())
+    assert marker.stdout.decode().strip() == hexname(db), marker.stderr
+    assert mariadb(node, "SELECT COUNT(*) FROM shop.items") == "1500", "another database was touched"
+    grants = mariadb(node, "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'app'")
+    assert grants == "0", "a database's name granted something"
+    assert not node.sh(TRACES).strip(), "a payload left a trace"
+
+
+# ==================================================================================================
+# 12. A set is untrusted until authenticated: the storage's holder cannot swap what it holds
+
+
+# What whoever holds the storage can do to a set (sums), and what only the passphrase's holder can
+# (seal: SHA256SUMS and MANIFEST.gpg as backup.sh writes them; encrypt).
+TAMPER = r"""#!/bin/bash
+set -euo pipefail
+export LC_ALL=C
+gpgh() {
+  mkdir -p -m 0700 /root/.tamper-gnupg
+  gpg --batch --yes --quiet --homedir /root/.tamper-gnupg --pinentry-mode loopback --no-symkey-cache "$@"
+}
+command="$1"
+shift
+case "${command}" in
+  sums)
+    cd "$1"
+    find . -type f ! -path ./SHA256SUMS ! -path ./MANIFEST.gpg -printf '%P\n' | sort \
+      | xargs -r -d '\n' sha256sum > SHA256SUMS ;;
+  seal)
+    "$0" sums "$1"
+    cd "$1"
+    { printf 'tssr-kit backup manifest 2\nset %s\n' "${PWD##*/}"; cat SHA256SUMS; } \
+      | gpgh --passphrase-file "$2" --symmetric --cipher-algo AES256 --output MANIFEST.gpg ;;
+  encrypt)
+    gpgh --passphrase-file "$2" --symmetric --cipher-algo AES256 --compress-algo none --output "$1.gpg" "$1"
+    rm -f -- "$1" ;;
+  copy)
+    mkdir -p -m 0700 "$(dirname "$2")"
+    rm -rf -- "$2"
+    cp -a -- "$1" "$2" ;;
+esac
+"""
+TAMPER_SH = "/root/tamper.sh"
+
+
+@pytest.fixture(scope="module")
+def sealed(lab: Lab, db_set: str) -> tuple[str, str]:
+    """Two encrypted, authenticated sets of the job sealed (files, shop, appdb): the older and newer."""
+    lab.server.write(TAMPER_SH, TAMPER, "0700")
+    made = []
+    for _ in range(2):
+        run = lab.backup("--job", "sealed", "--source", DATA, "--mysql-db", "shop", "--postgres-db", "appdb",
+                         "--encrypt-key", KEY, "--keep-last", "9")
+        assert run.exit == 0, run
+        made.append(result_of(run)["set"])
+        time.sleep(1)
+    return made[0], made[1]
+
+
+def sealed_copy(lab: Lab, sealed: tuple[str, str], job: str, hours: float = 1) -> str:
+    """The older sealed set, copied as a set of ``job`` and sealed again under its new name (as the
+    passphrase's holder would make it): a good set the tests then tamper with. Returns its folder."""
+    folder = f"{REPOS}/{job}/{job}-{stamp(hours)}"
+    lab.server.sh(f"{TAMPER_SH} copy {REPOS}/sealed/{sealed[0]} {folder} && {TAMPER_SH} seal {folder} {KEY}")
+    return folder
+
+
+# Each: what the storage's holder does to a good encrypted set ({set}: its folder, {other}: the newer
+# sealed set), and what the refusal says.
+TAMPERING = {
+    "plain-archive-swapped-in": ("rm {set}/files.tar.zst.gpg && tar -C / -cf - etc/hostname | zstd -q > "
+                                 "{set}/files.tar.zst && " + TAMPER_SH + " sums {set}", "MANIFEST.gpg"),
+    "plain-manifest": (TAMPER_SH + " sums {set} && { printf 'tssr-kit backup manifest 2\\nset %s\\n' "
+                       "\"$(basename {set})\"; cat {set}/SHA256SUMS; } | gpg --batch --yes --homedir "
+                       "/root/.tamper-gnupg --store --output {set}/MANIFEST.gpg", "does not decrypt"),
+    "manifest-removed": ("rm {set}/MANIFEST.gpg", "not authenticated"),
+    "manifest-of-another-set": ("cp {other}/MANIFEST.gpg {set}/MANIFEST.gpg", "MANIFEST.gpg"),
+    "file-of-another-set": ("cp {other}/mysql/shop.sql.zst.gpg {set}/mysql/shop.sql.zst.gpg && "
+                            + TAMPER_SH + " sums {set}", "MANIFEST.gpg authenticates"),
+    "file-added": ("cp {set}/postgres/appdb.dump.gpg {set}/postgres/extra.dump.gpg && "
+                   + TAMPER_SH + " sums {set}", "MANIFEST.gpg authenticates"),
+    "file-added-not-listed": ("echo x > {set}/postgres/extra.dump", "not in SHA256SUMS"),
+    "file-removed": ("rm {set}/postgres/globals.sql.zst.gpg && " + TAMPER_SH + " sums {set}",
+                     "MANIFEST.gpg authenticates"),
+    "backup-json-edited": ("sed -i 's/\"status\": \"ok\"/\"status\": \"warning\"/' {set}/backup.json && "
+                           + TAMPER_SH + " sums {set}", "MANIFEST.gpg authenticates"),
+    "set-renamed": ("cp -a {other}/. {set}/", "MANIFEST.gpg authenticates"),
+    "whole-plain-set": ("rm -rf {set} && mkdir {set} && tar -C / -cf - etc/hostname | zstd -q > "
+                        "{set}/files.tar.zst && cp {other}/backup.json {set}/ && "
+                        + TAMPER_SH + " sums {set}",
+                        "not authenticated"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_an_encrypted_set_the_storage_holder_changed_is_refused_and_nothing_is_restored(
+        lab: Lab, sealed: tuple[str, str], case: str) -> None:
+    job = f"tamper-{case}"[:40].rstrip("-")
+    folder = sealed_copy(lab, sealed, job)
+    script, words = TAMPERING[case]
+    lab.server.sh(script.replace("{set}", folder).replace("{other}", f"{REPOS}/sealed/{sealed[1]}"))
+    # A files restore; and a database one where the storage's holder swapped a dump.
+    what = ("--mysql-db", "shop", "--into", "tampered") if case == "file-of-another-set" else (
+        "--files", "--target", f"/srv/restore/{job}")
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", job, "--encrypt-key", KEY, *what)
+    assert run.exit == 6, run
+    assert "nothing was restored" in run.stderr and words in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_a_good_sealed_copy_is_restored_so_the_refusals_are_about_the_tampering(
+        lab: Lab, sealed: tuple[str, str]) -> None:
+    folder = sealed_copy(lab, sealed, "tamper-none")
+    run = lab.restore("--job", "tamper-none", "--encrypt-key", KEY, "--files",
+                      "--target", "/srv/restore/tamper-none")
+    assert run.exit == 0, run
+    assert tree_sums(lab.server, f"/srv/restore/tamper-none{DATA}") == tree_sums(lab.server, DATA)
+    assert "authenticated" in run.stderr, run
+    assert lab.server.exists(f"{folder}/MANIFEST.gpg")
+
+
+def test_the_wrong_passphrase_is_refused_and_nothing_is_restored(lab: Lab, sealed: tuple[str, str]) -> None:
+    lab.server.sh("umask 077; printf 'not-the-passphrase' > /root/other.pass")
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "sealed", "--encrypt-key", "/root/other.pass",
+                                            "--files", "--target", "/srv/restore/wrong-key")
+    assert run.exit == 6 and "does not decrypt with this key" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_a_set_made_before_authentication_is_refused_unless_explicitly_allowed(
+        lab: Lab, sealed: tuple[str, str]) -> None:
+    # What a set of version 1 looks like: no MANIFEST.gpg, "version": 1.
+    folder = sealed_copy(lab, sealed, "oldset")
+    lab.server.sh(f"rm {folder}/MANIFEST.gpg && "
+                  f"sed -i 's/\"version\": 2,/\"version\": 1,/' {folder}/backup.json && "
+                  f"{TAMPER_SH} sums {folder}")
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "oldset", "--encrypt-key", KEY, "--files",
+                                            "--target", "/srv/restore/oldset")
+    assert run.exit == 6, run
+    assert "before set version 2" in run.stderr and "--allow-unauthenticated" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+    allowed = lab.restore("--job", "oldset", "--encrypt-key", KEY, "--allow-unauthenticated", "--files",
+                          "--target", "/srv/restore/oldset")
+    assert allowed.exit == 0 and "not authenticated" in allowed.stderr, allowed
+    assert tree_sums(lab.server, f"/srv/restore/oldset{DATA}") == tree_sums(lab.server, DATA)
+
+
+@pytest.fixture(scope="module")
+def nas(lab: Lab) -> str:
+    """/srv/nas: a folder of someone else (nobody), holding a set root made there (job nasjob)."""
+    node = lab.server
+    node.sh("mkdir -p /srv/nas && chown root:root /srv/nas && chmod 0755 /srv/nas && "
+            "mkdir -p -m 0700 /var/spool/tssr-kit")
+    run = lab.backup("--job", "nasjob", "--dest", "/srv/nas", "--source", DATA)
+    assert run.exit == 0, run
+    node.sh("chown nobody /srv/nas")
+    return "/srv/nas"
+
+
+def test_a_backup_into_a_folder_someone_else_owns_is_refused(lab: Lab, nas: str) -> None:
+    run, before, after = lab.unchanged_anew(BACKUP, "--job", "nasjob", "--dest", nas, "--source", DATA)
+    assert run.exit == 2 and "is not root's alone" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_a_plain_set_someone_else_could_change_is_refused_without_the_flag(lab: Lab, nas: str) -> None:
+    node = lab.server
+    # The holder of /srv/nas swaps the archive for one of its own (and makes SHA256SUMS match).
+    sets_there = node.sh(f"ls {nas}/nasjob").split()
+    folder = f"{nas}/nasjob/{sets_there[0]}"
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "nasjob", "--dest", nas, "--files",
+                                            "--target", "/srv/restore/nas")
+    assert run.exit == 6, run
+    assert "not authenticated" in run.stderr and "someone else than root can change" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+    allowed = lab.restore("--job", "nasjob", "--dest", nas, "--allow-unauthenticated", "--files",
+                          "--target", "/srv/restore/nas")
+    assert allowed.exit == 0, allowed
+    assert tree_sums(node, f"/srv/restore/nas{DATA}") == tree_sums(node, DATA)
+    assert node.sh("ls -A /var/spool/tssr-kit").strip() == "", "the private copy was left"
+    assert node.exists(folder)
+
+
+# ==================================================================================================
+# 13. SQL is loaded with the client unable to run commands of its own
+
+
+HOSTILE_MYSQL = ("CREATE TABLE planted_table (id INT);\n\\! touch /tmp/pwned-bang\n"
+                 "system touch /tmp/pwned-system\n"
+                 "\\T /tmp/pwned-tee\nsource /etc/hostname\nCREATE TABLE after_the_escape (id INT);\n")
+HOSTILE_PG = ("--\n-- PostgreSQL database dump\n--\nCREATE TABLE planted_table (id int);\n"
+              "\\! touch /tmp/pwned-bang\n\\o |touch /tmp/pwned-pipe\n")
+HOSTILE_GLOBALS = ("\\! touch /tmp/pwned-bang\n\\unrestrict guessed\n\\! touch /tmp/pwned-unrestrict\n"
+                   "\\o |touch /tmp/pwned-pipe\nSELECT 1;\n"
+                   "\\copy (SELECT 1) TO PROGRAM 'touch /tmp/pwned-copy'\n"
+                   "\\connect template1\n")
+
+
+def plant_dump(lab: Lab, folder: str, member: str, text: str, *, key: str | None) -> None:
+    """Replace a dump of the set in ``folder`` by ``text`` (zstd unless a .dump), encrypted and sealed
+    with ``key`` when given (an authenticated set: the passphrase's holder made it), else with
+    SHA256SUMS made to match."""
+    node = lab.server
+    path = f"{folder}/{member}"
+    node.sh(f"rm -f {path} {path}.gpg")
+    node.write(f"{path}.raw", text, "0600")
+    if member.endswith(".zst"):
+        node.sh(f"zstd -q --rm {path}.raw -o {path}")
+    else:
+        node.sh(f"mv {path}.raw {path}")
+    if key:
+        node.sh(f"{TAMPER_SH} encrypt {path} {key} && {TAMPER_SH} seal {folder} {key}")
+    else:
+        node.sh(f"{TAMPER_SH} sums {folder}")
+
+
+@pytest.fixture(scope="module")
+def plain_copy(lab: Lab, db_set: str, sealed: tuple[str, str]) -> Callable[[str], str]:
+    """A copy of the plain db set under another job, in the root-only repository (trusted: only root
+    could have planted anything there). Returns the copy's folder."""
+    def make(job: str) -> str:
+        folder = f"{REPOS}/{job}/{job}-{stamp(1)}"
+        lab.server.sh(f"{TAMPER_SH} copy {REPOS}/db/{db_set} {folder}")
+        return folder
+    return make
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain-root-only-set", "authenticated-set"])
+def test_a_mariadb_dump_with_client_commands_runs_none_and_leaves_no_database(
+        lab: Lab, sealed: tuple[str, str], plain_copy: Callable[[str], str], encrypted: bool) -> None:
+    job = "evil-mysql-enc" if encrypted else "evil-mysql"
+    folder = sealed_copy(lab, sealed, job) if encrypted else plain_copy(job)
+    plant_dump(lab, folder, "mysql/shop.sql.zst", HOSTILE_MYSQL, key=KEY if encrypted else None)
+    key = ("--encrypt-key", KEY) if encrypted else ()
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", job, *key, "--mysql-db", "shop",
+                                            "--into", "evil_copy")
+    assert run.exit == 1, run
+    assert "dropped again" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain-root-only-set", "authenticated-set"])
+def test_a_postgres_dump_with_client_commands_runs_none_and_leaves_no_database(
+        lab: Lab, sealed: tuple[str, str], plain_copy: Callable[[str], str], encrypted: bool) -> None:
+    job = "evil-pg-enc" if encrypted else "evil-pg"
+    folder = sealed_copy(lab, sealed, job) if encrypted else plain_copy(job)
+    plant_dump(lab, folder, "postgres/appdb.dump", HOSTILE_PG, key=KEY if encrypted else None)
+    key = ("--encrypt-key", KEY) if encrypted else ()
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", job, *key, "--postgres-db", "appdb",
+                                            "--into", "evil_copy")
+    assert run.exit == 1, run
+    assert "nothing changed" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain-root-only-set", "authenticated-set"])
+def test_globals_with_client_commands_run_none_and_the_restore_fails(
+        lab: Lab, sealed: tuple[str, str], plain_copy: Callable[[str], str], encrypted: bool) -> None:
+    job = "evil-globals-enc" if encrypted else "evil-globals"
+    folder = sealed_copy(lab, sealed, job) if encrypted else plain_copy(job)
+    plant_dump(lab, folder, "postgres/globals.sql.zst", HOSTILE_GLOBALS, key=KEY if encrypted else None)
+    key = ("--encrypt-key", KEY) if encrypted else ()
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", job, *key, "--postgres-globals")
+    assert run.exit == 1, run
+    assert "backslash commands are restricted" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_the_sets_own_globals_load_and_keep_the_roles(lab: Lab, db_set: str) -> None:
+    run = lab.restore("--job", "db", "--postgres-globals")
+    assert run.exit == 0, run
+    assert result_of(run, "restore.sh")["restored"] == "postgres:globals", run
+    assert psql(lab.server, "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'appowner'") == "f"
+
+
+def test_a_hostile_dump_on_storage_someone_else_holds_is_refused_before_loading(lab: Lab, nas: str) -> None:
+    node = lab.server
+    node.sh("chown root /srv/nas")
+    run = lab.backup("--job", "nasdb", "--dest", nas, "--mysql-db", "shop")
+    node.sh("chown nobody /srv/nas")
+    assert run.exit == 0, run
+    folder = f"{nas}/nasdb/{result_of(run)['set']}"
+    node.write(f"{folder}/mysql/shop.sql", HOSTILE_MYSQL, "0644")
+    node.sh(f"rm {folder}/mysql/shop.sql.zst && zstd -q --rm {folder}/mysql/shop.sql && "
+            f"chown -R nobody {folder} && {TAMPER_SH} sums {folder}")
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "nasdb", "--dest", nas, "--mysql-db", "shop",
+                                            "--into", "nas_copy")
+    assert run.exit == 6 and "not authenticated" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+# ==================================================================================================
+# 14. No scratch folder where someone else can put a link; the repository and the target checked
+
+
+def test_a_users_link_at_the_old_spool_path_is_never_followed(lab: Lab, remote_dest: str, remote_key: str
+                                                              ) -> None:
+    node = lab.server
+    # The attack of the issue: a user's link at the fixed path the scripts used to use.
+    node.sh("rm -rf /var/tmp/tssr-backup && runuser -u nobody -- ln -s /etc /var/tmp/tssr-backup")
+    etc = node.sh("stat -c '%a %U' /etc")
+    far = ("--dest", remote_dest, "--ssh-key", SSH_KEY, "--host-key", remote_key)
+    try:
+        run = lab.backup("--job", "far", *far, "--source", DATA)
+        assert run.exit == 0, run
+        back = lab.restore("--job", "far", *far, "--allow-unauthenticated", "--files", "--target",
+                           "/srv/restore/spool-link")
+        assert back.exit == 0, back
+        assert node.sh("stat -c '%a %U' /etc") == etc, "/etc was changed through the link"
+        assert node.sh("readlink /var/tmp/tssr-backup").strip() == "/etc"
+        assert not node.exists("/etc/far"), "the set was built through the link"
+    finally:
+        node.sh("rm -f /var/tmp/tssr-backup")
+
+
+def test_a_spool_that_is_a_link_stops_a_remote_backup_with_nothing_changed(
+        lab: Lab, remote_dest: str, remote_key: str) -> None:
+    node = lab.server
+    node.sh("mv /var/spool/tssr-kit /var/spool/tssr-kit.real && ln -s /etc /var/spool/tssr-kit")
+    try:
+        far = ("--dest", remote_dest, "--ssh-key", SSH_KEY, "--host-key", remote_key)
+        run, before, after = lab.unchanged_anew(BACKUP, "--job", "far", *far, "--source", DATA)
+        assert run.exit == 5 and "/var/spool/tssr-kit is not a folder of root's" in run.stderr, run
+        assert_nothing_changed(before, after, run)
+        run, before, after = lab.unchanged_anew(RESTORE, "--job", "far", *far, "--allow-unauthenticated",
+                                                "--files", "--target", "/srv/restore/spool-link2")
+        assert run.exit == 5, run
+        assert_nothing_changed(before, after, run)
+    finally:
+        node.sh("rm /var/spool/tssr-kit && mv /var/spool/tssr-kit.real /var/spool/tssr-kit")
+
+
+def test_a_repository_a_user_replaced_by_a_link_is_refused(lab: Lab) -> None:
+    node = lab.server
+    # A shared sticky folder (like /tmp): a user can make the job's repository before root does.
+    node.sh("mkdir -p -m 1777 /srv/shared && runuser -u nobody -- ln -sfn /etc /srv/shared/web")
+    run, before, after = lab.unchanged_anew(BACKUP, "--job", "web", "--dest", "/srv/shared", "--source", DATA)
+    assert run.exit == 2 and "/srv/shared/web belongs to uid" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+@pytest.fixture(scope="module")
+def eve(lab: Lab) -> str:
+    lab.server.sh("id eve >/dev/null 2>&1 || useradd --create-home eve")
+    return "eve"
+
+
+TARGET_ATTACKS = {
+    "in-a-users-home": ("true", "/home/eve/restore", "belongs to uid"),
+    "through-a-users-link-in-tmp": ("runuser -u eve -- ln -sfn /etc /tmp/evil", "/tmp/evil/restore",
+                                    "belongs to uid"),
+    "a-link-itself": ("ln -sfn /etc /srv/restore-link", "/srv/restore-link", "is a link"),
+    "under-a-world-writable-folder": ("mkdir -p -m 0777 /srv/open", "/srv/open/restore",
+                                      "writable by others"),
+}
+
+
+@pytest.mark.parametrize("case", list(TARGET_ATTACKS))
+def test_a_target_someone_else_can_change_is_refused(lab: Lab, eve: str, case: str) -> None:
+    setup, target, words = TARGET_ATTACKS[case]
+    lab.server.sh(setup)
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "web", "--files", "--target", target)
+    assert run.exit == 2 and words in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_a_link_raced_into_a_sticky_folder_never_receives_the_files(lab: Lab, eve: str) -> None:
+    node = lab.server
+    node.sh("mkdir -p -m 1777 /srv/drop && rm -rf /srv/drop/x")
+    etc = node.sh("stat -c '%a %U %i' /etc; ls /etc | sort | sha256sum")
+    # eve tries, as fast as she can (for 20 s at most), to put a link where root will create the target.
+    racer = node.sh("setsid runuser -u eve -- sh -c 'end=$(($(date +%s) + 20)); "
+                    "while [ $(date +%s) -lt $end ]; do ln -s /etc /srv/drop/x 2>/dev/null && exit; done' "
+                    ">/dev/null 2>&1 </dev/null & echo $!").strip()
+    run = lab.restore("--job", "web", "--files", "--target", "/srv/drop/x")
+    node.sh(f"kill -- -{racer} 2>/dev/null; true")
+    assert run.exit in (0, 1, 2), run
+    assert node.sh("stat -c '%a %U %i' /etc; ls /etc | sort | sha256sum") == etc, "/etc was changed"
+    assert not node.exists("/etc/srv"), "files were restored into /etc"
+    if run.exit == 0:
+        assert node.sh("stat -c '%U %F' /srv/drop/x").strip() == "root directory", run
+
+
+# ==================================================================================================
+# 15. setuid and setgid files: listed, and stripped outside /
+
+
+@pytest.fixture(scope="module")
+def suid_set(lab: Lab) -> str:
+    node = lab.server
+    node.sh("mkdir -p /srv/suid/shared && cp /usr/bin/id /srv/suid/su-shell && chmod 4755 /srv/suid/su-shell "
+            "&& cp /usr/bin/id /srv/suid/sg-shell && chmod 2755 /srv/suid/sg-shell "
+            "&& chmod 2775 /srv/suid/shared "
+            "&& echo plain > /srv/suid/plain")
+    run = lab.backup("--job", "suid", "--source", "/srv/suid")
+    assert run.exit == 0, run
+    return result_of(run)["set"]
+
+
+def modes(node: Node, root: str) -> dict[str, str]:
+    out = node.sh(f"cd {root} && stat -c '%a %n' su-shell sg-shell shared plain")
+    return {name: mode for mode, name in (line.split() for line in out.splitlines())}
+
+
+def test_setuid_files_restored_into_a_folder_are_listed_and_stripped(lab: Lab, suid_set: str) -> None:
+    run = lab.restore("--job", "suid", "--files", "--target", "/srv/restore/suid")
+    assert run.exit == 0, run
+    result = result_of(run, "restore.sh")
+    assert sorted(result["setuid"]) == ["srv/suid/sg-shell", "srv/suid/su-shell"], run
+    assert result["setuid_stripped"] is True, run
+    assert modes(lab.server, "/srv/restore/suid/srv/suid") == {"su-shell": "755", "sg-shell": "755",
+                                                                "shared": "2775", "plain": "644"}
+
+
+def test_keep_setuid_keeps_them_and_still_lists_them(lab: Lab, suid_set: str) -> None:
+    run = lab.restore("--job", "suid", "--files", "--target", "/srv/restore/suid-kept", "--keep-setuid")
+    assert run.exit == 0, run
+    result = result_of(run, "restore.sh")
+    assert sorted(result["setuid"]) == ["srv/suid/sg-shell", "srv/suid/su-shell"], run
+    assert result["setuid_stripped"] is False, run
+    assert modes(lab.server, "/srv/restore/suid-kept/srv/suid")["su-shell"] == "4755"
+
+
+def test_a_restore_in_place_into_root_keeps_setuid_and_lists_it(lab: Lab, suid_set: str) -> None:
+    node = lab.server
+    node.sh("chmod 0755 /srv/suid/su-shell")
+    run = lab.restore("--job", "suid", "--files", "--target", "/", "--in-place", "--path", "srv/suid")
+    assert run.exit == 0, run
+    assert "srv/suid/su-shell" in result_of(run, "restore.sh")["setuid"], run
+    assert modes(node, "/srv/suid")["su-shell"] == "4755"
+
+
+# ==================================================================================================
+# 16. The remote's host key: pinned or recorded at install, never accepted at backup or restore time
+
+
+def test_an_unknown_remote_host_key_is_refused_and_nothing_is_sent(lab: Lab, remote_dest: str) -> None:
+    far = ("--dest", remote_dest, "--ssh-key", SSH_KEY)
+    run, before, after = lab.unchanged_anew(BACKUP, "--job", "unknownkey", *far, "--source", DATA)
+    assert run.exit == 5 and "host key" in run.stderr and "unknown or has changed" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+    assert not lab.remote.exists("/srv/backups/unknownkey"), "something was sent"
+    assert not lab.server.exists("/root/.ssh/known_hosts"), "the key was recorded"
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "far", *far, "--files",
+                                            "--target", "/srv/restore/unknownkey")
+    assert run.exit == 5 and "host key" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+
+
+def test_a_changed_or_wrong_host_key_is_refused(lab: Lab, remote_dest: str, remote_key: str) -> None:
+    node = lab.server
+    node.sh("rm -f /root/other_host && ssh-keygen -q -t ed25519 -N '' -f /root/other_host")
+    other = " ".join(node.read("/root/other_host.pub").split()[:2])
+    host = remote_dest.split("@", 1)[1].split("/", 1)[0]
+    node.sh(f"umask 022; printf '%s %s\\n' {host} '{other}' > /root/changed_known_hosts")
+    # A wrong key pinned on the command line, for a backup; a changed one in a known_hosts file, for a
+    # restore.
+    run, before, after = lab.unchanged_anew(BACKUP, "--job", "wrongkey", "--dest", remote_dest,
+                                            "--ssh-key", SSH_KEY, "--host-key", other, "--source", DATA)
+    assert run.exit == 5 and "unknown or has changed" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+    changed = ("--known-hosts", "/root/changed_known_hosts")
+    run, before, after = lab.unchanged_anew(RESTORE, "--job", "far", "--dest", remote_dest,
+                                            "--ssh-key", SSH_KEY, *changed, "--allow-unauthenticated",
+                                            "--files", "--target", "/srv/restore/wrongkey")
+    assert run.exit == 5 and "host key" in run.stderr, run
+    assert_nothing_changed(before, after, run)
+    assert not lab.remote.exists("/srv/backups/wrongkey")
+
+
+def test_install_timer_records_the_host_key_on_first_contact_and_the_timers_runs_use_it(
+        lab: Lab, remote_dest: str, remote_key: str) -> None:
+    node = lab.server
+    args = ("--install-timer", "--job", "farjob", "--dest", remote_dest, "--ssh-key", SSH_KEY,
+            "--source", DATA)
+    run = lab.backup(*args)
+    assert run.exit == 0, run
+    result = result_of(run)
+    fingerprint = node.sh(f"printf '%s\\n' '{remote_key}' | ssh-keygen -lf - | awk '{{print $2}}'").strip()
+    assert any(fingerprint in key for key in result["host_keys"]), result
+    assert "first contact" in run.stderr and fingerprint in run.stderr, "the recorded key is not shown"
+    assert node.sh("stat -c '%a %U' /etc/tssr-kit/backup/farjob.known_hosts").strip() == "600 root"
+    conf = node.read("/etc/tssr-kit/backup/farjob.conf")
+    assert "known-hosts = /etc/tssr-kit/backup/farjob.known_hosts" in conf, conf
+    again, before, after = lab.unchanged_anew(BACKUP, *args)
+    assert again.exit == 0 and result_of(again)["changed"] == 0, again
+    assert_nothing_changed(before, after, again)
+    proc = node.exec("systemctl", "start", "tssr-backup@farjob.service", timeout=RUN_TIMEOUT)
+    assert proc.returncode == 0, node.sh("journalctl -u tssr-backup@farjob.service --no-pager | tail -n 20")
+    assert len(complete_sets(lab.remote, "farjob", "/srv/backups")) == 1
+    # The recorded key, changed (as if the server's key changed): the job's runs refuse it.
+    other = " ".join(node.sh("rm -f /root/farjob_other && ssh-keygen -q -t ed25519 -N '' "
+                             "-f /root/farjob_other && cat /root/farjob_other.pub").split()[:2])
+    node.sh("cp /etc/tssr-kit/backup/farjob.known_hosts /root/farjob.saved")
+    node.write("/etc/tssr-kit/backup/farjob.known_hosts",
+               f"{remote_dest.split('@', 1)[1].split('/', 1)[0]} {other}\n", "0600")
+    refused = lab.backup("--config", "/etc/tssr-kit/backup/farjob.conf")
+    assert refused.exit == 5 and "unknown or has changed" in refused.stderr, refused
+    node.sh("cp /root/farjob.saved /etc/tssr-kit/backup/farjob.known_hosts")
+    removed = lab.backup("--remove-timer", "--job", "farjob")
+    assert removed.exit == 0 and not node.exists("/etc/tssr-kit/backup/farjob.known_hosts"), removed
 
 
 # ==================================================================================================

@@ -33,7 +33,10 @@ What is checked, each from the host:
 - the repository holds at least TSSR_BACKUP_MIN_SETS complete sets, the newest younger than
   TSSR_BACKUP_MAX_AGE_HOURS; `backup.sh status` agrees with what the folder shows;
 - `backup.sh check --warning H --critical 2H` exits 0 with a `BACKUP OK` line;
-- `backup.sh verify --all` passes (checksums, archives, decryption);
+- `backup.sh verify --all` passes (checksums, archives, decryption), and with the job's passphrase
+  authenticates every set (each holds MANIFEST.gpg);
+- a remote destination's host key is pinned: the config names a known_hosts file of root's;
+- no private copy or partial set is left in the spool /var/spool/tssr-kit (root's, 0700);
 - each complete set has its backup.json (job, name, status; the newest one's sources are the
   config's) and SHA256SUMS, and no `.partial` folder is left;
 - the config and the passphrase are root's, 0600; the repository is 0700;
@@ -200,6 +203,17 @@ def test_every_set_verifies(host, job, sets):
     assert result.rc == 0, f"exit {result.rc}: {result.stderr}"
 
 
+def test_an_encrypted_jobs_sets_are_all_authenticated(host, job, sets):
+    if not job.settings.get("encrypt-key"):
+        pytest.skip("the job is not encrypted: its sets are authenticated by nothing")
+    for name in sets:
+        assert host.file(f"{job.repository}/{name}/MANIFEST.gpg").is_file, f"{name} has no MANIFEST.gpg"
+    result = script(host, job, "verify", "--all")
+    assert result.rc == 0, f"exit {result.rc}: {result.stderr}"
+    verified = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(verified["authenticated"]) == sorted(sets), verified
+
+
 def test_each_set_describes_itself(host, job, sets):
     for name in sets:
         meta = json.loads(check(host, "cat", f"{job.repository}/{name}/backup.json"))
@@ -233,6 +247,24 @@ def test_the_passphrase_is_root_only(host, job):
 def test_the_repository_is_root_only(host, job):
     repository = host.file(job.repository)
     assert (repository.user, repository.mode) == ("root", 0o700)
+
+
+def test_a_remote_destinations_host_key_is_pinned(host, job):
+    if not job.dest.startswith("ssh://"):
+        pytest.skip("the destination is a folder of the host")
+    files = job.settings.get("known-hosts")
+    assert files, f"{job.config} pins no host key (no known-hosts line)"
+    known = host.file(files[-1])
+    assert known.is_file and known.user == "root" and known.mode & 0o022 == 0, (known.user, oct(known.mode))
+
+
+def test_the_spool_is_private_and_empty(host):
+    spool = host.file("/var/spool/tssr-kit")
+    if not spool.exists:
+        pytest.skip("no remote run or restore has used the spool here")
+    assert spool.is_directory and not spool.is_symlink
+    assert (spool.user, spool.mode) == ("root", 0o700)
+    assert check(host, "find", "/var/spool/tssr-kit", "-mindepth", "1").split() == [], "left in the spool"
 
 
 # ---- the data ---------------------------------------------------------------------------------------

@@ -61,6 +61,18 @@ def test_every_option_becomes_an_argument():
     assert argv[:3] == ["bash", "/tmp/d/backup.sh", "--dry-run"]
 
 
+def test_a_remote_destinations_host_key_is_passed_on():
+    job = jobs.backup(job="web", dest="ssh://backup@nas/srv/backups", ssh_key="/root/.ssh/backup",
+                      host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB", install_timer=True)
+    assert job.args[job.args.index("--host-key") + 1] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB"
+    known = jobs.backup(job="web", dest="ssh://nas/srv/backups", known_hosts="/etc/tssr-kit/nas.known_hosts")
+    assert known.args[known.args.index("--known-hosts") + 1] == "/etc/tssr-kit/nas.known_hosts"
+    status = jobs.backup_status("web", "ssh://nas/srv/backups", ssh_key="/root/.ssh/backup",
+                                host_key="ssh-ed25519 AAAA")
+    assert status.args == ["status", "--job", "web", "--dest", "ssh://nas/srv/backups", "--ssh-key",
+                           "/root/.ssh/backup", "--host-key", "ssh-ed25519 AAAA"]
+
+
 def test_install_timer_comes_first_with_its_calendar():
     job = jobs.backup(job="web", sources=["/srv"], install_timer=True, on_calendar="*-*-* 02:30:00")
     assert job.args[0] == "--install-timer"
@@ -87,6 +99,8 @@ def test_the_summary_note_is_the_set_made_or_the_timer_installed():
     ({"keep": {"hourly": 3}}, "unknown retention --keep-hourly"),
     ({"compress": "xz"}, "--compress 'xz'"),
     ({"on_calendar": "daily"}, "--on-calendar goes with --install-timer"),
+    ({"host_key": "ssh-ed25519 AAAA"}, "go with an ssh:// --dest"),
+    ({"dest": "ssh://nas/b", "known_hosts": "known_hosts"}, "--known-hosts 'known_hosts'"),
 ])
 def test_bad_backup_input_is_refused_before_any_host(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("*", r"\*")):
@@ -125,6 +139,24 @@ def test_a_restore_from_a_remote_repository_takes_its_key():
                         "--postgres-db", "wiki", "--ssh-key", "/root/.ssh/backup"]
 
 
+def test_a_restore_that_trusts_the_storage_or_keeps_setuid_says_so():
+    job = jobs.restore(job="web", dest="ssh://nas/srv/backups", target="/srv/r", keep_setuid=True,
+                       allow_unauthenticated=True, host_key="ssh-ed25519 AAAA")
+    assert job.args == ["--dest", "ssh://nas/srv/backups", "--job", "web", "--set", "latest", "--files",
+                        "--target", "/srv/r", "--keep-setuid", "--allow-unauthenticated",
+                        "--host-key", "ssh-ed25519 AAAA"]
+
+
+def test_the_postgres_roles_are_a_restore_of_their_own():
+    assert jobs.restore(job="db", postgres_globals=True, encrypt_key="/root/k").args[-3:] == [
+        "--postgres-globals", "--encrypt-key", "/root/k"]
+
+
+def test_a_database_name_is_passed_as_it_is():
+    name = "x'; ALTER ROLE app SUPERUSER; --\n$(id)"
+    assert jobs.restore(postgres_db=name).args[-2:] == ["--postgres-db", name]
+
+
 def test_a_database_restore_into_another_name():
     job = jobs.restore(job="web", mysql_db="parc", into="parc_check", replace=True)
     assert job.args[-5:] == ["--mysql-db", "parc", "--into", "parc_check", "--replace"]
@@ -137,8 +169,15 @@ def test_a_database_restore_into_another_name():
     ({"target": "restore"}, "--target 'restore': expected an absolute path"),
     ({"target": "/r", "paths": ["/srv/data"]}, "--path '/srv/data'"),
     ({"target": "/r", "paths": ["srv/../etc"]}, "--path 'srv/../etc'"),
-    ({"mysql_db": "parc", "paths": ["srv"]}, "--path and --in-place go with --target"),
-    ({"mysql_db": "parc", "in_place": True}, "--path and --in-place go with --target"),
+    ({"mysql_db": "parc", "paths": ["srv"]}, "--path, --in-place and --keep-setuid go with --target"),
+    ({"mysql_db": "parc", "in_place": True}, "--path, --in-place and --keep-setuid go with --target"),
+    ({"mysql_db": "parc", "keep_setuid": True}, "--keep-setuid go with --target"),
+    ({"postgres_globals": True, "into": "x"}, "--into and --replace go with"),
+    ({"target": "/r", "postgres_globals": True}, "not --target and --postgres-globals"),
+    ({"target": "/r", "host_key": "ssh-ed25519 AAAA"}, "go with an ssh:// --dest"),
+    ({"target": "/r", "dest": "ssh://nas/b", "known_hosts": "known"}, "--known-hosts 'known'"),
+    ({"target": "/r", "dest": "ssh://nas/b", "known_hosts": "/k", "host_key": "ssh-ed25519 AAAA"},
+     "one or the other"),
     ({"target": "/r", "into": "x"}, "--into and --replace go with"),
     ({"target": "/r", "backup_set": "yesterday"}, "--set 'yesterday'"),
     ({"target": "/r", "job": "Web"}, "--job 'Web'"),

@@ -47,9 +47,9 @@ def test_every_validated_option_has_a_default_and_the_role_prefix():
 
 def test_the_spec_variables_are_all_there():
     expected = {"backup_job", "backup_sources", "backup_excludes", "backup_mysql", "backup_mysql_databases",
-                "backup_postgres", "backup_postgres_databases", "backup_dest", "backup_keep_daily",
-                "backup_keep_weekly", "backup_keep_monthly", "backup_encrypt_key_src", "backup_on_calendar",
-                "backup_run_now"}
+                "backup_postgres", "backup_postgres_databases", "backup_dest", "backup_ssh_host_key",
+                "backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_encrypt_key_src",
+                "backup_on_calendar", "backup_run_now"}
     assert expected <= set(argument_options())
 
 

@@ -14,14 +14,20 @@
 #       --config FILE       lines "key = value", key = an option without "--" (source = /etc);
 #                           read, never sourced; the command line adds to it or overrides it
 #       --job NAME          the job's name, ^[a-z0-9][a-z0-9_-]{0,39}$ (default: default)
-#       --dest DIR          the repository's parent folder (default /var/backups/tssr-kit), or
-#       --dest ssh://[user@]host[:port]/path   a remote one (the set is built and verified in
-#                           /var/tmp/tssr-backup first, then copied with rsync over ssh)
+#       --dest DIR          the repository's parent folder (default /var/backups/tssr-kit; root's:
+#                           each folder of its path owned by root, writable by root only or sticky), or
+#       --dest ssh://[user@]host[:port]/path   a remote one (the set is built and verified in a
+#                           private folder of /var/spool/tssr-kit first, then copied with rsync over ssh)
 #       --ssh-key FILE      the private key for a remote --dest
+#       --host-key LINE     the remote's SSH host key, "TYPE BASE64" (its /etc/ssh/ssh_host_*_key.pub);
+#       --known-hosts FILE  or a known_hosts file holding it. Neither: the key recorded by
+#                           --install-timer in /etc/tssr-kit/backup/JOB.known_hosts, else root's
+#                           known_hosts. An unknown or changed key is refused (exit 5), never accepted
+#                           (--install-timer records the key on first contact and shows it)
 #       --source PATH       a folder or file to archive (absolute, must exist; repeatable)
 #       --exclude PATTERN   a tar --exclude pattern (repeatable)
 #       --mysql             dump every MariaDB/MySQL database (not the *_schema ones, nor sys)
-#       --mysql-db NAME     dump this database (repeatable)
+#       --mysql-db NAME     dump this database (repeatable; no control character, no space at an end)
 #       --postgres          dump every PostgreSQL database, and the roles (globals)
 #       --postgres-db NAME  dump this database (repeatable)
 #       --encrypt-key FILE  encrypt every file of the set with GnuPG (AES-256) using the passphrase
@@ -33,6 +39,8 @@
 #       --compress ALGO     zstd or gzip (default: zstd when installed, else gzip)
 #       --set NAME          verify: this set (default: the newest)
 #       --all               verify: every complete set
+#       --allow-unauthenticated   verify with --encrypt-key: accept an encrypted set that has no
+#                           authenticated manifest (made before tssr-kit's set version 2)
 #       --json              list: the sets in the result line instead of a table
 #       --warning HOURS     check: WARNING when the last good set is older
 #       --critical HOURS    check: CRITICAL when it is older (or when there is no set)
@@ -43,8 +51,12 @@
 #
 # A backup is a point in time: every run makes a new set, even when nothing changed since the last.
 # A set is a folder DEST/JOB/JOB-YYYYmmddTHHMMSSZ (UTC) holding files.tar.zst, mysql/*.sql.zst,
-# postgres/*.dump, backup.json and SHA256SUMS. It is built under a hidden .partial name and gets its
-# real name only once written and verified: a folder with the real name is a complete set.
+# postgres/*.dump, backup.json and SHA256SUMS (and MANIFEST.gpg when encrypted: the list of the set's
+# files and checksums, encrypted with the passphrase, so that nobody without it can swap a file). It is
+# built under a hidden .partial name and gets its real name only once written and verified: a folder
+# with the real name is a complete set. Database names read from the servers are data: a dump's file
+# is named after its database only when the name is plain (letters, digits, _ $ -), else @N, and
+# backup.json maps each file to its database.
 # Full reference: docs/reference/backup.md.
 #
 # Examples:
@@ -64,8 +76,9 @@
 #   3  another run of the job holds the lock /run/lock/tssr-kit-backup-JOB.lock
 #   4  the backup failed (a source or a dump failed, or the run was interrupted): no set kept,
 #      older sets intact
-#   5  destination error (unwritable, full, unreachable): the partial set removed, older sets intact
-#   6  verify failed: a set is corrupt (the message names the file)
+#   5  destination error (unwritable, full, unreachable, unknown or changed host key): the partial
+#      set removed, older sets intact
+#   6  verify failed: a set is corrupt or not authenticated (the message names the file)
 #   check only: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad input included: a plugin never says 2
 #   for a usage error)
 #
@@ -77,8 +90,9 @@
 #
 # What it changes on the system: installs zstd, gnupg, rsync and the ssh client when the options
 # need them and they are missing; creates DEST/JOB (0700 root) and the sets in it, removes the sets
-# that retention lets go and the partial sets of runs that died; /var/tmp/tssr-backup (remote
-# destinations). --install-timer: /etc/tssr-kit/backup/JOB.conf (0600), /usr/local/lib/tssr-kit/backup,
+# that retention lets go and the partial sets of runs that died; /var/spool/tssr-kit (0700 root, a
+# private folder per run of a remote destination). --install-timer: /etc/tssr-kit/backup/JOB.conf
+# (0600), JOB.known_hosts (a remote's host key), /usr/local/lib/tssr-kit/backup,
 # /etc/systemd/system/tssr-backup@.service, tssr-backup@.timer and tssr-backup@JOB.timer.d/, and
 # enables the timer. list, status and check change nothing; verify only installs what it needs to
 # read the sets (zstd, gnupg).
@@ -114,17 +128,25 @@ done
 readonly SCRIPT_NAME=backup
 readonly SYSLOG_TAG=tssr-backup
 readonly JOB_RE='^[a-z0-9][a-z0-9_-]{0,39}$'
-readonly DB_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
+# A database name that is also a plain file name: its dump is named after it (others: @N).
+readonly PLAIN_NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
+# The files a set may hold (SHA256SUMS lists them; MANIFEST.gpg authenticates that list).
+readonly SET_FILE_RE='^(backup\.json|files\.tar\.(zst|gz)(\.gpg)?|(mysql|postgres)/[A-Za-z0-9_@$][A-Za-z0-9_$.-]{0,80})$'
 readonly SAFE_PATH_RE='^/[A-Za-z0-9._/@+-]*$'      # paths that reach ssh, rsync and unit files
 readonly REMOTE_RE='^ssh://(([a-z_][a-z0-9_.-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*)(:([0-9]{1,5}))?(/[A-Za-z0-9._/@+-]*)$'
+readonly HOST_KEY_RE='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^[:cntrl:]]*)?$'
 readonly STAMP_RE='[0-9]{8}T[0-9]{6}Z'
+readonly SET_VERSION=2
+readonly MANIFEST_HEADER='tssr-kit backup manifest 2'
 readonly DEFAULT_DEST=/var/backups/tssr-kit
-readonly SPOOL=/var/tmp/tssr-backup
+# Scratch space of remote runs: one private folder per run (mktemp -d) in a folder of root's under
+# a parent only root can write (never a fixed name under a world-writable folder such as /var/tmp).
+readonly SPOOL=/var/spool/tssr-kit
 readonly CONF_DIR=/etc/tssr-kit/backup
 readonly INSTALL_DIR=/usr/local/lib/tssr-kit/backup
 readonly UNIT_DIR=/etc/systemd/system
 readonly MYSQL_SKIP=(information_schema performance_schema sys)
-readonly CONFIG_KEYS=" job dest ssh-key source exclude mysql mysql-db postgres postgres-db encrypt-key keep-last keep-daily keep-weekly keep-monthly compress on-calendar "
+readonly CONFIG_KEYS=" job dest ssh-key host-key known-hosts source exclude mysql mysql-db postgres postgres-db encrypt-key keep-last keep-daily keep-weekly keep-monthly compress on-calendar "
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
 
@@ -141,6 +163,8 @@ COMMAND=run
 JOB=default
 DEST="${DEFAULT_DEST}"
 SSH_KEY=""
+HOST_KEY=""
+KNOWN_HOSTS=""
 SOURCES=()
 EXCLUDES=()
 MYSQL_ALL=false
@@ -155,6 +179,7 @@ KEEP_MONTHLY=6
 COMPRESSION=""
 VERIFY_SET=""
 VERIFY_ALL=false
+ALLOW_UNAUTHENTICATED=false
 LIST_JSON=false
 WARNING_HOURS=""
 CRITICAL_HOURS=""
@@ -178,9 +203,14 @@ PACKAGES=()
 LOCK_FILE=""
 REPO=""                  # DEST/JOB, local or on the remote host
 REMOTE=""                # [user@]host of a remote destination
+REMOTE_HOST=""           # its host name, and its known_hosts pattern (host, or [host]:port)
+HOST_PATTERN=""
+REMOTE_PORT=""
+HOST_KEYS_RECORDED=()    # --install-timer: the fingerprints of the host key it recorded
 SSH=()                   # the ssh command (options, no host)
 SET_NAME=""
 PARTIAL=""               # the local folder being built: removed by cleanup unless renamed
+RUN_SPOOL=""             # this run's private folder in SPOOL (remote destinations): removed by cleanup
 REMOTE_PARTIAL=""        # the remote .partial being copied: removed by cleanup
 FILES_COUNT=""
 SET_BYTES=""
@@ -190,7 +220,11 @@ COMPRESSION_GIVEN=""     # --compress as given (the default is decided later): f
 MYSQL_DONE=()            # the databases dumped, for backup.json
 PG_DONE=()
 PG_OWNERS=()             # the owner of each of PG_DONE
+DUMP_LINES=()            # backup.json's "dumps": one entry per dump file
+DUMP_INDEX=0             # the last @N given to a database whose name is not plain
 VERIFY_ERROR=""          # what verify_folder found wrong
+VERIFIED_AUTH=no         # whether verify_folder authenticated the set (MANIFEST.gpg and the key)
+DUMP_FILE=""             # dump_file's answer
 RESULT_FIELDS=""         # extra "key": value pairs of the result line, set by each command
 
 #######################################
@@ -244,12 +278,81 @@ cleanup() {
   if [[ -n "${REMOTE_PARTIAL}" ]]; then
     repo_sh 'rm -rf -- "$1"' "${REMOTE_PARTIAL}" >/dev/null 2>&1 || true
   fi
+  if [[ -n "${RUN_SPOOL}" && -d "${RUN_SPOOL}" ]]; then
+    rm -rf -- "${RUN_SPOOL}"
+  fi
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     if [[ -d "${TMP_DIR}/gnupg" ]]; then
       gpgconf --homedir "${TMP_DIR}/gnupg" --kill gpg-agent >/dev/null 2>&1 || true
     fi
     rm -rf -- "${TMP_DIR}"
   fi
+}
+
+#######################################
+# Names read from a server or a set are data: shown quoted, passed as hex or as client variables,
+# never pasted into SQL, a path or a shell command. (Shared helpers: lib/ is another part's; the
+# same small functions are in restore.sh.)
+#######################################
+# A name as it can be shown in a message or a log: quoted, control characters escaped.
+shown() {
+  local quoted
+  printf -v quoted '%q' "$1"
+  printf '%s' "${quoted}"
+}
+
+# The bytes of a string in lower-case hex, without separators.
+hex_of() {
+  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+
+# The string whose bytes are the hex digits $1, into the variable named $2 (newlines kept).
+from_hex() {
+  local hex="$1" escaped="" i
+  local -n decoded="$2"
+  [[ "${hex}" =~ ^([0-9a-fA-F]{2})*$ ]] || return 1
+  for ((i = 0; i < ${#hex}; i += 2)); do
+    escaped+="\\x${hex:i:2}"
+  done
+  # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
+  printf -v decoded '%b' "${escaped}"
+}
+
+# A JSON string: every control character escaped (\u00XX), so that any name gives valid JSON.
+json_text() {
+  local s="$1" out="" c i
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  if [[ "${s}" =~ [[:cntrl:]] ]]; then
+    for ((i = 0; i < ${#s}; i++)); do
+      c="${s:i:1}"
+      if [[ "${c}" == [[:cntrl:]] ]]; then
+        printf -v c '\\u%04x' "'${c}"
+      fi
+      out+="${c}"
+    done
+    s="${out}"
+  fi
+  printf '"%s"' "${s}"
+}
+
+json_texts() {
+  local item sep=""
+  printf '['
+  for item in "$@"; do
+    printf '%s%s' "${sep}" "$(json_text "${item}")"
+    sep=", "
+  done
+  printf ']'
+}
+
+# A libpq connection string naming one database: a name with = or a URI prefix would otherwise be
+# read as connection settings (another host, another database).
+conninfo() {
+  local value="$1"
+  value=${value//\\/\\\\}
+  value=${value//\'/\\\'}
+  printf "dbname='%s'" "${value}"
 }
 
 #######################################
@@ -319,6 +422,8 @@ parse_options() {
       --job) need_value "$1" $#; JOB="$2"; shift 2 ;;
       --dest) need_value "$1" $#; DEST="$2"; shift 2 ;;
       --ssh-key) need_value "$1" $#; SSH_KEY="$2"; shift 2 ;;
+      --host-key) need_value "$1" $#; HOST_KEY="$2"; shift 2 ;;
+      --known-hosts) need_value "$1" $#; KNOWN_HOSTS="$2"; shift 2 ;;
       --source) need_value "$1" $#; SOURCES+=("$2"); shift 2 ;;
       --exclude) need_value "$1" $#; EXCLUDES+=("$2"); shift 2 ;;
       --mysql) MYSQL_ALL=true; shift ;;
@@ -333,6 +438,7 @@ parse_options() {
       --compress) need_value "$1" $#; COMPRESSION="$2"; shift 2 ;;
       --set) need_value "$1" $#; VERIFY_SET="$2"; shift 2 ;;
       --all) VERIFY_ALL=true; shift ;;
+      --allow-unauthenticated) ALLOW_UNAUTHENTICATED=true; shift ;;
       --json) LIST_JSON=true; shift ;;
       --warning) need_value "$1" $#; WARNING_HOURS="$2"; shift 2 ;;
       --critical) need_value "$1" $#; CRITICAL_HOURS="$2"; shift 2 ;;
@@ -404,13 +510,45 @@ validate_common() {
     fi
     validate_secret_file --ssh-key "${SSH_KEY}"
   fi
+  validate_host_key
+}
+
+# --host-key / --known-hosts: the remote's key, pinned (a remote destination only).
+validate_host_key() {
+  if [[ -n "${HOST_KEY}" || -n "${KNOWN_HOSTS}" ]] && [[ -z "${REMOTE}" ]]; then
+    add_error "--host-key, --known-hosts: only for a remote --dest ssh://..."
+    return 0
+  fi
+  if [[ -n "${HOST_KEY}" && -n "${KNOWN_HOSTS}" ]]; then
+    add_error "--host-key and --known-hosts: give one or the other"
+  fi
+  if [[ -n "${HOST_KEY}" && ! "${HOST_KEY}" =~ ${HOST_KEY_RE} ]]; then
+    add_error "--host-key: '$(shown "${HOST_KEY}")' is not a public key line 'TYPE BASE64' (the content of the server's /etc/ssh/ssh_host_ed25519_key.pub)"
+  fi
+  [[ -z "${KNOWN_HOSTS}" ]] || validate_root_file --known-hosts "${KNOWN_HOSTS}"
+}
+
+# A file only root can change (a known_hosts file): root's, not writable by group or others.
+validate_root_file() {
+  local option="$1" file="$2" owner_mode
+  if [[ ! "${file}" =~ ${SAFE_PATH_RE} ]]; then
+    add_error "${option}: '${file}' must be an absolute path (letters, digits and ._/@+-)"
+  elif [[ ! -f "${file}" || -L "${file}" ]]; then
+    add_error "${option}: '${file}' is not a regular file"
+  else
+    owner_mode="$(stat -c '%u %a' -- "${file}")"
+    if [[ "${owner_mode% *}" != 0 ]] || (((8#${owner_mode#* } & 8#022) != 0)); then
+      add_error "${option}: '${file}' must belong to root and be writable by root only (it is uid ${owner_mode% *}, mode ${owner_mode#* })"
+    fi
+  fi
 }
 
 validate_dest() {
   if [[ "${DEST}" == ssh://* ]]; then
-    local host="" port="" path=""
+    local host="" name="" port="" path=""
     if [[ "${DEST}" =~ ${REMOTE_RE} ]]; then
       host="${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
+      name="${BASH_REMATCH[3]}"
       port="${BASH_REMATCH[5]}"
       path="${BASH_REMATCH[6]}"
     fi
@@ -419,7 +557,14 @@ validate_dest() {
       return 0
     fi
     REMOTE="${host}"
-    SSH=(ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10
+    REMOTE_HOST="${name}"
+    REMOTE_PORT="${port}"
+    HOST_PATTERN="${REMOTE_HOST}"
+    if [[ -n "${port}" ]] && ((10#${port} != 22)); then
+      HOST_PATTERN="[${REMOTE_HOST}]:$((10#${port}))"
+    fi
+    # The host key is checked, never accepted: the files it is looked up in are added by pin_host_key.
+    SSH=(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ConnectTimeout=10
       -o ServerAliveInterval=15 -o LogLevel=ERROR)
     [[ -z "${port}" ]] || SSH+=(-p "${port}")
     [[ -z "${SSH_KEY}" ]] || SSH+=(-i "${SSH_KEY}" -o IdentitiesOnly=yes)
@@ -448,6 +593,43 @@ validate_secret_file() {
       add_error "${option}: '${file}' must belong to root with mode 0400 or 0600 (it is uid ${owner_mode% *}, mode ${owner_mode#* }): chown root: ${file}; chmod 0600 ${file}"
     fi
   fi
+}
+
+#######################################
+# Is PATH root's alone? Every folder on its way, as written and once its links are resolved, must
+# belong to root and be writable by root only, or be sticky (like /tmp: nobody else can then rename
+# what root made in it); a link on the way must be root's. Parts that do not exist yet are not
+# checked (root makes them, then checks again). (Shared helper: the same is in restore.sh.)
+# Arguments: path (absolute)
+# Outputs: the first part that someone else could change, and why; nothing when PATH is root's
+#######################################
+untrusted_in_path() {
+  local path="$1" real
+  real="$(realpath -m -- "${path}" 2>/dev/null)" || { printf '%s (cannot be resolved)' "${path}"; return 0; }
+  untrusted_in_chain "${path}" || return 0
+  [[ "${real}" == "${path%/}" ]] || untrusted_in_chain "${real}" || return 0
+}
+
+# One spelling of the path, part by part from /. Returns 1 (and prints why) at the first bad part.
+untrusted_in_chain() {
+  local current="" part uid mode kind
+  local -a parts
+  IFS=/ read -r -a parts <<<"${1#/}"
+  for part in "" "${parts[@]}"; do
+    [[ -n "${part}" || -z "${current}" ]] || continue
+    current="${current%/}/${part}"
+    [[ -e "${current}" || -L "${current}" ]] || return 0
+    read -r uid mode kind < <(stat -c '%u %a %F' -- "${current}")
+    if ((uid != 0)); then
+      printf '%s belongs to uid %s' "${current}" "${uid}"
+      return 1
+    fi
+    [[ "${kind}" == directory ]] || continue
+    if (((8#${mode} & 8#022) != 0 && (8#${mode} & 8#1000) == 0)); then
+      printf '%s is writable by others than root (mode %s)' "${current}" "${mode}"
+      return 1
+    fi
+  done
 }
 
 number_option() {
@@ -482,6 +664,11 @@ validate_run() {
     zstd | gzip) ;;
     *) add_error "--compress: '${COMPRESSION}' is not zstd or gzip" ;;
   esac
+  if [[ -z "${REMOTE}" && -n "${REPO}" ]]; then
+    local why
+    why="$(untrusted_in_path "${REPO}")"
+    [[ -z "${why}" ]] || add_error "--dest: '${DEST}' is not root's alone: ${why} (someone else could swap the repository for a link)"
+  fi
   if ((${#SOURCES[@]} == 0 && ${#MYSQL_DBS[@]} == 0 && ${#PG_DBS[@]} == 0)) \
     && [[ "${MYSQL_ALL}" == false && "${PG_ALL}" == false ]]; then
     add_error "nothing to back up: give at least one --source, --mysql, --mysql-db, --postgres or --postgres-db"
@@ -493,30 +680,35 @@ validate_run() {
 # The databases asked for must be there now (a dump that fails later loses the whole set).
 #######################################
 validate_databases() {
-  local db
+  local db listed
+  # Any name the server holds, but one a config file line can carry: no control character, no
+  # space at either end (every database, whatever its name, is in --mysql and --postgres).
   for db in "${MYSQL_DBS[@]}" "${PG_DBS[@]}"; do
-    [[ "${db}" =~ ${DB_RE} ]] || add_error "--mysql-db/--postgres-db: '${db}' is not a valid database name (letters, digits, _ \$ -)"
+    if [[ -z "${db}" || "${db}" =~ [[:cntrl:]] || "${db}" =~ ^[[:space:]] || "${db}" =~ [[:space:]]$ ]] \
+      || ((${#db} > 192)); then
+      add_error "--mysql-db/--postgres-db: $(shown "${db}") is not a database name this option takes (no control character, no space at either end; --mysql and --postgres take every database)"
+    fi
   done
   ((${#ERRORS[@]} == 0)) || return 0
   if [[ "${MYSQL_ALL}" == true || ${#MYSQL_DBS[@]} -gt 0 ]]; then
     if ! command -v mariadb-dump >/dev/null && ! command -v mysqldump >/dev/null; then
       add_error "--mysql: no MariaDB/MySQL client here (mariadb-dump or mysqldump)"
-    elif ! mysql_databases >/dev/null 2>&1; then
+    elif ! listed="$(mysql_databases_hex 2>/dev/null)"; then
       add_error "--mysql: the MariaDB/MySQL server does not answer root on its unix socket"
     else
       for db in "${MYSQL_DBS[@]}"; do
-        grep -qxF -- "${db}" <(mysql_databases) || add_error "--mysql-db: no database '${db}' on this server"
+        grep -qxF -- "$(hex_of "${db}")" <<<"${listed}" || add_error "--mysql-db: no database $(shown "${db}") on this server"
       done
     fi
   fi
   if [[ "${PG_ALL}" == true || ${#PG_DBS[@]} -gt 0 ]]; then
     if ! command -v pg_dump >/dev/null || ! id postgres >/dev/null 2>&1; then
       add_error "--postgres: no PostgreSQL here (pg_dump and the postgres user)"
-    elif ! pg_databases >/dev/null 2>&1; then
+    elif ! listed="$(pg_databases_hex 2>/dev/null)"; then
       add_error "--postgres: the PostgreSQL server does not answer the postgres user"
     else
       for db in "${PG_DBS[@]}"; do
-        grep -qxF -- "${db}" <(pg_databases) || add_error "--postgres-db: no database '${db}' on this server"
+        grep -q -- "^$(hex_of "${db}") " <<<"${listed}" || add_error "--postgres-db: no database $(shown "${db}") on this server"
       done
     fi
   fi
@@ -555,15 +747,56 @@ validate_timer() {
 
 #######################################
 # The repository: the same small sh snippets run here, or over ssh on a remote destination.
-# Values passed to them are validated names and paths (no spaces, no quotes).
+# Values passed to them are validated names and paths: ssh joins its arguments into one command
+# line for the remote shell, so a value with a space, a quote or a $ is refused here, never sent.
 #######################################
 repo_sh() {
-  local snippet="$1"
+  local snippet="$1" value
   shift
   if [[ -n "${REMOTE}" ]]; then
+    for value in "$@"; do
+      [[ "${value}" =~ ^[A-Za-z0-9._/@+-]+$ ]] || { warn "not sent to ${REMOTE}: $(shown "${value}")"; return 2; }
+    done
     "${SSH[@]}" "${REMOTE}" sh -s -- "$@" <<<"${snippet}"
   else
     sh -c "${snippet}" sh "$@"
+  fi
+}
+
+#######################################
+# The remote's host key: checked against the pinned key (--host-key), a known_hosts file
+# (--known-hosts), the one recorded by --install-timer (CONF_DIR/JOB.known_hosts), else root's
+# known_hosts files. StrictHostKeyChecking=yes: an unknown or changed key ends the connection.
+#######################################
+pin_host_key() {
+  [[ -n "${REMOTE}" ]] || return 0
+  local recorded="${CONF_DIR}/${JOB}.known_hosts" file=""
+  if [[ -n "${HOST_KEY}" ]]; then
+    file="${TMP_DIR}/known_hosts"
+    printf '%s %s\n' "${HOST_PATTERN}" "${HOST_KEY}" >"${file}"
+  elif [[ -n "${KNOWN_HOSTS}" ]]; then
+    file="${KNOWN_HOSTS}"
+  elif [[ -f "${recorded}" && ! -L "${recorded}" ]]; then
+    file="${recorded}"
+  fi
+  [[ -z "${file}" ]] || SSH+=(-o "UserKnownHostsFile=${file}" -o GlobalKnownHostsFile=/dev/null)
+}
+
+# Can the remote be reached, with the key it shows pinned? Dies (exit 5) with the reason when not.
+probe_remote() {
+  [[ -n "${REMOTE}" ]] || return 0
+  local code=0
+  "${SSH[@]}" "${REMOTE}" true </dev/null 2>"${TMP_DIR}/probe.err" || code=$?
+  ((code == 0)) || die 5 "$(ssh_failure "${TMP_DIR}/probe.err")"
+}
+
+# What an ssh failure means, from its messages (file).
+ssh_failure() {
+  if grep -qiE 'host key verification failed|host key is known|identification has changed|host key for .* has changed' -- "$1"; then
+    printf 'the SSH host key of %s is unknown or has changed: refused, nothing was sent (pin it with --host-key or --known-hosts, or record it with --install-timer; a changed key needs checking with whoever runs %s)' \
+      "${REMOTE_HOST}" "${REMOTE_HOST}"
+  else
+    printf 'cannot reach %s over ssh: %s' "${REMOTE}" "$(tail -n 3 -- "$1" | tr '\n\r' '  ')"
   fi
 }
 
@@ -651,11 +884,12 @@ sha256_stream() {
   fi
 }
 
-# `HEX  PATH` (sha256sum's format) for every file under DIR but SHA256SUMS, by path (C order).
+# `HEX  PATH` (sha256sum's format) for every file under DIR but SHA256SUMS and MANIFEST.gpg, by path
+# (C order).
 sha256_files() {
   (
     cd -- "$1" || exit 1
-    find . -type f ! -name 'SHA256SUMS*' -printf '%P\n' | LC_ALL=C sort | {
+    find . -type f ! -path './SHA256SUMS*' ! -path ./MANIFEST.gpg -printf '%P\n' | LC_ALL=C sort | {
       if command -v openssl >/dev/null; then
         xargs -r -d '\n' openssl dgst -sha256 -r -- | sed 's/^\([0-9a-f]\{64\}\) \*/\1  /'
       else
@@ -663,18 +897,6 @@ sha256_files() {
       fi
     }
   )
-}
-
-# Checks the files of DIR (here, not remote) against its SHA256SUMS. Prints the first file that
-# differs, is missing or is not listed; SHA256SUMS itself when it cannot be read.
-first_bad_sum() {
-  local dir="$1" expected actual
-  expected="$(LC_ALL=C sort -k2 -- "${dir}/SHA256SUMS" 2>/dev/null)" || { printf 'SHA256SUMS'; return 1; }
-  actual="$(sha256_files "${dir}")" || { printf 'SHA256SUMS'; return 1; }
-  [[ "${expected}" != "${actual}" ]] || return 0
-  diff <(printf '%s\n' "${expected}") <(printf '%s\n' "${actual}") \
-    | sed -n 's/^[<>] [0-9a-f]\{64\}  //p' | head -n 1 || true
-  return 1
 }
 
 mysql_client() {
@@ -685,16 +907,23 @@ mysql_dump() {
   if command -v mariadb-dump >/dev/null; then mariadb-dump "$@"; else mysqldump "$@"; fi
 }
 
-mysql_databases() {
-  mysql_client --protocol=socket --user=root --batch --skip-column-names -e 'SHOW DATABASES'
+# The server's databases, one per line, each name as the hex of its bytes (a name may hold any
+# character, a newline too: hex is one line whatever it holds, and is never read as SQL or a path).
+mysql_databases_hex() {
+  mysql_client --protocol=socket --user=root --batch --skip-column-names \
+    -e 'SELECT LOWER(HEX(SCHEMA_NAME)) FROM information_schema.SCHEMATA ORDER BY 1'
 }
 
 as_postgres() {
   (cd / && runuser -u postgres -- "$@")
 }
 
-pg_databases() {
-  as_postgres psql -X -A -t -c 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1'
+# Lines "NAME_HEX OWNER_HEX": the databases that accept connections (not the templates), with the
+# role that owns each, read in one query (no name is ever put into SQL).
+pg_databases_hex() {
+  as_postgres psql -X -A -t -q -v ON_ERROR_STOP=1 -c "SELECT encode(convert_to(datname, 'UTF8'), 'hex') \
+|| ' ' || encode(convert_to(pg_get_userbyid(datdba), 'UTF8'), 'hex') FROM pg_database \
+WHERE datallowconn AND NOT datistemplate ORDER BY 1"
 }
 
 #######################################
@@ -766,6 +995,7 @@ cmd_run() {
   STARTED_EPOCH="$(date +%s)"
   take_lock
   step_packages
+  probe_remote
   sweep_partials
   SET_NAME="${JOB}-$(date -u +%Y%m%dT%H%M%SZ)"
   say "backing up job ${JOB} into $(set_location)$([[ "${DRY_RUN}" == true ]] && printf ' (dry run)')"
@@ -800,34 +1030,67 @@ plan_run() {
   done < <(retention_plan "${names}")
 }
 
-# Partial folders of runs that died (ours hold the lock, so none of this job is running).
+# Partial folders of runs that died (ours hold the lock, so none of this job is running): only names
+# a run gives them, whatever else the repository holds. For a remote destination, the private
+# spool folders of the job's dead runs too.
 sweep_partials() {
   local partial
   while IFS= read -r partial; do
-    [[ -n "${partial}" ]] || continue
+    [[ "${partial}" =~ ^${REPO}/\.${JOB}-${STAMP_RE}\.partial$ ]] || continue
     changed "remove ${partial}, left by a run that did not finish"
     run repo_sh 'rm -rf -- "$1"' "${partial}"
   done < <(repo_sh 'for p in "$1"/."$2"-*.partial; do [ -e "$p" ] && printf "%s\n" "$p"; done; true' \
     "${REPO}" "${JOB}" 2>/dev/null || true)
-  if [[ -n "${REMOTE}" && -d "${SPOOL}/${JOB}" ]]; then
-    while IFS= read -r partial; do
+  if [[ -n "${REMOTE}" ]] && spool_is_roots; then
+    while IFS= read -r -d '' partial; do
       changed "remove ${partial}, left by a run that did not finish"
       run rm -rf -- "${partial}"
-    done < <(find "${SPOOL}/${JOB}" -mindepth 1 -maxdepth 1 -name ".${JOB}-*.partial")
+    done < <(find "${SPOOL}" -mindepth 1 -maxdepth 1 -type d -name "${JOB}.????????" -print0)
   fi
 }
 
-# DEST/JOB, root's only; on a remote host too.
+# Is SPOOL there, a folder of root's (not a link) that only root can enter, under parents only root
+# can change?
+spool_is_roots() {
+  [[ -d "${SPOOL}" && ! -L "${SPOOL}" ]] || return 1
+  [[ "$(stat -c '%u %a' -- "${SPOOL}")" == "0 700" && -z "$(untrusted_in_path "${SPOOL}")" ]]
+}
+
+# SPOOL made (0700 root) when missing, then this run's private folder in it (mktemp -d: a new, random
+# name, created by root). A SPOOL that is someone else's, a link, or under a folder someone else can
+# change stops the run: nothing is written there.
+make_run_spool() {
+  local why
+  why="$(untrusted_in_path "${SPOOL%/*}")"
+  [[ -z "${why}" ]] || die 5 "the spool's parent ${SPOOL%/*} is not root's alone: ${why}"
+  [[ -e "${SPOOL}" || -L "${SPOOL}" ]] || mkdir -m 0700 -- "${SPOOL}" 2>/dev/null || true
+  spool_is_roots || die 5 "${SPOOL} is not a folder of root's with mode 0700 (a link, or made by someone else?): refusing to build a set there"
+  RUN_SPOOL="$(mktemp -d -- "${SPOOL}/${JOB}.XXXXXXXX")" || die 5 "cannot create a folder in ${SPOOL}"
+}
+
+# DEST/JOB, root's only; on a remote host too. Here, the repository must be a folder of root's (made
+# now when missing, never through a link) under a path only root can change: then chmod and every
+# write land in it, not where someone else's link would point.
 make_repo() {
-  local code=0
-  repo_sh 'mkdir -p -- "$1" && chmod 0700 -- "$1" && test -w "$1"' "${REPO}" 2>"${TMP_DIR}/repo.err" || code=$?
-  if ((code != 0)); then
-    if ((code == 255)) && [[ -n "${REMOTE}" ]]; then
-      die 5 "cannot reach ${REMOTE} over ssh: $(tr '\n' ' ' <"${TMP_DIR}/repo.err")"
+  local code=0 why
+  if [[ -n "${REMOTE}" ]]; then
+    repo_sh 'mkdir -p -- "$1" && chmod 0700 -- "$1" && test -w "$1"' "${REPO}" 2>"${TMP_DIR}/repo.err" || code=$?
+    if ((code == 255)); then
+      die 5 "$(ssh_failure "${TMP_DIR}/repo.err")"
+    elif ((code != 0)); then
+      die 5 "cannot create or write ${REPO} on ${REMOTE}: $(tr '\n' ' ' <"${TMP_DIR}/repo.err")"
     fi
-    die 5 "cannot create or write ${REPO}: $(tr '\n' ' ' <"${TMP_DIR}/repo.err")"
+    return 0
   fi
-  while [[ -e "${REPO}/${SET_NAME}" ]] && [[ -z "${REMOTE}" ]]; do   # two runs within one second
+  mkdir -p -- "${DEST}" 2>"${TMP_DIR}/repo.err" || die 5 "cannot create ${DEST}: $(tr '\n' ' ' <"${TMP_DIR}/repo.err")"
+  [[ -e "${REPO}" || -L "${REPO}" ]] || mkdir -m 0700 -- "${REPO}" 2>"${TMP_DIR}/repo.err" \
+    || die 5 "cannot create ${REPO}: $(tr '\n' ' ' <"${TMP_DIR}/repo.err")"
+  why="$(untrusted_in_path "${REPO}")"
+  [[ -z "${why}" && -d "${REPO}" ]] \
+    || die 5 "${REPO} is not a folder of root's under a path only root can change${why:+: ${why}}: nothing written"
+  [[ "$(stat -c '%a' -- "${REPO}")" == 700 ]] || chmod 0700 -- "${REPO}"
+  [[ -w "${REPO}" ]] || die 5 "cannot write ${REPO}"
+  while [[ -e "${REPO}/${SET_NAME}" ]]; do   # two runs within one second
     sleep 1
     SET_NAME="${JOB}-$(date -u +%Y%m%dT%H%M%SZ)"
   done
@@ -835,9 +1098,8 @@ make_repo() {
 
 build_set() {
   if [[ -n "${REMOTE}" ]]; then
-    mkdir -p -- "${SPOOL}/${JOB}"
-    chmod 0700 -- "${SPOOL}" "${SPOOL}/${JOB}"
-    PARTIAL="${SPOOL}/${JOB}/.${SET_NAME}.partial"
+    make_run_spool
+    PARTIAL="${RUN_SPOOL}/.${SET_NAME}.partial"
   else
     PARTIAL="${REPO}/.${SET_NAME}.partial"
   fi
@@ -900,69 +1162,139 @@ archive_files() {
   fi
 }
 
-dump_mysql() {
-  local -a dbs=("${MYSQL_DBS[@]}")
-  local db
-  if [[ "${MYSQL_ALL}" == true ]]; then
-    mapfile -t dbs < <(mysql_databases | grep -vxF -e "${MYSQL_SKIP[0]}" -e "${MYSQL_SKIP[1]}" -e "${MYSQL_SKIP[2]}")
+# The file of a database's dump in the set: named after the database when the name is plain
+# (letters, digits, _ $ -), else @N (the next number): a name read from a server never becomes a
+# path. backup.json says which database each file holds.
+# Arguments: kind (mysql|postgres), name, suffix. Outputs: the path in the set (kind/file).
+# (Not in a $(): DUMP_INDEX must count. The result is in DUMP_FILE.)
+dump_file() {
+  local kind="$1" name="$2" suffix="$3"
+  if [[ "${name}" =~ ${PLAIN_NAME_RE} ]]; then
+    DUMP_FILE="${kind}/${name}${suffix}"
+  else
+    DUMP_INDEX=$((DUMP_INDEX + 1))
+    DUMP_FILE="${kind}/@${DUMP_INDEX}${suffix}"
   fi
-  ((${#dbs[@]} > 0)) || return 0
+}
+
+dump_mysql() {
+  local -a hexes=()
+  local db hex skip="" name
+  if [[ "${MYSQL_ALL}" == true ]]; then
+    for name in "${MYSQL_SKIP[@]}"; do skip+="$(hex_of "${name}")"$'\n'; done
+    mapfile -t hexes < <(mysql_databases_hex | grep -vxF -f <(printf '%s' "${skip}"))
+  else
+    for db in "${MYSQL_DBS[@]}"; do hexes+=("$(hex_of "${db}")"); done
+  fi
+  ((${#hexes[@]} > 0)) || return 0
   mkdir -m 0700 -- "${PARTIAL}/mysql"
-  for db in "${dbs[@]}"; do
-    info "dumping the MariaDB database ${db}"
+  for hex in "${hexes[@]}"; do
+    [[ -n "${hex}" ]] || continue
+    from_hex "${hex}" db || die 4 "MariaDB listed a database name that is not hex: $(shown "${hex}")"
+    dump_file mysql "${db}" ".sql$(extension)${ENCRYPT_KEY:+.gpg}"
+    info "dumping the MariaDB database $(shown "${db}") into ${DUMP_FILE}"
     # No --databases: the dump holds no CREATE DATABASE/USE, so restore.sh can load it into any name.
-    stream_into "${PARTIAL}/mysql/${db}.sql$(extension)${ENCRYPT_KEY:+.gpg}" yes no "mysqldump ${db}" \
+    # The name is one argument after --: never an option, never SQL (mariadb-dump quotes it).
+    stream_into "${PARTIAL}/${DUMP_FILE}" yes no "mysqldump $(shown "${db}")" \
       mysql_dump --protocol=socket --user=root --single-transaction --routines --events --triggers \
       --hex-blob -- "${db}"
     MYSQL_DONE+=("${db}")
+    DUMP_LINES+=("{\"kind\": \"mysql\", \"file\": \"${DUMP_FILE}\", \"name_hex\": \"${hex}\"}")
   done
 }
 
 dump_postgres() {
-  local -a dbs=("${PG_DBS[@]}")
-  local db
-  [[ "${PG_ALL}" == true || ${#dbs[@]} -gt 0 ]] || return 0
-  [[ "${PG_ALL}" == false ]] || mapfile -t dbs < <(pg_databases)
+  local -a lines=()
+  local line hex owner_hex db owner wanted=""
+  [[ "${PG_ALL}" == true || ${#PG_DBS[@]} -gt 0 ]] || return 0
+  mapfile -t lines < <(pg_databases_hex)
+  if [[ "${PG_ALL}" == false ]]; then
+    for db in "${PG_DBS[@]}"; do wanted+="$(hex_of "${db}")"$'\n'; done
+  fi
   mkdir -m 0700 -- "${PARTIAL}/postgres"
   info "dumping the PostgreSQL roles (globals)"
   stream_into "${PARTIAL}/postgres/globals.sql$(extension)${ENCRYPT_KEY:+.gpg}" yes no "pg_dumpall" \
     as_postgres pg_dumpall --globals-only
-  for db in "${dbs[@]}"; do
-    info "dumping the PostgreSQL database ${db}"
-    # The custom format is compressed already, and pg_restore can pick from it.
-    stream_into "${PARTIAL}/postgres/${db}.dump${ENCRYPT_KEY:+.gpg}" no no "pg_dump ${db}" \
-      as_postgres pg_dump --format=custom -- "${db}"
+  for line in "${lines[@]}"; do
+    read -r hex owner_hex <<<"${line}"
+    [[ -n "${hex}" ]] || continue
+    if [[ "${PG_ALL}" == false ]] && ! grep -qxF -- "${hex}" <<<"${wanted}"; then
+      continue
+    fi
+    if ! from_hex "${hex}" db || ! from_hex "${owner_hex}" owner; then
+      die 4 "PostgreSQL listed a name that is not hex: $(shown "${line}")"
+    fi
+    dump_file postgres "${db}" ".dump${ENCRYPT_KEY:+.gpg}"
+    info "dumping the PostgreSQL database $(shown "${db}") into ${DUMP_FILE}"
+    # The custom format is compressed already, and pg_restore can pick from it. The database is
+    # named in a connection string with the name quoted: a name holding = or postgresql:// is a
+    # name, not connection settings.
+    stream_into "${PARTIAL}/${DUMP_FILE}" no no "pg_dump $(shown "${db}")" \
+      as_postgres pg_dump --format=custom --dbname="$(conninfo "${db}")"
     PG_DONE+=("${db}")
-    PG_OWNERS+=("$(as_postgres psql -X -A -t -c "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${db}'")")
+    PG_OWNERS+=("${owner}")
+    DUMP_LINES+=("{\"kind\": \"postgres\", \"file\": \"${DUMP_FILE}\", \"name_hex\": \"${hex}\", \"owner_hex\": \"${owner_hex}\"}")
   done
 }
 
-# backup.json (one key per line: simple to read with sed), then SHA256SUMS of every other file.
+# backup.json (one key per line, one dump per line: simple to read with sed), then SHA256SUMS of
+# every other file, then (encrypted sets) MANIFEST.gpg: SHA256SUMS and the set's name, encrypted with
+# the passphrase. Only the passphrase's holder can make a manifest that decrypts and checks: it
+# authenticates every file of the set, backup.json included, and the set's name.
 write_metadata() {
-  local started="$1" owners="" i sep=""
+  local started="$1" owners="" i sep="" dumps=""
   for i in "${!PG_DONE[@]}"; do
-    owners+="${sep}$(json_quote "${PG_DONE[i]}"): $(json_quote "${PG_OWNERS[i]}")"
+    owners+="${sep}$(json_text "${PG_DONE[i]}"): $(json_text "${PG_OWNERS[i]}")"
     sep=", "
   done
+  sep=""
+  for i in "${!DUMP_LINES[@]}"; do
+    dumps+="${sep}"$'\n'"    ${DUMP_LINES[i]}"
+    sep=","
+  done
+  [[ -z "${dumps}" ]] || dumps+=$'\n  '
   SET_BYTES="$(du -sb -- "${PARTIAL}" | cut -f1)"
   {
-    printf '{\n  "version": 1,\n  "job": %s,\n  "host": %s,\n  "name": %s,\n' "$(json_quote "${JOB}")" \
-      "$(json_quote "$(hostname -f 2>/dev/null || hostname)")" "$(json_quote "${SET_NAME}")"
+    printf '{\n  "version": %d,\n  "job": %s,\n  "host": %s,\n  "name": %s,\n' "${SET_VERSION}" \
+      "$(json_text "${JOB}")" "$(json_text "$(hostname -f 2>/dev/null || hostname)")" "$(json_text "${SET_NAME}")"
     printf '  "started": "%s",\n  "finished": "%s",\n' "${started}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '  "status": "%s",\n  "warnings": %s,\n' "$( ((${#WARNINGS[@]} == 0)) && printf ok || printf warning)" \
-      "$(json_array "${WARNINGS[@]}")"
+      "$(json_texts "${WARNINGS[@]}")"
     printf '  "files": %s,\n  "bytes": %s,\n' "${FILES_COUNT:-0}" "${SET_BYTES}"
-    printf '  "sources": %s,\n  "excludes": %s,\n' "$(json_array "${SOURCES[@]}")" "$(json_array "${EXCLUDES[@]}")"
-    printf '  "databases": {"mysql": %s, "postgres": %s},\n' "$(json_array "${MYSQL_DONE[@]}")" \
-      "$(json_array "${PG_DONE[@]}")"
+    printf '  "sources": %s,\n  "excludes": %s,\n' "$(json_texts "${SOURCES[@]}")" "$(json_texts "${EXCLUDES[@]}")"
+    printf '  "databases": {"mysql": %s, "postgres": %s},\n' "$(json_texts "${MYSQL_DONE[@]}")" \
+      "$(json_texts "${PG_DONE[@]}")"
     printf '  "postgres_owners": {%s},\n' "${owners}"
-    printf '  "compression": "%s",\n  "encryption": "%s"\n}\n' "${COMPRESSION}" \
-      "$([[ -n "${ENCRYPT_KEY}" ]] && printf gpg-aes256 || printf none)"
+    printf '  "dumps": [%s],\n' "${dumps}"
+    printf '  "compression": "%s",\n  "encryption": "%s",\n  "authentication": "%s"\n}\n' "${COMPRESSION}" \
+      "$([[ -n "${ENCRYPT_KEY}" ]] && printf gpg-aes256 || printf none)" \
+      "$([[ -n "${ENCRYPT_KEY}" ]] && printf gpg-manifest || printf none)"
   } >"${PARTIAL}/backup.json" || die 5 "writing ${PARTIAL}/backup.json failed (destination full?)"
   if ! sha256_files "${PARTIAL}" >"${PARTIAL}/SHA256SUMS.tmp"; then
     die 5 "writing ${PARTIAL}/SHA256SUMS failed (destination full?)"
   fi
   mv -- "${PARTIAL}/SHA256SUMS.tmp" "${PARTIAL}/SHA256SUMS"
+  [[ -n "${ENCRYPT_KEY}" ]] || return 0
+  manifest_text "${SET_NAME}" "$(<"${PARTIAL}/SHA256SUMS")" \
+    | gpg_batch --symmetric --cipher-algo AES256 --output "${PARTIAL}/MANIFEST.gpg" \
+    || die 5 "writing ${PARTIAL}/MANIFEST.gpg failed (destination full?)"
+}
+
+# What MANIFEST.gpg holds. Arguments: the set's name, the text of its SHA256SUMS.
+manifest_text() {
+  printf '%s\nset %s\n%s\n' "${MANIFEST_HEADER}" "$1" "$2"
+}
+
+# MANIFEST.gpg (stdin) decrypted, on stdout: only when gpg decrypted it with the passphrase and checked
+# its integrity (DECRYPTION_OKAY and GOODMDC). gpg --decrypt also prints a message that was never
+# encrypted, and exits 0: without those two status lines anyone could write a "manifest".
+open_manifest() {
+  local status="${TMP_DIR}/manifest.status" text
+  rm -f -- "${status}"
+  text="$(gpg_batch --status-file "${status}" --decrypt 2>/dev/null)" || return 1
+  grep -q '^\[GNUPG:\] DECRYPTION_OKAY' -- "${status}" && grep -q '^\[GNUPG:\] GOODMDC' -- "${status}" \
+    || return 1
+  printf '%s\n' "${text}"
 }
 
 #######################################
@@ -983,6 +1315,11 @@ check_written() {
       return 1
     fi
   done <"${PARTIAL}/SHA256SUMS"
+  [[ -n "${ENCRYPT_KEY}" ]] || return 0
+  if [[ "$(open_manifest <"${PARTIAL}/MANIFEST.gpg")" != "$(manifest_text "${SET_NAME}" "$(<"${PARTIAL}/SHA256SUMS")")" ]]; then
+    VERIFY_ERROR="MANIFEST.gpg: it does not decrypt to the set's SHA256SUMS"
+    return 1
+  fi
 }
 
 # The verified set gets its real name (local), or is copied, renamed and checked again (remote).
@@ -1056,10 +1393,13 @@ apply_retention() {
 #######################################
 # verify: checksums, then each archive read to its end (decrypted when encrypted).
 #######################################
-# Read FILE of a set (here or over ssh) to stdout.
+# Read FILE of a set (here, or over ssh) to stdout. The path is made of validated parts (the
+# repository, a set's name, a name SET_FILE_RE allows, none holding a quote): single-quoted for the
+# remote shell.
 repo_cat() {
-  if [[ -n "${REMOTE}" && "$1" != "${SPOOL}"/* ]]; then
-    "${SSH[@]}" "${REMOTE}" cat -- "$1"
+  if [[ -n "${REMOTE}" ]]; then
+    [[ "$1" =~ ^[A-Za-z0-9._/@\$+-]+$ ]] || { warn "not sent to ${REMOTE}: $(shown "$1")"; return 2; }
+    "${SSH[@]}" "${REMOTE}" "cat -- '$1'"
   else
     cat -- "$1"
   fi
@@ -1079,49 +1419,112 @@ decode() {
   esac
 }
 
-# Is one file of a set whole? Its content must decode to the end (tar: to its last member).
+#######################################
+# One file of a set, read once: its SHA-256 is computed on the way (here, whatever holds the set),
+# and its content decoded to the end (tar: to its last member; encrypted: with the key).
+# Arguments: path, expected SHA-256
+# Returns: 0 whole, 1 corrupt (cannot be read to its end), 2 its checksum differs
+#######################################
 check_file() {
-  local path="$1" name="${1##*/}"
-  if [[ "${name}" == *.gpg && -z "${ENCRYPT_KEY}" ]]; then
-    return 0         # checksummed only: without the key it cannot be opened
+  local path="$1" expected="$2" name="${1##*/}" digest="${TMP_DIR}/check.digest" fifo="${TMP_DIR}/check.fifo"
+  local status=0 hasher
+  rm -f -- "${digest}" "${fifo}"
+  mkfifo -m 0600 -- "${fifo}"
+  sha256_stream <"${fifo}" >"${digest}" &
+  hasher=$!
+  # tee -p: when the decoder stops early (corrupt data), the digest still gets the whole file.
+  if [[ "${name}" == backup.json ]] || [[ "${name}" == *.gpg && -z "${ENCRYPT_KEY}" ]]; then
+    repo_cat "${path}" | tee -p -- "${fifo}" >/dev/null || status=$?
+  else
+    case "${name%.gpg}" in
+      *.tar.*) repo_cat "${path}" | tee -p -- "${fifo}" | decode "${name}" | tar -t -f - >/dev/null || status=$? ;;
+      *) repo_cat "${path}" | tee -p -- "${fifo}" | decode "${name}" >/dev/null || status=$? ;;
+    esac
   fi
-  case "${name%.gpg}" in
-    *.tar.*) repo_cat "${path}" | decode "${name}" | tar -t -f - >/dev/null ;;
-    *) repo_cat "${path}" | decode "${name}" >/dev/null ;;
-  esac
+  wait "${hasher}" || true
+  rm -f -- "${fifo}"
+  [[ "$(cat -- "${digest}" 2>/dev/null)" == "${expected}" ]] || return 2
+  ((status == 0)) || return 1
 }
 
-# Arguments: the set's folder (local, or on the remote host). Sets VERIFY_ERROR when it fails.
+#######################################
+# Verify one set: its file list (SHA256SUMS: only names a set may hold, each there, nothing else),
+# with --encrypt-key its authentication (MANIFEST.gpg decrypts with the key to exactly that list and
+# the set's name; every file but backup.json encrypted), then each file read once (checksum, and
+# content to its end).
+# Arguments: the set's folder (local, or on the remote host). Sets VERIFY_ERROR when it fails,
+# VERIFIED_AUTH (yes|no) when it passes.
+#######################################
 verify_folder() {
-  local dir="$1" out="" file=""
-  local remote_saved="${REMOTE}"
-  [[ "${dir}" != "${SPOOL}"/* ]] || REMOTE=""       # the spool is always here
-  # Here: OpenSSL's fast SHA-256 (first_bad_sum); on a remote host: its sha256sum.
-  if [[ -z "${REMOTE}" ]]; then
-    file="$(first_bad_sum "${dir}")" || out="failed"
-    [[ "${file}" != SHA256SUMS ]] || file=""
-  elif ! out="$(repo_sh 'cd "$1" && test -f SHA256SUMS && sha256sum --strict -c SHA256SUMS 2>&1' "${dir}")"; then
-    file="$(sed -n 's/: FAILED.*$//p' <<<"${out}" | head -n 1)"
-    out="failed"
+  local dir="$1" set="${1##*/}" sums listed actual line file code
+  VERIFIED_AUTH=no
+  if ! sums="$(repo_cat "${dir}/SHA256SUMS" 2>/dev/null)" || [[ -z "${sums}" ]]; then
+    VERIFY_ERROR="${set}: SHA256SUMS is missing or unreadable"
+    return 1
   fi
-  if [[ "${out}" == failed ]]; then
-    VERIFY_ERROR="${dir##*/}: ${file:-SHA256SUMS} $([[ -n "${file}" ]] && printf 'does not match its checksum' || printf 'is missing or unreadable')"
-    REMOTE="${remote_saved}"
+  while IFS= read -r line; do
+    file="${line#*  }"
+    if [[ ! "${line}" =~ ^[0-9a-f]{64}\ \ ${SET_FILE_RE#^} || "${file}" =~ (^|/)\.\.?(/|$) ]]; then
+      VERIFY_ERROR="${set}: SHA256SUMS names a file a set never holds: $(shown "${file}")"
+      return 1
+    fi
+    listed+="${file}"$'\n'
+  done <<<"${sums}"
+  verify_authentication "${dir}" "${set}" "${sums}" "${listed}" || return 1
+  # Every file listed is there and nothing else: only regular files (and the two folders).
+  actual="$(repo_sh 'cd "$1" && find . -mindepth 1 ! -path ./SHA256SUMS ! -path ./MANIFEST.gpg \
+    \( -type f -printf "%P\n" -o ! -type d -printf "not a regular file: %P\n" \)' "${dir}")" \
+    || { VERIFY_ERROR="${set}: its files cannot be listed"; return 1; }
+  if [[ "$(LC_ALL=C sort <<<"${actual}")" != "$(LC_ALL=C sort <<<"${listed%$'\n'}")" ]]; then
+    file="$(diff <(LC_ALL=C sort <<<"${listed%$'\n'}") <(LC_ALL=C sort <<<"${actual}") | sed -n 's/^[<>] //p' | head -n 1)"
+    VERIFY_ERROR="${set}: $(shown "${file}") is $(grep -qxF -- "${file}" <<<"${listed}" && printf 'missing' || printf 'not in SHA256SUMS (added)')"
+    return 1
+  fi
+  while IFS= read -r line; do
+    file="${line#*  }"
+    code=0
+    check_file "${dir}/${file}" "${line%%  *}" 2>>"${TMP_DIR}/verify.err" || code=$?
+    if ((code == 2)); then
+      VERIFY_ERROR="${set}: ${file} does not match its checksum"
+      return 1
+    elif ((code != 0)); then
+      VERIFY_ERROR="${set}: ${file} is corrupt (it cannot be read to its end$([[ "${file}" == *.gpg ]] && printf ' or decrypted with this key'))"
+      return 1
+    fi
+  done <<<"${sums}"
+  if [[ -z "${ENCRYPT_KEY}" ]] && grep -q '\.gpg$' <<<"${listed}"; then
+    warn "${set}: encrypted files checked by their checksums only, and the set not authenticated (no --encrypt-key to open them)"
+  fi
+}
+
+# With --encrypt-key: the set must carry MANIFEST.gpg, which decrypts with the key to exactly its
+# SHA256SUMS and name, and every file but backup.json must be encrypted. Anyone who holds the storage
+# but not the passphrase can neither make such a manifest nor change a file it lists.
+verify_authentication() {
+  local dir="$1" set="$2" sums="$3" listed="$4" opened file
+  [[ -n "${ENCRYPT_KEY}" ]] || return 0
+  if ! repo_sh 'test -f "$1/MANIFEST.gpg"' "${dir}" 2>/dev/null; then
+    if [[ "${ALLOW_UNAUTHENTICATED}" == true ]]; then
+      warn "${set}: no MANIFEST.gpg, the set is not authenticated (made before set version 2?): accepted (--allow-unauthenticated)"
+      return 0
+    fi
+    VERIFY_ERROR="${set}: the set is not authenticated: it has no MANIFEST.gpg (sets made before set version 2 have none; anyone who holds the storage can also remove it). Refused: give --allow-unauthenticated only if you trust whoever holds the storage"
+    return 1
+  fi
+  if ! opened="$(repo_cat "${dir}/MANIFEST.gpg" 2>/dev/null | open_manifest)"; then
+    VERIFY_ERROR="${set}: MANIFEST.gpg does not decrypt with this key to an authenticated manifest: the set was not made with this passphrase, or was changed"
+    return 1
+  fi
+  if [[ "${opened}" != "$(manifest_text "${set}" "${sums}")" ]]; then
+    VERIFY_ERROR="${set}: SHA256SUMS or the set's name is not what MANIFEST.gpg authenticates (a file swapped, added or removed, or a set renamed)"
     return 1
   fi
   while IFS= read -r file; do
-    file="${file#*  }"
-    [[ "${file}" == backup.json ]] && continue
-    if ! check_file "${dir}/${file}" 2>>"${TMP_DIR}/verify.err"; then
-      VERIFY_ERROR="${dir##*/}: ${file} is corrupt (it cannot be read to its end$([[ "${file}" == *.gpg ]] && printf ' or decrypted with this key'))"
-      REMOTE="${remote_saved}"
-      return 1
-    fi
-  done < <(repo_sh 'cat -- "$1/SHA256SUMS"' "${dir}")
-  if [[ -z "${ENCRYPT_KEY}" ]] && repo_sh 'grep -q "\.gpg$" -- "$1/SHA256SUMS"' "${dir}"; then
-    warn "${dir##*/}: encrypted files checked by their checksums only (no --encrypt-key to open them)"
-  fi
-  REMOTE="${remote_saved}"
+    [[ -z "${file}" || "${file}" == backup.json || "${file}" == *.gpg ]] && continue
+    VERIFY_ERROR="${set}: ${file} is not encrypted, in a set authenticated with the key"
+    return 1
+  done <<<"${listed}"
+  VERIFIED_AUTH=yes
 }
 
 cmd_verify() {
@@ -1138,16 +1541,19 @@ cmd_verify() {
   fi
   [[ -n "${names[0]:-}" ]] || die 6 "no complete set to verify in ${REPO}"
   local name
+  local -a authenticated=()
   for name in "${names[@]}"; do
     info "verifying ${name}"
     if ! verify_folder "${REPO}/${name}"; then
-      RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}"), \"corrupt\": $(json_quote "${name}")"
+      RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}"), \"authenticated\": $(json_array "${authenticated[@]}"), \"corrupt\": $(json_quote "${name}")"
       die 6 "verify failed: ${VERIFY_ERROR}"
     fi
     verified+=("${name}")
+    [[ "${VERIFIED_AUTH}" == no ]] || authenticated+=("${name}")
   done
-  RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}")"
-  info "${#verified[@]} set(s) verified: checksums match, archives read to their end"
+  RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}"), \"authenticated\": $(json_array "${authenticated[@]}")"
+  info "${#verified[@]} set(s) verified: checksums match, archives read to their end$( ((${#authenticated[@]} > 0)) \
+    && printf ', %d authenticated with the key' "${#authenticated[@]}")"
 }
 
 #######################################
@@ -1237,9 +1643,57 @@ job_config() {
   [[ "${PG_ALL}" == false ]] || printf 'postgres = yes\n'
   for item in "${PG_DBS[@]}"; do printf 'postgres-db = %s\n' "${item}"; done
   [[ -z "${ENCRYPT_KEY}" ]] || printf 'encrypt-key = %s\n' "${ENCRYPT_KEY}"
+  [[ -z "${REMOTE}" ]] || printf 'known-hosts = %s\n' "${CONF_DIR}/${JOB}.known_hosts"
   printf 'keep-last = %s\nkeep-daily = %s\nkeep-weekly = %s\nkeep-monthly = %s\n' \
     "${KEEP_LAST}" "${KEEP_DAILY}" "${KEEP_WEEKLY}" "${KEEP_MONTHLY}"
   [[ -z "${COMPRESSION_GIVEN}" ]] || printf 'compress = %s\n' "${COMPRESSION_GIVEN}"
+}
+
+#######################################
+# A remote destination's host key, recorded in CONF_DIR/JOB.known_hosts (root, 0600): the job's runs
+# accept that key and no other. Recorded from --host-key or --known-hosts when given; else kept when
+# recorded before (a changed key is never taken on trust: give the new one with --host-key); else
+# taken from root's known_hosts; else read from the host now, on first contact, and its fingerprint
+# shown for the operator to compare with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).
+#######################################
+record_host_key() {
+  [[ -n "${REMOTE}" ]] || return 0
+  local file="${CONF_DIR}/${JOB}.known_hosts" keys="" from root_known
+  root_known="$(getent passwd root | cut -d: -f6)/.ssh/known_hosts"
+  if [[ -n "${HOST_KEY}" ]]; then
+    keys="${HOST_PATTERN} ${HOST_KEY}"
+    from="--host-key"
+  elif [[ -n "${KNOWN_HOSTS}" ]]; then
+    keys="$(known_lines "${KNOWN_HOSTS}")"
+    [[ -n "${keys}" ]] || die 2 "--known-hosts: ${KNOWN_HOSTS} holds no key of ${HOST_PATTERN}"
+    from="${KNOWN_HOSTS}"
+  elif [[ -f "${file}" && ! -L "${file}" && -n "$(known_lines "${file}")" ]]; then
+    keys="$(<"${file}")"
+    from="recorded before"
+  elif keys="$(known_lines "${root_known}")" && [[ -n "${keys}" ]]; then
+    from="${root_known}"
+  else
+    local -a scan=(ssh-keyscan -T 10)
+    [[ -z "${REMOTE_PORT}" ]] || scan+=(-p "$((10#${REMOTE_PORT}))")
+    keys="$("${scan[@]}" -- "${REMOTE_HOST}" 2>/dev/null | grep -v '^#' | LC_ALL=C sort)" || true
+    [[ -n "${keys}" ]] || die 5 "cannot read the SSH host key of ${REMOTE_HOST} (unreachable?): give it with --host-key"
+    from="first contact"
+  fi
+  mapfile -t HOST_KEYS_RECORDED < <(ssh-keygen -l -f <(printf '%s\n' "${keys}") 2>/dev/null | awk '{print $4 " " $2}')
+  ((${#HOST_KEYS_RECORDED[@]} > 0)) || die 2 "--host-key: ssh-keygen cannot read the key given for ${HOST_PATTERN}"
+  if printf '%s\n' "${keys}" | put_file "${file}" root root 0600 "the SSH host key of ${HOST_PATTERN}"; then
+    if [[ "${from}" == "first contact" ]]; then
+      warn "the SSH host key of ${REMOTE_HOST}, read on first contact, $([[ "${DRY_RUN}" == true ]] && printf "would be" || printf "is now") the only one the job accepts: ${HOST_KEYS_RECORDED[*]}; compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there)"
+    else
+      info "the SSH host key of ${REMOTE_HOST} (${from}): ${HOST_KEYS_RECORDED[*]}"
+    fi
+  fi
+}
+
+# The key lines of the remote in a known_hosts file (ssh-keygen -F finds hashed names too).
+known_lines() {
+  [[ -f "$1" ]] || return 0
+  ssh-keygen -F "${HOST_PATTERN}" -f "$1" 2>/dev/null | grep -v '^#' || true
 }
 
 # Copy a file under INSTALL_DIR when it differs. Returns 0 when it changed.
@@ -1252,6 +1706,11 @@ cmd_install_timer() {
   local units_changed=false planner file
   ensure_dir /etc/tssr-kit root root 0755
   ensure_dir "${CONF_DIR}" root root 0700
+  if [[ -n "${REMOTE}" ]]; then
+    PACKAGES=("$(package ssh)")
+    install_packages || true
+    record_host_key
+  fi
   job_config | put_file "${CONF_DIR}/${JOB}.conf" root root 0600 "the job's settings" || true
   ensure_dir /usr/local/lib/tssr-kit root root 0755
   ensure_dir "${INSTALL_DIR}" root root 0755
@@ -1286,6 +1745,7 @@ cmd_install_timer() {
   fi
   ensure_service "tssr-backup@${JOB}.timer"
   RESULT_FIELDS=", \"timer\": \"tssr-backup@${JOB}.timer\", \"config\": \"${CONF_DIR}/${JOB}.conf\", \"on_calendar\": $(json_quote "${ON_CALENDAR}")"
+  [[ -z "${REMOTE}" ]] || RESULT_FIELDS+=", \"known_hosts\": \"${CONF_DIR}/${JOB}.known_hosts\", \"host_keys\": $(json_array "${HOST_KEYS_RECORDED[@]}")"
 }
 
 cmd_remove_timer() {
@@ -1302,6 +1762,10 @@ cmd_remove_timer() {
   if [[ -e "${CONF_DIR}/${JOB}.conf" ]]; then
     changed "remove ${CONF_DIR}/${JOB}.conf (the sets stay)"
     run rm -f -- "${CONF_DIR}/${JOB}.conf"
+  fi
+  if [[ -e "${CONF_DIR}/${JOB}.known_hosts" ]]; then
+    changed "remove ${CONF_DIR}/${JOB}.known_hosts"
+    run rm -f -- "${CONF_DIR}/${JOB}.known_hosts"
   fi
   RESULT_FIELDS=", \"timer\": \"${timer}\""
 }
@@ -1328,12 +1792,13 @@ main() {
   report_errors
   [[ "${JOB}" =~ ${JOB_RE} ]] || usage_error "--job: invalid"    # belt and braces: it names paths
   TMP_DIR="$(mktemp -d /tmp/tssr-backup.XXXXXXXX)"
+  pin_host_key
   case "${COMMAND}" in
     run) cmd_run ;;
-    verify) step_packages; cmd_verify ;;
-    list) cmd_list ;;
-    status) cmd_status ;;
-    check) cmd_check ;;
+    verify) step_packages; probe_remote; cmd_verify ;;
+    list) probe_remote; cmd_list ;;
+    status) probe_remote; cmd_status ;;
+    check) probe_remote; cmd_check ;;
     install-timer) cmd_install_timer ;;
     remove-timer) cmd_remove_timer ;;
   esac

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 #
-# restore.sh - restore files or a database from a backup set made by backup.sh, after verifying it.
+# restore.sh - restore files, a database or the PostgreSQL roles from a backup set made by backup.sh,
+# after verifying (and, with its key, authenticating) it.
 #
 # Usage:
 #   restore.sh --dest DEST --job JOB [--set NAME|latest] --files --target DIR [--path PATH ...] [--in-place]
 #   restore.sh --dest DEST --job JOB [--set NAME|latest] --mysql-db NAME [--into NEWNAME] [--replace]
 #   restore.sh --dest DEST --job JOB [--set NAME|latest] --postgres-db NAME [--into NEWNAME] [--replace]
+#   restore.sh --dest DEST --job JOB [--set NAME|latest] --postgres-globals
 #   restore.sh --dest DEST --job JOB --list
 #
 #       --dest DEST         the repository's parent folder (default /var/backups/tssr-kit), or
@@ -13,22 +15,43 @@
 #       --job NAME          the job (default: default)
 #       --set NAME          the set to restore from (default: latest, the newest complete set)
 #       --files             restore files from the set's archive ...
-#       --target DIR        ... into DIR (absolute), which must not exist or be empty ...
+#       --target DIR        ... into DIR (absolute, root's: every folder of its path root's and
+#                           writable by root only, or sticky), which must not exist or be empty ...
 #       --in-place          ... unless this says so: restore over live data (a non-empty DIR, or /)
 #       --path PATH         only this member (relative to /, e.g. srv/data; repeatable)
-#       --mysql-db NAME     restore this MariaDB/MySQL database ...
+#       --keep-setuid       keep the setuid/setgid bits of restored files in a --target other than /
+#                           (by default they are removed there; they are listed in the result either way)
+#       --mysql-db NAME     restore this MariaDB/MySQL database (its name as the server had it: any
+#                           characters; backup.json says which file holds it) ...
 #       --postgres-db NAME  restore this PostgreSQL database ...
 #       --into NEWNAME      ... under this name (default: its own name)
 #       --replace           ... dropping the database of that name first when it has tables
-#       --encrypt-key FILE  the passphrase file of an encrypted set (root's, mode 0400 or 0600)
+#       --postgres-globals  load the set's PostgreSQL roles (globals.sql) on this server: missing
+#                           roles made, every role given the attributes and password the set records
+#       --encrypt-key FILE  the passphrase file of an encrypted set (root's, mode 0400 or 0600): the
+#                           set must then carry a manifest that this key authenticates
+#       --allow-unauthenticated   restore a set nothing authenticates (see below): only when you
+#                           trust whoever holds the storage
 #       --ssh-key FILE      the private key for a remote --dest
+#       --host-key LINE     the remote's SSH host key ("TYPE BASE64"), or
+#       --known-hosts FILE  a known_hosts file holding it (default: the key backup.sh --install-timer
+#                           recorded in /etc/tssr-kit/backup/JOB.known_hosts, else root's known_hosts;
+#                           an unknown or changed key is refused)
 #       --list              the complete sets of the job (backup.sh list)
 #   -n, --dry-run           validate and verify the set, print the plan, change nothing
 #   -q, --quiet             narrate only changes and errors
 #   -h, --help              print this help
 #
 # The set is verified first (SHA256SUMS, each archive read to its end, decrypted with the key):
-# nothing is restored from a set that fails. Owners, modes and times of files are kept.
+# nothing is restored from a set that fails. A set is trusted only when authenticated: with
+# --encrypt-key, by its MANIFEST.gpg (a file swapped, added or removed, a plain file or manifest in
+# an encrypted set, a set made before set version 2: refused); without a key, only when it is read
+# from a local repository that only root can change. A set from a remote destination or from a
+# folder someone else can change is copied into a private folder of /var/spool/tssr-kit first, and
+# without a key is refused unless --allow-unauthenticated. SQL is loaded with the client unable to
+# run commands of its own (mariadb --sandbox --binary-mode; psql in \restrict mode for globals.sql;
+# pg_restore never runs client commands). Owners, modes and times of files are kept, but setuid and
+# setgid bits only in / (or with --keep-setuid): the files that had them are listed in the result.
 # Full reference: docs/reference/backup.md.
 #
 # Examples:
@@ -41,22 +64,26 @@
 #
 # Exit codes:
 #   0  success
-#   1  runtime failure (extracting or loading failed: what was restored so far stays)
+#   1  runtime failure (extracting or loading failed: files extracted so far stay; a database this
+#      run created is dropped again; one dropped by --replace stays half-loaded)
 #   2  usage or validation error: nothing was changed (a non-empty target without --in-place, a
-#      database that exists with tables without --replace, a set without what was asked for)
-#   5  the repository cannot be read (missing, unreachable)
-#   6  the set failed verification: nothing was restored
+#      target someone else can change, a database that exists with tables without --replace, a set
+#      without what was asked for)
+#   5  the repository cannot be read (missing, unreachable, unknown or changed host key)
+#   6  the set failed verification or authentication: nothing was restored
 #
 # Output: narration on stderr and in syslog (tag tssr-restore); the last line on stdout is one JSON
 # object, for example
 #   {"script": "restore.sh", "status": "changed", "changed": 1, "set": "web-20261129T021500Z", "restored": "mysql:shop", ...}
 #
 # What it changes on the system: the files under --target (created when missing), or the database
-# --into (created; dropped first with --replace); installs zstd or gnupg when the set needs them;
-# a temporary copy of a remote set in /var/tmp/tssr-backup (removed at the end).
+# --into (created; dropped first with --replace), or the roles of globals.sql; installs zstd or
+# gnupg when the set needs them; a private copy of a remote (or not root-only) set in
+# /var/spool/tssr-kit (removed at the end).
 #
 # Supported OS families: debian (Debian 12, 13; Ubuntu) and redhat (RHEL, Rocky, AlmaLinux 9).
-# Needs: bash 4.4+, GNU coreutils and tar, util-linux (runuser, logger), backup.sh beside it, root.
+# Needs: bash 4.4+, GNU coreutils, tar and findutils, util-linux (runuser, logger), backup.sh beside
+# it, root.
 
 # -E: the ERR trap also fires inside functions; -e: stop at the first failing command; -u: an unset
 # variable is a bug; pipefail: `zstd -d | mariadb` fails when zstd fails.
@@ -83,10 +110,16 @@ done
 readonly SCRIPT_NAME=restore
 readonly SYSLOG_TAG=tssr-restore
 readonly JOB_RE='^[a-z0-9][a-z0-9_-]{0,39}$'
-readonly DB_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
+readonly PLAIN_NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
 readonly MEMBER_RE='^[A-Za-z0-9._@+-][A-Za-z0-9._/@+ -]*$'
+readonly SAFE_PATH_RE='^/[A-Za-z0-9._/@+-]*$'
 readonly REMOTE_RE='^ssh://(([a-z_][a-z0-9_.-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*)(:([0-9]{1,5}))?(/[A-Za-z0-9._/@+-]*)$'
-readonly SPOOL=/var/tmp/tssr-backup
+readonly HOST_KEY_RE='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^[:cntrl:]]*)?$'
+# One dump of backup.json (set version 2): its kind, its file in the set, its database's name (and
+# owner) as the hex of their bytes.
+readonly DUMP_LINE_RE='^    \{"kind": "(mysql|postgres)", "file": "((mysql|postgres)/(@[0-9]{1,5}|[A-Za-z0-9_][A-Za-z0-9_$-]{0,63})\.(sql\.(zst|gz)|dump)(\.gpg)?)", "name_hex": "([0-9a-f]*)"(, "owner_hex": "([0-9a-f]*)")?\},?$'
+readonly SPOOL=/var/spool/tssr-kit
+readonly CONF_DIR=/etc/tssr-kit/backup
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
 readonly BACKUP_SH="${SCRIPT_DIR}/backup.sh"
@@ -101,15 +134,19 @@ declare -rA REDHAT_PACKAGE=([zstd]=zstd [gpg]=gnupg2 [rsync]=rsync)
 DEST=/var/backups/tssr-kit
 JOB=default
 SET=latest
-WHAT=""                 # files | mysql | postgres | list
+WHAT=""                 # files | mysql | postgres | globals | list
 TARGET=""
 IN_PLACE=false
+KEEP_SETUID=false
 MEMBERS=()
 DB=""
 INTO=""
 REPLACE=false
 ENCRYPT_KEY=""
+ALLOW_UNAUTHENTICATED=false
 SSH_KEY=""
+HOST_KEY=""
+KNOWN_HOSTS=""
 DRY_RUN=false
 QUIET=false
 
@@ -120,11 +157,18 @@ NAME=""
 CHANGES=0
 ERRORS=()
 TMP_DIR=""
-FETCHED=""              # the local copy of a remote set (removed by cleanup)
-SET_DIR=""              # the set's folder, here
+FETCHED=""              # the private copy of a remote or not root-only set (removed by cleanup)
+SET_DIR=""              # the set's folder, here (a place only root can change)
+VERIFY_DEST=""          # the --dest that names SET_DIR's repository for backup.sh verify
+UNTRUSTED_FROM=""       # where the set came from, when someone else than root could have changed it
 OS_FAMILY=""
 PACKAGES=()
 RESTORED=""
+SETUID_FILES=()         # files restored with a setuid or setgid bit (relative to the target)
+SETUID_STRIPPED=false
+TARGET_MODE=""          # the target's mode, put back after the extraction
+DUMP_PATH=""            # the dump asked for, and its database's owner (PostgreSQL): read_dump's answer
+DUMP_OWNER=""
 
 usage() {
   sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
@@ -137,6 +181,9 @@ on_interrupt() {
 
 cleanup() {
   [[ -z "${FETCHED}" || ! -d "${FETCHED}" ]] || rm -rf -- "${FETCHED}"
+  if [[ -n "${TARGET_MODE}" && -d "${TARGET}" && ! -L "${TARGET}" ]]; then
+    chmod "${TARGET_MODE}" -- "${TARGET}" 2>/dev/null || true
+  fi
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     [[ ! -d "${TMP_DIR}/gnupg" ]] || gpgconf --homedir "${TMP_DIR}/gnupg" --kill gpg-agent >/dev/null 2>&1 || true
     rm -rf -- "${TMP_DIR}"
@@ -150,9 +197,12 @@ emit_result() {
     logger -p user.err -t "${SYSLOG_TAG}" -- "${JOB}: failed: ${error}" 2>/dev/null || true
   fi
   printf '{"script": "restore.sh", "status": "%s", "changed": %d, "dry_run": %s, "job": %s, "set": %s, ' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_quote "${JOB}")" "$(json_or_null "${set_name}")"
-  printf '"restored": %s, "target": %s' "$(json_or_null "${RESTORED}")" "$(json_or_null "$(target_name)")"
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
+    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_text "${JOB}")" "$(json_or_null "${set_name}")"
+  printf '"restored": %s, "target": %s' "$(json_or_null_text "${RESTORED}")" "$(json_or_null_text "$(target_name)")"
+  if [[ "${WHAT}" == files ]]; then
+    printf ', "setuid": %s, "setuid_stripped": %s' "$(json_texts "${SETUID_FILES[@]}")" "${SETUID_STRIPPED}"
+  fi
+  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_text "${error}")"
   printf '}\n'
 }
 
@@ -160,11 +210,115 @@ target_name() {
   case "${WHAT}" in
     files) printf '%s' "${TARGET}" ;;
     mysql | postgres) printf '%s' "${INTO:-${DB}}" ;;
+    globals) printf 'roles' ;;
   esac
 }
 
+#######################################
+# Names read from a set or a server are data: shown quoted, passed as hex or as client variables,
+# never pasted into SQL, a path or a shell command. (Shared helpers, the same as in backup.sh.)
+#######################################
+shown() {
+  local quoted
+  printf -v quoted '%q' "$1"
+  printf '%s' "${quoted}"
+}
+
+hex_of() {
+  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+
+# The string whose bytes are the hex digits $1, into the variable named $2 (newlines kept).
+from_hex() {
+  local hex="$1" escaped="" i
+  local -n decoded="$2"
+  [[ "${hex}" =~ ^([0-9a-fA-F]{2})*$ ]] || return 1
+  for ((i = 0; i < ${#hex}; i += 2)); do
+    escaped+="\\x${hex:i:2}"
+  done
+  # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
+  printf -v decoded '%b' "${escaped}"
+}
+
+# A JSON string: every control character escaped (\u00XX), so that any name gives valid JSON.
+json_text() {
+  local s="$1" out="" c i
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  if [[ "${s}" =~ [[:cntrl:]] ]]; then
+    for ((i = 0; i < ${#s}; i++)); do
+      c="${s:i:1}"
+      if [[ "${c}" == [[:cntrl:]] ]]; then
+        printf -v c '\\u%04x' "'${c}"
+      fi
+      out+="${c}"
+    done
+    s="${out}"
+  fi
+  printf '"%s"' "${s}"
+}
+
+json_or_null_text() {
+  if [[ -n "$1" ]]; then json_text "$1"; else printf 'null'; fi
+}
+
+json_texts() {
+  local item sep=""
+  printf '['
+  for item in "$@"; do
+    printf '%s%s' "${sep}" "$(json_text "${item}")"
+    sep=", "
+  done
+  printf ']'
+}
+
+# A libpq connection string naming one database (a name holding = is a name, not settings).
+conninfo() {
+  local value="$1"
+  value=${value//\\/\\\\}
+  value=${value//\'/\\\'}
+  printf "dbname='%s'" "${value}"
+}
+
+#######################################
+# Is PATH root's alone? Every folder on its way, as written and once its links are resolved, must
+# belong to root and be writable by root only, or be sticky (like /tmp); a link on the way must be
+# root's. Parts that do not exist yet are not checked (root makes them, then checks again).
+# Outputs: the first part that someone else could change, and why; nothing when PATH is root's.
+#######################################
+untrusted_in_path() {
+  local path="$1" real
+  real="$(realpath -m -- "${path}" 2>/dev/null)" || { printf '%s (cannot be resolved)' "${path}"; return 0; }
+  untrusted_in_chain "${path}" || return 0
+  [[ "${real}" == "${path%/}" ]] || untrusted_in_chain "${real}" || return 0
+}
+
+untrusted_in_chain() {
+  local current="" part uid mode kind
+  local -a parts
+  IFS=/ read -r -a parts <<<"${1#/}"
+  for part in "" "${parts[@]}"; do
+    [[ -n "${part}" || -z "${current}" ]] || continue
+    current="${current%/}/${part}"
+    [[ -e "${current}" || -L "${current}" ]] || return 0
+    read -r uid mode kind < <(stat -c '%u %a %F' -- "${current}")
+    if ((uid != 0)); then
+      printf '%s belongs to uid %s' "${current}" "${uid}"
+      return 1
+    fi
+    [[ "${kind}" == directory ]] || continue
+    if (((8#${mode} & 8#022) != 0 && (8#${mode} & 8#1000) == 0)); then
+      printf '%s is writable by others than root (mode %s)' "${current}" "${mode}"
+      return 1
+    fi
+  done
+}
+
+#######################################
+# Command line
+#######################################
 what_is() {
-  [[ -z "${WHAT}" || "${WHAT}" == "$1" ]] || usage_error "give one of --files, --mysql-db, --postgres-db, --list"
+  [[ -z "${WHAT}" || "${WHAT}" == "$1" ]] || usage_error "give one of --files, --mysql-db, --postgres-db, --postgres-globals, --list"
   WHAT="$1"
 }
 
@@ -177,13 +331,18 @@ parse_args() {
       --files) what_is files; shift ;;
       --target) need_value "$1" $#; TARGET="$2"; shift 2 ;;
       --in-place) IN_PLACE=true; shift ;;
+      --keep-setuid) KEEP_SETUID=true; shift ;;
       --path) need_value "$1" $#; MEMBERS+=("$2"); shift 2 ;;
       --mysql-db) need_value "$1" $#; what_is mysql; DB="$2"; shift 2 ;;
       --postgres-db) need_value "$1" $#; what_is postgres; DB="$2"; shift 2 ;;
+      --postgres-globals) what_is globals; shift ;;
       --into) need_value "$1" $#; INTO="$2"; shift 2 ;;
       --replace) REPLACE=true; shift ;;
       --encrypt-key) need_value "$1" $#; ENCRYPT_KEY="$2"; shift 2 ;;
+      --allow-unauthenticated) ALLOW_UNAUTHENTICATED=true; shift ;;
       --ssh-key) need_value "$1" $#; SSH_KEY="$2"; shift 2 ;;
+      --host-key) need_value "$1" $#; HOST_KEY="$2"; shift 2 ;;
+      --known-hosts) need_value "$1" $#; KNOWN_HOSTS="$2"; shift 2 ;;
       --list) what_is list; shift ;;
       -n | --dry-run) DRY_RUN=true; shift ;;
       -q | --quiet) QUIET=true; shift ;;
@@ -199,21 +358,25 @@ parse_args() {
 # Validation (exit 2, nothing changed)
 #######################################
 validate() {
-  [[ "${JOB}" =~ ${JOB_RE} ]] || add_error "--job: '${JOB}' is not a valid job name (1 to 40 of a-z 0-9 _ -)"
+  [[ "${JOB}" =~ ${JOB_RE} ]] || add_error "--job: '$(shown "${JOB}")' is not a valid job name (1 to 40 of a-z 0-9 _ -)"
   if [[ "${SET}" != latest && ! "${SET}" =~ ^${JOB}-[0-9]{8}T[0-9]{6}Z$ ]]; then
-    add_error "--set: '${SET}' is not latest or a set name of the job (${JOB}-YYYYmmddTHHMMSSZ)"
+    add_error "--set: '$(shown "${SET}")' is not latest or a set name of the job (${JOB}-YYYYmmddTHHMMSSZ)"
   fi
   [[ "${DEST}" != ssh://* || "${DEST}" =~ ${REMOTE_RE} ]] || add_error "--dest: '${DEST}' is not ssh://[user@]host[:port]/path"
-  [[ "${DEST}" == ssh://* || "${DEST}" == /* ]] || add_error "--dest: '${DEST}' is not an absolute folder"
+  [[ "${DEST}" == ssh://* || "${DEST}" =~ ${SAFE_PATH_RE} ]] \
+    || add_error "--dest: '$(shown "${DEST}")' is not an absolute folder (letters, digits and ._/@+-)"
+  [[ ! "${DEST}" =~ (^|/)\.\.?(/|$) ]] || add_error "--dest: '${DEST}' holds . or .."
   [[ -z "${ENCRYPT_KEY}" ]] || validate_secret_file --encrypt-key "${ENCRYPT_KEY}"
   [[ -z "${SSH_KEY}" ]] || validate_secret_file --ssh-key "${SSH_KEY}"
+  validate_host_key
   case "${WHAT}" in
-    '') add_error "what to restore: give --files, --mysql-db NAME, --postgres-db NAME (or --list)" ;;
+    '') add_error "what to restore: give --files, --mysql-db NAME, --postgres-db NAME, --postgres-globals (or --list)" ;;
     files) validate_files ;;
     mysql | postgres) validate_database ;;
+    globals) validate_globals ;;
   esac
-  if [[ "${WHAT}" != files ]] && { [[ -n "${TARGET}" ]] || ((${#MEMBERS[@]} > 0)) || [[ "${IN_PLACE}" == true ]]; }; then
-    add_error "--target, --path and --in-place go with --files"
+  if [[ "${WHAT}" != files ]] && { [[ -n "${TARGET}" ]] || ((${#MEMBERS[@]} > 0)) || [[ "${IN_PLACE}" == true || "${KEEP_SETUID}" == true ]]; }; then
+    add_error "--target, --path, --in-place and --keep-setuid go with --files"
   fi
   if [[ "${WHAT}" != mysql && "${WHAT}" != postgres ]] && { [[ -n "${INTO}" || "${REPLACE}" == true ]]; }; then
     add_error "--into and --replace go with --mysql-db or --postgres-db"
@@ -222,8 +385,8 @@ validate() {
 
 validate_secret_file() {
   local option="$1" file="$2" owner_mode
-  if [[ "${file}" != /* || ! -f "${file}" || -L "${file}" ]]; then
-    add_error "${option}: '${file}' is not a regular file given by its absolute path"
+  if [[ ! "${file}" =~ ${SAFE_PATH_RE} || ! -f "${file}" || -L "${file}" ]]; then
+    add_error "${option}: '$(shown "${file}")' is not a regular file given by its absolute path (letters, digits and ._/@+-)"
     return 0
   fi
   owner_mode="$(stat -c '%u %a' -- "${file}")"
@@ -232,14 +395,37 @@ validate_secret_file() {
   fi
 }
 
+validate_host_key() {
+  if [[ -n "${HOST_KEY}" || -n "${KNOWN_HOSTS}" ]] && [[ "${DEST}" != ssh://* ]]; then
+    add_error "--host-key, --known-hosts: only for a remote --dest ssh://..."
+    return 0
+  fi
+  [[ -z "${HOST_KEY}" || -z "${KNOWN_HOSTS}" ]] || add_error "--host-key and --known-hosts: give one or the other"
+  [[ -z "${HOST_KEY}" || "${HOST_KEY}" =~ ${HOST_KEY_RE} ]] \
+    || add_error "--host-key: '$(shown "${HOST_KEY}")' is not a public key line 'TYPE BASE64'"
+  if [[ -n "${KNOWN_HOSTS}" ]]; then
+    local owner_mode
+    if [[ ! "${KNOWN_HOSTS}" =~ ${SAFE_PATH_RE} || ! -f "${KNOWN_HOSTS}" || -L "${KNOWN_HOSTS}" ]]; then
+      add_error "--known-hosts: '$(shown "${KNOWN_HOSTS}")' is not a regular file given by its absolute path"
+    else
+      owner_mode="$(stat -c '%u %a' -- "${KNOWN_HOSTS}")"
+      if [[ "${owner_mode% *}" != 0 ]] || (((8#${owner_mode#* } & 8#022) != 0)); then
+        add_error "--known-hosts: '${KNOWN_HOSTS}' must belong to root and be writable by root only"
+      fi
+    fi
+  fi
+}
+
 validate_files() {
-  local member
+  local member why
   if [[ -z "${TARGET}" ]]; then
     add_error "--target: where to restore the files (an absolute folder; / only with --in-place)"
-  elif [[ "${TARGET}" != /* || "${TARGET}" =~ (^|/)\.\.?(/|$) || "${TARGET}" == *$'\n'* ]]; then
-    add_error "--target: '${TARGET}' must be an absolute path without . or .."
-  elif [[ -e "${TARGET}" && ! -d "${TARGET}" ]]; then
-    add_error "--target: '${TARGET}' exists and is not a folder"
+  elif [[ "${TARGET}" != /* || "${TARGET}" =~ (^|/)\.\.?(/|$) || "${TARGET}" =~ [[:cntrl:]] ]]; then
+    add_error "--target: '$(shown "${TARGET}")' must be an absolute path without . or .. (nor control characters)"
+  elif [[ -e "${TARGET}" && ! -d "${TARGET}" ]] || [[ "${TARGET}" != / && -L "${TARGET%/}" ]]; then
+    add_error "--target: '${TARGET}' exists and is not a folder (or is a link)"
+  elif why="$(untrusted_in_path "${TARGET}")" && [[ -n "${why}" ]]; then
+    add_error "--target: '${TARGET}' is not root's alone: ${why} (someone else could swap a folder of it for a link, or read what is restored)"
   elif [[ "${IN_PLACE}" == false ]] && { [[ "${TARGET}" == / ]] \
     || [[ -d "${TARGET}" && -n "$(find "${TARGET}" -mindepth 1 -maxdepth 1 -print -quit)" ]]; }; then
     add_error "--target: '${TARGET}' is not empty: restoring over live data needs --in-place (or restore into a new folder and compare)"
@@ -247,33 +433,55 @@ validate_files() {
   for member in "${MEMBERS[@]}"; do
     member="${member#/}"
     if [[ ! "${member}" =~ ${MEMBER_RE} || "${member}" =~ (^|/)\.\.?(/|$) ]]; then
-      add_error "--path: '${member}' must be a path relative to / (e.g. srv/data), without . or .."
+      add_error "--path: '$(shown "${member}")' must be a path relative to / (e.g. srv/data), without . or .."
     fi
   done
 }
 
+# A database's name is any name the server had (backup.json maps it to its dump): not empty, within
+# the server's limit (MariaDB 64 characters, PostgreSQL 63 bytes).
+validate_name() {
+  local option="$1" value="$2" max=192
+  [[ "${WHAT}" == mysql ]] || max=63
+  if [[ -z "${value}" ]] || ((${#value} > max)); then
+    add_error "${option}: $(shown "${value}") is not a database name (1 to ${max} bytes)"
+    return 1
+  fi
+}
+
 validate_database() {
   INTO="${INTO:-${DB}}"
-  [[ "${DB}" =~ ${DB_RE} ]] || add_error "--${WHAT}-db: '${DB}' is not a valid database name"
-  [[ "${INTO}" =~ ${DB_RE} ]] || add_error "--into: '${INTO}' is not a valid database name"
+  validate_name "--${WHAT}-db" "${DB}" || true
+  validate_name --into "${INTO}" || true
   ((${#ERRORS[@]} == 0)) || return 0
   local tables
   if [[ "${WHAT}" == mysql ]]; then
     command -v mariadb >/dev/null || command -v mysql >/dev/null \
       || { add_error "--mysql-db: no MariaDB/MySQL client here"; return 0; }
-    tables="$(sql <<<"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${INTO}'" 2>/dev/null)" \
+    tables="$(sql <<<"SELECT COUNT(*) FROM information_schema.TABLES WHERE HEX(TABLE_SCHEMA) = '$(my_hex "${INTO}")'" 2>/dev/null)" \
       || { add_error "--mysql-db: the MariaDB/MySQL server does not answer root on its unix socket"; return 0; }
   else
     command -v pg_restore >/dev/null || { add_error "--postgres-db: no PostgreSQL client here"; return 0; }
-    pg_sql postgres 'SELECT 1' >/dev/null 2>&1 \
+    pg_query postgres <<<'SELECT 1' >/dev/null 2>&1 \
       || { add_error "--postgres-db: the PostgreSQL server does not answer the postgres user"; return 0; }
     tables=0
-    if [[ "$(pg_sql postgres "SELECT 1 FROM pg_database WHERE datname = '${INTO}'")" == 1 ]]; then
-      tables="$(pg_sql "${INTO}" "SELECT COUNT(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")"
+    if [[ "$(pg_query postgres -v "db=${INTO}" <<<"SELECT COUNT(*) FROM pg_database WHERE datname = :'db'")" == 1 ]]; then
+      tables="$(pg_query "${INTO}" <<<"SELECT COUNT(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")"
     fi
   fi
   if ((tables > 0)) && [[ "${REPLACE}" == false ]]; then
-    add_error "--into: the database '${INTO}' exists and has ${tables} table(s): give --replace to drop it first, or --into another name"
+    add_error "--into: the database $(shown "${INTO}") exists and has ${tables} table(s): give --replace to drop it first, or --into another name"
+  fi
+}
+
+validate_globals() {
+  command -v psql >/dev/null || { add_error "--postgres-globals: no PostgreSQL client here"; return 0; }
+  pg_query postgres <<<'SELECT 1' >/dev/null 2>&1 \
+    || { add_error "--postgres-globals: the PostgreSQL server does not answer the postgres user"; return 0; }
+  # \restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 and later) is what stops psql from running
+  # a client command (\!, \o |cmd, \copy ... program) written in the file.
+  if ! printf '\\restrict tssrcheck\n\\unrestrict tssrcheck\n' | as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null 2>&1; then
+    add_error "--postgres-globals: this psql cannot be kept from running client commands (no \\restrict: PostgreSQL 15.14, 16.10, 17.6 or later needed): load globals.sql another way"
   fi
 }
 
@@ -284,25 +492,66 @@ mysql_client() {
   if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
 }
 
+# The SQL on stdin, as root over the unix socket, in utf8mb4 (a name built from hex keeps its bytes).
 sql() {
-  mysql_client --protocol=socket --user=root --batch --skip-column-names "$@"
+  mysql_client --protocol=socket --user=root --batch --skip-column-names --default-character-set=utf8mb4
+}
+
+# The name's hex as MariaDB's HEX() writes it (upper case).
+my_hex() {
+  local hex
+  hex="$(hex_of "$1")"
+  printf '%s' "${hex^^}"
+}
+
+# A name as a MariaDB string expression built from its hex: the SQL text holds hex digits only.
+my_name() {
+  printf "CONVERT(UNHEX('%s') USING utf8mb4)" "$(hex_of "$1")"
+}
+
+my_exists() {
+  sql <<<"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE HEX(SCHEMA_NAME) = '$(my_hex "$1")'"
+}
+
+# CREATE or DROP DATABASE of any name: the statement is built on the server (backticks doubled)
+# from the hex, never pasted into the SQL the client reads.
+my_database() {
+  sql <<<"SET @tssr_name = $(my_name "$2");
+SET @tssr_sql = CONCAT('$1 DATABASE \`', REPLACE(@tssr_name, '\`', '\`\`'), '\`');
+PREPARE tssr_statement FROM @tssr_sql; EXECUTE tssr_statement; DEALLOCATE PREPARE tssr_statement;"
+}
+
+# Load a dump (stdin) into the database NAME with the client's own commands disabled: --sandbox
+# refuses \! system, \T tee, \o, source...; --binary-mode stops it parsing client commands at all
+# (MariaDB clients older than --sandbox still have it). The name reaches the client as one argument.
+my_load() {
+  local -a safe=(--binary-mode)
+  mysql_client --help 2>/dev/null | grep -q -- '--sandbox' && safe+=(--sandbox)
+  # utf8mb4: the name is sent as its bytes (the dump sets its own character set).
+  mysql_client --protocol=socket --user=root --batch --default-character-set=utf8mb4 "${safe[@]}" --database="$1"
 }
 
 as_postgres() {
   (cd / && runuser -u postgres -- "$@")
 }
 
-# One value from PostgreSQL. Arguments: database, query
-pg_sql() {
-  as_postgres psql -X -A -t -d "$1" -c "$2"
+# psql as postgres in DATABASE, the SQL on stdin, names given as psql variables (-v name=value,
+# used as :'name' or :"name"): psql quotes them; the SQL text holds no name.
+# Arguments: database, psql options (-v ...)
+pg_query() {
+  local db="$1"
+  shift
+  as_postgres psql -X -A -t -q -v ON_ERROR_STOP=1 "$@" -d "$(conninfo "${db}")"
 }
 
 #######################################
-# The set: found, fetched (remote), verified by backup.sh
+# The set: found, copied where only root can change it, verified (and authenticated) by backup.sh
 #######################################
 backup_sh() {
   local -a args=(--dest "${DEST}" --job "${JOB}")
   [[ -z "${SSH_KEY}" ]] || args+=(--ssh-key "${SSH_KEY}")
+  [[ -z "${HOST_KEY}" ]] || args+=(--host-key "${HOST_KEY}")
+  [[ -z "${KNOWN_HOSTS}" ]] || args+=(--known-hosts "${KNOWN_HOSTS}")
   bash "${BACKUP_SH}" "$1" "${args[@]}" "${@:2}"
 }
 
@@ -311,57 +560,173 @@ resolve_set() {
   local out code=0
   out="$(backup_sh status --quiet 2>"${TMP_DIR}/status.err" | tail -n 1)" || code=$?
   if ((code != 0)); then
-    die "$( ((code == 2)) && printf 2 || printf 5)" "the repository cannot be read: $(tail -n 2 "${TMP_DIR}/status.err" | tr '\n' ' ')"
+    die "$( ((code == 2)) && printf 2 || printf 5)" "the repository cannot be read: $(sed -n 's/^error: //p' "${TMP_DIR}/status.err" | tail -n 2 | tr '\n' ' ')"
   fi
   if [[ "${SET}" == latest ]]; then
     SET="$(sed -n 's/.*"last_good": "\([^"]*\)".*/\1/p' <<<"${out}")"
-    [[ -n "${SET}" ]] || { SET=latest; die 2 "--set latest: the job ${JOB} has no complete set in ${DEST}"; }
+    [[ "${SET}" =~ ^${JOB}-[0-9]{8}T[0-9]{6}Z$ ]] || { SET=latest; die 2 "--set latest: the job ${JOB} has no complete set in ${DEST}"; }
     info "latest set: ${SET}"
   fi
 }
 
-# A remote set is fetched into the spool; a local one is read where it is.
+# A private folder for a copy of the set: SPOOL (0700 root, under a parent only root can change),
+# then mktemp -d in it (a new, random name made by root).
+make_fetch_dir() {
+  local why
+  why="$(untrusted_in_path "${SPOOL%/*}")"
+  [[ -z "${why}" ]] || die 5 "the spool's parent ${SPOOL%/*} is not root's alone: ${why}"
+  [[ -e "${SPOOL}" || -L "${SPOOL}" ]] || mkdir -m 0700 -- "${SPOOL}" 2>/dev/null || true
+  if [[ ! -d "${SPOOL}" || -L "${SPOOL}" || "$(stat -c '%u %a' -- "${SPOOL}")" != "0 700" ]]; then
+    die 5 "${SPOOL} is not a folder of root's with mode 0700 (a link, or made by someone else?): refusing to copy a set there"
+  fi
+  FETCHED="$(mktemp -d -- "${SPOOL}/restore.XXXXXXXX")" || die 5 "cannot create a folder in ${SPOOL}"
+  mkdir -m 0700 -- "${FETCHED}/${JOB}"
+}
+
+# The ssh command for the remote, its host key checked (never accepted): --host-key, --known-hosts,
+# the key backup.sh --install-timer recorded, else root's known_hosts files.
+remote_ssh() {
+  local port="$1" host_pattern="$2" recorded="${CONF_DIR}/${JOB}.known_hosts"
+  local -n into="$3"
+  into=(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ConnectTimeout=10 -o LogLevel=ERROR)
+  [[ -z "${port}" ]] || into+=(-p "${port}")
+  [[ -z "${SSH_KEY}" ]] || into+=(-i "${SSH_KEY}" -o IdentitiesOnly=yes)
+  if [[ -n "${HOST_KEY}" ]]; then
+    printf '%s %s\n' "${host_pattern}" "${HOST_KEY}" >"${TMP_DIR}/known_hosts"
+    into+=(-o "UserKnownHostsFile=${TMP_DIR}/known_hosts" -o GlobalKnownHostsFile=/dev/null)
+  elif [[ -n "${KNOWN_HOSTS}" ]]; then
+    into+=(-o "UserKnownHostsFile=${KNOWN_HOSTS}" -o GlobalKnownHostsFile=/dev/null)
+  elif [[ -f "${recorded}" && ! -L "${recorded}" ]]; then
+    into+=(-o "UserKnownHostsFile=${recorded}" -o GlobalKnownHostsFile=/dev/null)
+  fi
+}
+
+# Where the set is read from. A local set in a repository only root can change is read where it is
+# (by its resolved path: a link someone else could re-point is not followed twice). Any other set —
+# remote, or in a folder someone else can change — is copied first into a private folder (regular
+# files only: links, devices and fifos are not copied), and is then not trusted without its key.
 locate_set() {
   if [[ "${DEST}" != ssh://* ]]; then
-    SET_DIR="${DEST%/}/${JOB}/${SET}"
-    [[ -d "${SET_DIR}" ]] || die 2 "--set: no set ${SET} in ${DEST%/}/${JOB}"
-    return 0
+    local dir="${DEST%/}/${JOB}/${SET}" why real
+    [[ -d "${dir}" ]] || die 2 "--set: no set ${SET} in ${DEST%/}/${JOB}"
+    why="$(untrusted_in_path "${dir}")"
+    [[ -n "${why}" ]] || why="$(find "${dir}" -mindepth 1 \( ! -user 0 -o -perm /022 -o ! -type f ! -type d \) \
+      -printf '%P is not a file of root that only root can write\n' -quit)"
+    real="$(realpath -e -- "${dir}")"
+    if [[ -z "${why}" && "${real}" =~ ${SAFE_PATH_RE} && "${real}" == */"${JOB}/${SET}" ]]; then
+      SET_DIR="${real}"
+      VERIFY_DEST="${real%/*/*}"
+      return 0
+    fi
+    if [[ -n "${why}" ]]; then
+      UNTRUSTED_FROM="${dir}, which someone else than root can change (${why})"
+    fi
+    make_fetch_dir
+    info "copying ${SET} into ${FETCHED}"
+    copy_set "${dir}" "${FETCHED}/${JOB}/${SET}"
+  else
+    [[ "${DEST}" =~ ${REMOTE_RE} ]]
+    local host="${BASH_REMATCH[1]}${BASH_REMATCH[3]}" name="${BASH_REMATCH[3]}" port="${BASH_REMATCH[5]}"
+    local path="${BASH_REMATCH[6]%/}" pattern rsh
+    local -a ssh=()
+    pattern="${name}"
+    if [[ -n "${port}" ]] && ((10#${port} != 22)); then pattern="[${name}]:$((10#${port}))"; fi
+    remote_ssh "${port}" "${pattern}" ssh
+    rsh="$(printf '%q ' "${ssh[@]}")"
+    make_fetch_dir
+    UNTRUSTED_FROM="${DEST}, held by whoever runs ${name}"
+    info "fetching ${SET} from ${host}"
+    # -rt: files and folders, their times; no links, devices, owners or modes from the remote.
+    rsync -rt -e "${rsh}" -- "${host}:${path}/${JOB}/${SET}/" "${FETCHED}/${JOB}/${SET}/" 2>"${TMP_DIR}/rsync.err" \
+      || die 5 "fetching ${SET} from ${host} failed: $(tail -n 2 "${TMP_DIR}/rsync.err" | tr '\n' ' ')"
   fi
-  [[ "${DEST}" =~ ${REMOTE_RE} ]]
-  local host="${BASH_REMATCH[1]}${BASH_REMATCH[3]}" port="${BASH_REMATCH[5]}" path="${BASH_REMATCH[6]%/}" rsh
-  local -a ssh=(ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 -o LogLevel=ERROR)
-  [[ -z "${port}" ]] || ssh+=(-p "${port}")
-  [[ -z "${SSH_KEY}" ]] || ssh+=(-i "${SSH_KEY}" -o IdentitiesOnly=yes)
-  rsh="$(printf '%q ' "${ssh[@]}")"
-  mkdir -p -- "${SPOOL}"
-  chmod 0700 -- "${SPOOL}"
-  FETCHED="$(mktemp -d "${SPOOL}/restore.XXXXXXXX")"
-  mkdir -p -- "${FETCHED}/${JOB}"
-  info "fetching ${SET} from ${host}"
-  rsync -a -e "${rsh}" -- "${host}:${path}/${JOB}/${SET}/" "${FETCHED}/${JOB}/${SET}/" 2>"${TMP_DIR}/rsync.err" \
-    || die 5 "fetching ${SET} from ${host} failed: $(tail -n 2 "${TMP_DIR}/rsync.err" | tr '\n' ' ')"
   SET_DIR="${FETCHED}/${JOB}/${SET}"
+  VERIFY_DEST="${FETCHED}"
+}
+
+# Copy the regular files and folders of a set (a folder someone else may change) into a private one.
+copy_set() {
+  local from="$1" to="$2" kind path
+  mkdir -m 0700 -- "${to}"
+  while IFS= read -r -d '' kind && IFS= read -r -d '' path; do
+    [[ "${path}" =~ ^[A-Za-z0-9_@$.-]+(/[A-Za-z0-9_@$.-]+)?$ && ! "${path}" =~ (^|/)\.\.?(/|$) ]] || continue
+    if [[ "${kind}" == d ]]; then
+      mkdir -m 0700 -- "${to}/${path}"
+    else
+      cp -P --preserve=timestamps -- "${from}/${path}" "${to}/${path}"
+    fi
+  done < <(find "${from}" -mindepth 1 -maxdepth 2 \( -type d -printf 'd\0%P\0' -o -type f -printf 'f\0%P\0' \))
 }
 
 verify_set() {
   local -a args=(--set "${SET}" --quiet)
   [[ -z "${ENCRYPT_KEY}" ]] || args+=(--encrypt-key "${ENCRYPT_KEY}")
-  local dest="${DEST}" code=0
-  [[ -z "${FETCHED}" ]] || dest="${FETCHED}"
-  bash "${BACKUP_SH}" verify --dest "${dest}" --job "${JOB}" "${args[@]}" >"${TMP_DIR}/verify.out" 2>"${TMP_DIR}/verify.err" || code=$?
+  [[ "${ALLOW_UNAUTHENTICATED}" == false ]] || args+=(--allow-unauthenticated)
+  local code=0
+  bash "${BACKUP_SH}" verify --dest "${VERIFY_DEST}" --job "${JOB}" "${args[@]}" >"${TMP_DIR}/verify.out" 2>"${TMP_DIR}/verify.err" || code=$?
   if ((code != 0)); then
     cat -- "${TMP_DIR}/verify.err" >&2
-    die 6 "the set ${SET} failed verification: nothing was restored"
+    die 6 "the set ${SET} failed verification: nothing was restored ($(sed -n 's/^error: verify failed: //p' "${TMP_DIR}/verify.err" | head -n 1))"
   fi
-  info "set ${SET} verified"
+  grep '^warning: ' -- "${TMP_DIR}/verify.err" >&2 || true
+  info "set ${SET} verified$([[ -n "${ENCRYPT_KEY}" ]] && printf ' and authenticated with the key')"
 }
 
-# The one file of the set holding what is asked for. Outputs: its path.
+# Without its key a set is trusted only when read from a repository only root can change: refused
+# otherwise (exit 6), unless --allow-unauthenticated. Called before any change.
+require_trust() {
+  [[ -z "${ENCRYPT_KEY}" && -n "${UNTRUSTED_FROM}" ]] || return 0
+  if [[ "${ALLOW_UNAUTHENTICATED}" == true ]]; then
+    warn "the set ${SET} is not authenticated (no --encrypt-key) and comes from ${UNTRUSTED_FROM}: restored anyway (--allow-unauthenticated)"
+    return 0
+  fi
+  die 6 "the set ${SET} is not authenticated (no --encrypt-key) and comes from ${UNTRUSTED_FROM}: whoever holds it could have changed any file. Nothing was restored. Use encrypted sets (--encrypt-key authenticates them), or give --allow-unauthenticated if you trust whoever holds the storage"
+}
+
+# The first of these files the set holds (regular files, names given here). Outputs: its path.
 set_file() {
-  local pattern="$1" found
-  found="$(find "${SET_DIR}" -path "${SET_DIR}/${pattern}" -type f -print -quit)"
-  [[ -n "${found}" ]] || return 1
-  printf '%s' "${found}"
+  local name
+  for name in "$@"; do
+    if [[ -f "${SET_DIR}/${name}" && ! -L "${SET_DIR}/${name}" ]]; then
+      printf '%s' "${SET_DIR}/${name}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+#######################################
+# The dump of the database DB (WHAT: mysql or postgres) from backup.json: set version 2 maps each
+# file to its database's name (hex); older sets named the file after the database (plain names only).
+# Sets DUMP_PATH and DUMP_OWNER (the recorded owner, PostgreSQL).
+#######################################
+read_dump() {
+  local meta="${SET_DIR}/backup.json" line want version
+  version="$(sed -n 's/^  "version": \([0-9]*\),$/\1/p' "${meta}" | head -n 1)"
+  DUMP_PATH=""
+  DUMP_OWNER=""
+  if ((${version:-1} >= 2)); then
+    want="$(hex_of "${DB}")"
+    while IFS= read -r line; do
+      [[ "${line}" =~ ${DUMP_LINE_RE} ]] || continue
+      [[ "${BASH_REMATCH[1]}" == "${WHAT}" && "${BASH_REMATCH[8]}" == "${want}" ]] || continue
+      [[ "${BASH_REMATCH[3]}" == "${WHAT}" ]] || continue
+      DUMP_PATH="$(set_file "${BASH_REMATCH[2]}")" || DUMP_PATH=""
+      [[ -z "${BASH_REMATCH[10]}" ]] || from_hex "${BASH_REMATCH[10]}" DUMP_OWNER || DUMP_OWNER=""
+      break
+    done <"${meta}"
+  elif [[ "${DB}" =~ ${PLAIN_NAME_RE} ]]; then
+    if [[ "${WHAT}" == mysql ]]; then
+      DUMP_PATH="$(set_file "mysql/${DB}.sql.zst" "mysql/${DB}.sql.gz" "mysql/${DB}.sql.zst.gpg" "mysql/${DB}.sql.gz.gpg")" || DUMP_PATH=""
+    else
+      DUMP_PATH="$(set_file "postgres/${DB}.dump" "postgres/${DB}.dump.gpg")" || DUMP_PATH=""
+      line="$(grep -m 1 '^  "postgres_owners": ' "${meta}" || true)"
+      local pattern="\"${DB}\": \"" rest
+      rest="${line#*"${pattern}"}"
+      [[ "${rest}" == "${line}" ]] || DUMP_OWNER="${rest%%\"*}"
+    fi
+  fi
+  [[ -n "${DUMP_PATH}" ]] || die 2 "--${WHAT}-db: the set ${SET} holds no dump of the database $(shown "${DB}")"
 }
 
 # gpg reads the passphrase from the key file itself: never on a command line, never in a variable.
@@ -411,63 +776,193 @@ step_packages() {
 #######################################
 # The restores
 #######################################
+# The target made (its missing folders, 0700 root, one by one: never through someone else's link),
+# then checked again right before the extraction: a folder of root's, not a link, under a path only
+# root can change. Besides /, it is kept 0700 while the files (and setuid ones) are put in it.
+prepare_target() {
+  local current="" part why
+  local -a parts
+  IFS=/ read -r -a parts <<<"${TARGET#/}"
+  for part in "${parts[@]}"; do
+    [[ -n "${part}" ]] || continue
+    current="${current}/${part}"
+    if [[ ! -e "${current}" && ! -L "${current}" ]]; then
+      mkdir -m 0700 -- "${current}" || die 1 "cannot create ${current}"
+    fi
+  done
+  why="$(untrusted_in_path "${TARGET}")"
+  if [[ -n "${why}" || ! -d "${TARGET}" ]] || [[ "${TARGET}" != / && -L "${TARGET%/}" ]]; then
+    die 1 "the target ${TARGET} is not a folder of root's under a path only root can change${why:+ (${why})}: nothing extracted"
+  fi
+  if [[ "${TARGET}" != / ]]; then
+    TARGET_MODE="$(stat -c '%a' -- "${TARGET}")"
+    chmod 0700 -- "${TARGET}"
+  fi
+}
+
 restore_files() {
-  local archive
-  local -a members=()
-  archive="$(set_file 'files.tar*')" || die 2 "--files: the set ${SET} holds no files archive"
+  local archive reference
+  local -a members=() roots=() find_opts=()
+  archive="$(set_file files.tar.zst files.tar.gz files.tar.zst.gpg files.tar.gz.gpg)" \
+    || die 2 "--files: the set ${SET} holds no files archive"
   need_key "${archive}"
+  require_trust
   local member
   for member in "${MEMBERS[@]}"; do members+=("${member#/}"); done
   RESTORED=files
   changed "restore ${MEMBERS[*]:-every file} of ${SET} into ${TARGET}"
   [[ "${DRY_RUN}" == false ]] || return 0
-  mkdir -p -- "${TARGET}"
+  prepare_target
+  # Files whose inode changes from now on are the ones tar writes (its ctime is always now).
+  reference="${TMP_DIR}/extract.start"
+  touch -d "@$(($(date +%s) - 1))" -- "${reference}"
   # As root tar keeps owners and modes (--same-owner --preserve-permissions) and times.
   if ! read_decoded "${archive}" | tar -x -f - -C "${TARGET}" --same-owner --preserve-permissions \
     --acls --xattrs -- "${members[@]}" 2>"${TMP_DIR}/tar.err"; then
     die 1 "extracting into ${TARGET} failed: $(grep -v 'Removing leading' "${TMP_DIR}/tar.err" | tail -n 3 | tr '\n' ' ')"
   fi
+  for member in "${members[@]}"; do
+    [[ ! -e "${TARGET%/}/${member}" ]] || roots+=("${TARGET%/}/${member}")
+  done
+  ((${#members[@]} > 0)) || roots=("${TARGET}")
+  [[ "${TARGET}" != / || ${#members[@]} -gt 0 ]] || find_opts=(-xdev)
+  setuid_files "${reference}" "${roots[@]}" -- "${find_opts[@]}"
+  if [[ -n "${TARGET_MODE}" ]]; then
+    chmod "${TARGET_MODE}" -- "${TARGET}"
+    TARGET_MODE=""
+  fi
+}
+
+# The restored files with a setuid or setgid bit: listed, and the bits removed unless the target is
+# / or --keep-setuid says to keep them (a copy of /usr/bin/passwd in /srv/restore is a root shell
+# for whoever can reach it).
+# Arguments: the reference file (older than the extraction), roots..., --, find options...
+setuid_files() {
+  local reference="$1" path
+  shift
+  local -a roots=() options=()
+  while (($#)) && [[ "$1" != -- ]]; do roots+=("$1"); shift; done
+  (($# == 0)) || shift
+  options=("$@")
+  local strip=true
+  [[ "${TARGET}" != / && "${KEEP_SETUID}" == false ]] || strip=false
+  ((${#roots[@]} > 0)) || return 0
+  while IFS= read -r -d '' path; do
+    SETUID_FILES+=("${path#"${TARGET%/}"/}")
+    if [[ "${strip}" == true ]]; then
+      chmod ug-s -- "${path}"
+      SETUID_STRIPPED=true
+    fi
+  done < <(find "${roots[@]}" "${options[@]}" ! -type d -perm /6000 -newercm "${reference}" -print0 2>/dev/null)
+  if ((${#SETUID_FILES[@]} > 0)); then
+    if [[ "${strip}" == true ]]; then
+      warn "${#SETUID_FILES[@]} restored file(s) had a setuid or setgid bit, removed (not restoring into /; --keep-setuid keeps them): $(shown "${SETUID_FILES[0]}")$( ((${#SETUID_FILES[@]} > 1)) && printf ' ...')"
+    else
+      warn "${#SETUID_FILES[@]} restored file(s) keep a setuid or setgid bit: $(shown "${SETUID_FILES[0]}")$( ((${#SETUID_FILES[@]} > 1)) && printf ' ...')"
+    fi
+  fi
 }
 
 restore_mysql() {
-  local dump exists
-  dump="$(set_file "mysql/${DB}.sql*")" || die 2 "--mysql-db: the set ${SET} holds no dump of '${DB}'"
-  need_key "${dump}"
+  local exists created=false
+  read_dump
+  need_key "${DUMP_PATH}"
+  require_trust
   RESTORED="mysql:${INTO}"
-  exists="$(sql <<<"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${INTO}'")"
+  exists="$(my_exists "${INTO}")"
   if [[ "${REPLACE}" == true && "${exists}" != 0 ]]; then
-    changed "drop the MariaDB database ${INTO} (--replace)"
-    run sql <<<"DROP DATABASE \`${INTO}\`;"
+    changed "drop the MariaDB database $(shown "${INTO}") (--replace)"
+    run my_database DROP "${INTO}"
   fi
-  changed "load ${DB} of ${SET} into the MariaDB database ${INTO}"
+  changed "load $(shown "${DB}") of ${SET} into the MariaDB database $(shown "${INTO}")"
   [[ "${DRY_RUN}" == false ]] || return 0
-  sql <<<"CREATE DATABASE IF NOT EXISTS \`${INTO}\`;"
+  if [[ "${exists}" == 0 || "${REPLACE}" == true ]]; then
+    my_database CREATE "${INTO}"
+    [[ "${exists}" != 0 ]] || created=true
+  fi
   # The dump names no database (backup.sh dumps without --databases): it loads into any name.
-  read_decoded "${dump}" | sql --database="${INTO}" || die 1 "loading ${DB} into ${INTO} failed"
+  if ! read_decoded "${DUMP_PATH}" | my_load "${INTO}" 2>"${TMP_DIR}/load.err"; then
+    if [[ "${created}" == true ]]; then
+      my_database DROP "${INTO}" || true
+      die 1 "loading $(shown "${DB}") into $(shown "${INTO}") failed, and the database made for it was dropped again: $(tail -n 3 "${TMP_DIR}/load.err" | tr '\n' ' ')"
+    fi
+    die 1 "loading $(shown "${DB}") into $(shown "${INTO}") failed: $(tail -n 3 "${TMP_DIR}/load.err" | tr '\n' ' ')"
+  fi
 }
 
+#######################################
+# PostgreSQL: the dump goes into a new database of a random name (tssr_restore_...), owned by the
+# recorded owner when that role exists here, else postgres; renamed INTO only once pg_restore
+# succeeded (with --replace, INTO is dropped then). A failed load drops the new database: nothing
+# changed. An existing empty INTO (no --replace) is loaded in place, as before.
+#######################################
 restore_postgres() {
-  local dump owner exists
-  dump="$(set_file "postgres/${DB}.dump*")" || die 2 "--postgres-db: the set ${SET} holds no dump of '${DB}'"
-  need_key "${dump}"
+  local owner exists scratch
+  read_dump
+  need_key "${DUMP_PATH}"
+  require_trust
   RESTORED="postgres:${INTO}"
-  # The database's owner when the set recorded one and that role exists here; else postgres.
-  owner="$(sed -n "s/.*\"postgres_owners\": {.*\"${DB}\": \"\([^\"]*\)\".*/\1/p" "${SET_DIR}/backup.json")"
-  if [[ -z "${owner}" || "$(pg_sql postgres "SELECT 1 FROM pg_roles WHERE rolname = '${owner//\'/}'")" != 1 ]]; then
+  owner="${DUMP_OWNER}"
+  if [[ -z "${owner}" || "$(pg_query postgres -v "owner=${owner}" <<<"SELECT 1 FROM pg_roles WHERE rolname = :'owner'")" != 1 ]]; then
     owner=postgres
   fi
-  exists="$(pg_sql postgres "SELECT COUNT(*) FROM pg_database WHERE datname = '${INTO}'")"
+  exists="$(pg_query postgres -v "db=${INTO}" <<<"SELECT COUNT(*) FROM pg_database WHERE datname = :'db'")"
   if [[ "${REPLACE}" == true && "${exists}" != 0 ]]; then
-    changed "drop the PostgreSQL database ${INTO} (--replace)"
-    run as_postgres dropdb -- "${INTO}"
-    exists=0
+    changed "drop the PostgreSQL database $(shown "${INTO}") (--replace), once the set's copy is loaded"
   fi
-  changed "load ${DB} of ${SET} into the PostgreSQL database ${INTO} (owner ${owner})"
+  changed "load $(shown "${DB}") of ${SET} into the PostgreSQL database $(shown "${INTO}") (owner $(shown "${owner}"))"
   [[ "${DRY_RUN}" == false ]] || return 0
-  [[ "${exists}" != 0 ]] || as_postgres createdb -O "${owner}" -- "${INTO}"
-  # Objects keep their owners when those roles exist (restore globals.sql first on a new server).
-  read_decoded "${dump}" | as_postgres pg_restore --exit-on-error --dbname="${INTO}" 2>"${TMP_DIR}/pg.err" \
-    || die 1 "loading ${DB} into ${INTO} failed: $(tail -n 3 "${TMP_DIR}/pg.err" | tr '\n' ' ')"
+  if [[ "${exists}" != 0 && "${REPLACE}" == false ]]; then
+    pg_load "${INTO}" || die 1 "loading $(shown "${DB}") into $(shown "${INTO}") failed: $(tail -n 3 "${TMP_DIR}/pg.err" | tr '\n' ' ')"
+    return 0
+  fi
+  scratch="tssr_restore_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  pg_query postgres -v "db=${scratch}" -v "owner=${owner}" <<<'CREATE DATABASE :"db" OWNER :"owner"' >/dev/null
+  if ! pg_load "${scratch}"; then
+    pg_query postgres -v "db=${scratch}" <<<'DROP DATABASE :"db"' >/dev/null || true
+    die 1 "loading $(shown "${DB}") failed (nothing changed: the database it was loaded into is dropped): $(tail -n 3 "${TMP_DIR}/pg.err" | tr '\n' ' ')"
+  fi
+  if [[ "${exists}" != 0 ]]; then
+    if ! pg_query postgres -v "db=${INTO}" <<<'DROP DATABASE :"db"' >/dev/null 2>"${TMP_DIR}/drop.err"; then
+      pg_query postgres -v "db=${scratch}" <<<'DROP DATABASE :"db"' >/dev/null || true
+      die 1 "dropping $(shown "${INTO}") failed (is it in use?), it is as it was: $(tail -n 2 "${TMP_DIR}/drop.err" | tr '\n' ' ')"
+    fi
+  fi
+  pg_query postgres -v "db=${scratch}" -v "into=${INTO}" <<<'ALTER DATABASE :"db" RENAME TO :"into"' >/dev/null
+}
+
+# pg_restore of the dump into DATABASE (named in a quoted connection string). pg_restore talks to
+# the server directly: no psql, no client commands.
+pg_load() {
+  read_decoded "${DUMP_PATH}" | as_postgres pg_restore --exit-on-error --dbname="$(conninfo "$1")" 2>"${TMP_DIR}/pg.err"
+}
+
+#######################################
+# The roles (globals.sql) loaded by psql in restricted mode: the first line is \restrict with a key
+# made here, at random; the file's own \restrict and \unrestrict lines are left out. psql then runs
+# no client command (\!, \o |cmd, \copy ... program, \connect...) whatever the file says: it cannot
+# know the key. A role that exists is not made again (its CREATE fails, as pg_dumpall intends) but
+# takes the attributes and password the set records (its ALTER ROLE runs); any other error fails the
+# restore (exit 1).
+#######################################
+restore_globals() {
+  local globals key errors
+  globals="$(set_file postgres/globals.sql.zst postgres/globals.sql.gz postgres/globals.sql.zst.gpg postgres/globals.sql.gz.gpg)" \
+    || die 2 "--postgres-globals: the set ${SET} holds no PostgreSQL globals (postgres/globals.sql)"
+  need_key "${globals}"
+  require_trust
+  RESTORED="postgres:globals"
+  changed "load the PostgreSQL roles of ${SET} (globals.sql: roles made or altered as the set records them)"
+  [[ "${DRY_RUN}" == false ]] || return 0
+  key="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+  { printf '\\restrict %s\n' "${key}"; read_decoded "${globals}" | sed -E '/^\\(un)?restrict [A-Za-z0-9]+[[:space:]]*$/d'; } \
+    | as_postgres psql -X -q -v VERBOSITY=sqlstate -f - -d postgres >/dev/null 2>"${TMP_DIR}/globals.err" || true
+  # Every message is an error (a refused client command included) but notices and "the role exists"
+  # (server messages as their SQLSTATE alone: a role's name may span lines; 42710: duplicate object).
+  errors="$(grep -vE '(^|: )(ERROR: +42710|NOTICE: +[0-9A-Z]{5}|WARNING: +[0-9A-Z]{5})$' -- "${TMP_DIR}/globals.err" || true)"
+  if [[ -n "${errors}" ]]; then
+    die 1 "loading the roles failed (what loaded before the error stays): $(head -n 3 <<<"${errors}" | tr '\n' ' ')"
+  fi
 }
 
 #######################################
@@ -496,11 +991,12 @@ main() {
     files) restore_files ;;
     mysql) restore_mysql ;;
     postgres) restore_postgres ;;
+    globals) restore_globals ;;
   esac
   if [[ "${DRY_RUN}" == false ]]; then
-    logger -t "${SYSLOG_TAG}" -- "${JOB}: restored ${RESTORED} from ${SET} into $(target_name)" 2>/dev/null || true
+    logger -t "${SYSLOG_TAG}" -- "${JOB}: restored $(shown "${RESTORED}") from ${SET} into $(shown "$(target_name)")" 2>/dev/null || true
   fi
-  info "$([[ "${DRY_RUN}" == true ]] && printf 'would restore' || printf 'restored') ${RESTORED} from ${SET}"
+  info "$([[ "${DRY_RUN}" == true ]] && printf 'would restore' || printf 'restored') $(shown "${RESTORED}") from ${SET}"
   emit_result changed
 }
 
