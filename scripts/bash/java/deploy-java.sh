@@ -10,9 +10,11 @@
 #
 #       --jar FILE        an executable jar (Main-Class in its manifest), run by the service app-NAME
 #       --war FILE        a web archive, run by Tomcat (Debian: tomcat10; the RedHat family has none)
+#                         (either: no entry with an absolute name or .., no link, device or setuid)
 #       --name NAME       the application's name: its service app-NAME, user app-NAME, folder
 #                         /opt/NAME, vhost; ^[a-z][a-z0-9-]{0,30}$, not ending in -
-#                         (default: from the file name: hello-service-1.0.0.jar -> hello-service)
+#                         (default: from the file name: hello-service-1.0.0.jar -> hello-service);
+#                         never an account, unit, folder or vhost someone else made
 #       --version V       the release's name, /opt/NAME/releases/V (default: the manifest's
 #                         Implementation-Version, else the first 12 hex digits of the file's SHA-256)
 #       --domain NAME     the site's name, ServerName of the vhost (default: hostname -f)
@@ -51,7 +53,8 @@
 # Exit codes:
 #   0  success (changes made, or nothing to do)
 #   1  runtime failure: a command failed, the Apache check failed (the previous configuration is
-#      back), or the application did not start or answer (the previous release and settings are back)
+#      back), or the application did not start or answer (the previous release, settings, vhost and
+#      certificate are back)
 #   2  usage or validation error: nothing was changed
 #   3  another run holds the lock /run/lock/tssr-kit-deploy-java.lock
 #
