@@ -170,6 +170,11 @@ tarball("device", [("device", "public/null", "")])
 tarball("link-into-a-data-folder", [("link", "public/up", "../uploads/x")])
 tarball("data-folder-is-a-link", [("link", "uploads", "public")])
 tarball("data-folder-through-a-link", [("link", "web", "public")])
+for name, target in (("top-folder-is-a-link", "/etc"), ("top-folder-is-a-link-climbing-out", "../../..")):
+    with tarfile.open(f"{out}/{name}.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("parc-1.0")
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        tar.addfile(info)
 folder("folder-with-a-fifo", lambda p: os.mkfifo(f"{p}/public/pipe"))
 folder("folder-with-a-device", lambda p: os.mknod(f"{p}/public/null", stat.S_IFCHR | 0o644, os.makedev(1, 3)))
 folder("folder-with-a-setuid-file", lambda p: os.chmod(shutil.copy("/bin/true", f"{p}/public/tool"), 0o4755))
@@ -709,6 +714,11 @@ HOSTILE_APPS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
     ("tarball-data-folder-is-a-link", "data-folder-is-a-link.tar.gz", (), ("is a link in the app",)),
     ("tarball-data-folder-through-a-link", "data-folder-through-a-link.tar.gz", ("--data-dir", "web/files"),
      ("'web' is a link in the app",)),
+    ("data-folder-is-a-file", V1, ("--data-dir", "public/index.php/x"),
+     ("'public/index.php' is a file in the app",)),
+    ("tarball-top-folder-is-a-link", "top-folder-is-a-link.tar.gz", (), ("absolute path",)),
+    ("tarball-top-folder-is-a-link-climbing-out", "top-folder-is-a-link-climbing-out.tar.gz", (),
+     ("leads outside the app",)),
     # Hard links: GNU tar strips / and ../ from their targets (nothing outside can be named).
     ("tarball-hard-link-to-an-absolute-path", "hard-link-to-an-absolute-path.tar.gz", (), UNPACKED),
     ("tarball-hard-link-climbing-out", "hard-link-climbing-out.tar.gz", (), UNPACKED),
