@@ -788,6 +788,23 @@ def test_a_hostile_schema_fails_changes_nothing_else_and_is_not_recorded(site: S
     assert_serves(site.node, "1")
 
 
+def test_a_schema_that_sets_its_own_password_leaves_its_author_nothing(site: Site) -> None:
+    node = site.node
+    query = ("mariadb -N -B -e \"SELECT JSON_VALUE(Priv, '$.authentication_string'), "
+             "JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = 'parc-migrate'\"")
+    before = node.sh(query)
+    schema = f"{WORKDIR}/own-password.sql"
+    node.write(schema, "SET PASSWORD = PASSWORD('known-by-the-author');\n")
+    run = site.deploy(*app_args(schema=schema))
+    assert run.exit == 0, run
+    assert "changed the password of parc-migrate: the stored one is back" in run.stderr, run
+    assert node.sh(query) == before and before.split()[1] == "1", (before, node.sh(query))
+    login = node.exec("mariadb", "--no-defaults", "--protocol=socket", "-u", "parc-migrate",
+                      "-pknown-by-the-author", "-e", "SELECT 1")
+    assert login.returncode != 0, "the schema's author logs in as parc-migrate"
+    assert_serves(node, "1")
+
+
 def test_the_schema_account_may_change_the_app_database_only(site: Site) -> None:
     grants = site.node.sh("mariadb -N -B -e \"SHOW GRANTS FOR 'parc-migrate'@'localhost'\"").splitlines()
     assert [g for g in grants if not g.startswith("GRANT USAGE ON *.*")] == [

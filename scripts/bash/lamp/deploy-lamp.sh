@@ -188,6 +188,7 @@ undo_unchecked_switch() {
 }
 
 cleanup() {
+  lock_migrate_account
   undo_unchecked_switch
   # A run that stops before its commit (web_commit): the web front and the settings files it
   # changed go back.
@@ -998,23 +999,24 @@ write_client_defaults() {
   )
 }
 
-# Does the password open the account? Arguments: the user, the password
-password_works() {
-  local defaults="${TMP_DIR}/check.cnf" ok=0
-  write_client_defaults "${defaults}" "$1" "$2"
-  mariadb_client --defaults-file="${defaults}" --protocol=socket -e 'SELECT 1' >/dev/null 2>&1 || ok=1
-  rm -f -- "${defaults}"
-  return "${ok}"
+# Is the account's password hash (as root reads it) the one of the password? Arguments: the user,
+# the password
+password_is() {
+  local stored
+  stored="$(sql <<<"SELECT JSON_VALUE(Priv, '\$.authentication_string') FROM mysql.global_priv
+  WHERE User = $(sql_quote "$1") AND Host = 'localhost';" 2>/dev/null || true)"
+  [[ -n "${stored}" && "${stored}" == "$(password_hash "$2")" ]]
 }
 
 #######################################
 # An account of the app (USER@localhost): created with the stored password (or given it back), and
 # allowed PRIVILEGES on the app's database and nothing else. Uses DB_STATE.
 # Arguments: the user, its DB_STATE kind (app-user, migrate-user), the password file in STATE_DIR,
-# the privileges, what it is for (narration)
+# the privileges, what it is for (narration), "locked" to create it locked (ACCOUNT LOCK)
 #######################################
 ensure_account() {
-  local user="$1" kind="$2" secret="$3" privileges="$4" what="$5" account password expected grants
+  local user="$1" kind="$2" secret="$3" privileges="$4" what="$5" lock="" account password expected grants
+  [[ "${6:-}" != locked ]] || lock=" ACCOUNT LOCK"
   account="$(sql_account "${user}" localhost)"
   password="$(stored_password "${secret}")"
   if [[ ! -s "${STATE_DIR}/${secret}" ]]; then
@@ -1024,8 +1026,8 @@ ensure_account() {
   if ! grep -q "^${kind}"$'\t' <<<"${DB_STATE}"; then
     changed "MariaDB: create the account ${user}@localhost (${what})"
     db_record_add "account ${user}@localhost"
-    run sql <<<"CREATE USER ${account} IDENTIFIED BY PASSWORD $(sql_quote "$(password_hash "${password}")");"
-  elif ! password_works "${user}" "${password}"; then
+    run sql <<<"CREATE USER ${account} IDENTIFIED BY PASSWORD $(sql_quote "$(password_hash "${password}")")${lock};"
+  elif ! password_is "${user}" "${password}"; then
     changed "MariaDB: set the password of ${user}@localhost to the stored one"
     run sql <<<"ALTER USER ${account} IDENTIFIED BY PASSWORD $(sql_quote "$(password_hash "${password}")");"
   fi
@@ -1056,8 +1058,26 @@ ensure_app_database() {
 # the app's database, none elsewhere: no GRANT, no FILE, no other database, no account), never as
 # root; by the client in --sandbox mode (no \! system, tee, source...), without LOAD DATA LOCAL, in
 # a clean environment (an EDITOR the \e command would start is /bin/false), with a defaults file of
-# its own (no ~/.my.cnf). Recorded (SHA-256) only when every statement succeeded.
+# its own (no ~/.my.cnf). Recorded (SHA-256) only when every statement succeeded. The account is
+# locked (ACCOUNT LOCK) but while the client runs; a password the schema gave it is replaced by the
+# stored one before it is locked again: nobody keeps it.
 #######################################
+MIGRATE_UNLOCKED=false
+
+lock_migrate_account() {
+  [[ "${MIGRATE_UNLOCKED}" == true ]] || return 0
+  MIGRATE_UNLOCKED=false
+  local account password
+  account="$(sql_account "${MIGRATE_USER}" localhost)"
+  password="$(<"${STATE_DIR}/migrate-password")"
+  if ! password_is "${MIGRATE_USER}" "${password}"; then
+    warn "the schema changed the password of ${MIGRATE_USER}: the stored one is back"
+    sql <<<"ALTER USER ${account} IDENTIFIED BY PASSWORD $(sql_quote "$(password_hash "${password}")");" \
+      || warn "could not give ${MIGRATE_USER} its stored password back"
+  fi
+  sql <<<"ALTER USER ${account} ACCOUNT LOCK;" || warn "could not lock ${MIGRATE_USER}"
+}
+
 step_schema() {
   [[ -n "${SCHEMA}" ]] || return 0
   local sum client help defaults="${TMP_DIR}/migrate.cnf"
@@ -1074,15 +1094,19 @@ step_schema() {
     die 1 "the MariaDB client here ($("${client}" --version 2>/dev/null | head -n 1)) has no --sandbox mode (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and later): a schema could run shell commands with it, so it is not applied; update mariadb-client"
   fi
   ensure_account "${MIGRATE_USER}" migrate-user migrate-password "ALL PRIVILEGES" \
-    "it applies the schemas of ${NAME}, to ${NAME} only"
+    "it applies the schemas of ${NAME}, to ${NAME} only; locked between them" locked
   write_client_defaults "${defaults}" "${MIGRATE_USER}" "$(<"${STATE_DIR}/migrate-password")"
-  if ! env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/nonexistent LC_ALL=C EDITOR=/bin/false \
+  MIGRATE_UNLOCKED=true
+  sql <<<"ALTER USER $(sql_account "${MIGRATE_USER}" localhost) ACCOUNT UNLOCK;"
+  local status=0
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/nonexistent LC_ALL=C EDITOR=/bin/false \
     VISUAL=/bin/false MYSQL_HISTFILE=/dev/null "${client}" --defaults-file="${defaults}" --sandbox \
-    --local-infile=0 --batch --database="${NAME}" <"${SCHEMA}" >&2; then
-    rm -f -- "${defaults}"
+    --local-infile=0 --batch --database="${NAME}" <"${SCHEMA}" >&2 || status=$?
+  rm -f -- "${defaults}"
+  lock_migrate_account
+  if ((status != 0)); then
     die 1 "the schema $(basename -- "${SCHEMA}") failed on the database ${NAME} and is not recorded as applied (it runs as ${MIGRATE_USER}: only ${NAME} can change; the statements before the failing one stay applied)"
   fi
-  rm -f -- "${defaults}"
   printf '%s %s %s\n' "${sum}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(basename -- "${SCHEMA}")" \
     >>"${STATE_DIR}/schema-applied"
   chmod 0600 -- "${STATE_DIR}/schema-applied"
