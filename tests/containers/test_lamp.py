@@ -815,6 +815,30 @@ def test_the_schema_account_may_change_the_app_database_only(site: Site) -> None
     assert site.node.sh(f"stat -c '%a %U' {password}").strip() == "600 root"
 
 
+# Accounts whose host part is SQL: the deploy drops them (anonymous users, remote root) by the name it
+# reads back from the server; that name must stay data.
+HOSTILE_HOSTS = r"""
+CREATE USER ''@'x'' OR 1=1; DROP DATABASE parc; -- ';
+CREATE USER ''@'tail\\';
+CREATE USER 'root'@'r''); DROP DATABASE parc; -- ' IDENTIFIED BY 'x';
+"""
+
+
+def test_account_names_read_from_the_server_are_data_never_sql(site: Site) -> None:
+    node = site.node
+    node.exec("mariadb", stdin=HOSTILE_HOSTS.encode())
+    listed = node.sh("mariadb -N -B -e \"SELECT HEX(Host) FROM mysql.user WHERE User = '' OR "
+                     "(User = 'root' AND Host <> 'localhost')\"").split()
+    assert len(listed) == 3, f"the test accounts were not made: {listed}"
+    run = site.deploy(*app_args())
+    assert run.exit == 0, run
+    left = node.sh("mariadb -N -B -e \"SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = '' OR "
+                   "(User = 'root' AND Host <> 'localhost')\"")
+    assert left == "", f"accounts left: {left}"
+    assert "parc" in node.sh("mariadb -N -B -e 'SHOW DATABASES'").split()
+    assert_serves(node, "1", "PC-0001")
+
+
 # What someone else made on the host before the deploy (the kit must never take it over), and the
 # name that meets it: (id, the name, words of which one is in the message).
 OCCUPIED = r"""
