@@ -182,8 +182,8 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
 @task(auto_shortflags=False, help={
     "app": "the application: a folder (packed into a tarball) or a .tar/.tar.gz/.tgz "
            "(default examples/lamp/parc-v1)",
-    "schema": "SQL applied once per content by root (default: the sample app's schema.sql, "
-              "only with the default --app)",
+    "schema": "SQL applied once per content as the app's migration account NAME-migrate, never root "
+              "(default: the sample app's schema.sql, only with the default --app)",
     "name": "the app's name (default: from --app, without version: parc-v1 -> parc)",
     "domain": "the vhost's ServerName (default: the host's FQDN, else NAME.localdomain)",
     "cert": "a PEM certificate (with --key; default: a self-signed one, generated once)",

@@ -4,12 +4,14 @@ Per platform (Debian 12, Debian 13, RedHat when ``TSSR_REDHAT_IMAGE`` names an i
 *skipped, not run: no image*), whatever ``TSSR_TEST_BOOT`` says (the services need systemd), ONE
 container for the whole module, taken through the story test by test, in the order of this file:
 
-1. the fresh host: refused input (exit 2, a message naming the field, nothing changed) and a dry
-   run (changes planned, nothing changed);
+1. the fresh host: refused input (exit 2, a message naming the field, nothing changed) — hostile
+   archives (zip slip, links, setuid entries) and names someone else owns (an account, a group, a
+   package's unit, a folder of /opt) among them — and a dry run (changes planned, nothing changed);
 2. the jar: the sample ``hello-service`` 1.0.0 deployed (port 8081: Tomcat takes 8080), served over
    HTTPS only, as a hardened service; a second run changes nothing; a port already taken is
    refused; a killed JVM comes back; update to 2.0.0 and rollback; an unhealthy release and one
-   that crashes at start are rolled back;
+   that crashes at start are rolled back, with the vhost and certificate of a new port or domain
+   put back too; deploy-lamp.sh never takes over a Java app's vhost or domain;
 3. the WAR (Debian; refused on the RedHat family): ``hello-war`` 1.0.0 on Tomcat beside the jar,
    under its own domain;
 4. last, the secret of the ``--env-file`` given to every jar deploy: in the root-only env file and
@@ -70,6 +72,8 @@ SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "java"      # deploy-java.sh and tem
 LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"          # the deploy scripts' shared blocks
 FIXTURES = ROOT / "tests" / "fixtures" / "java"          # crash/src, unhealthy/src
 SAMPLE_SOURCE = ROOT / "examples" / "java" / "hello-service" / "src"
+LAMP_SOURCE = ROOT / "scripts" / "bash" / "lamp"        # deploy-lamp.sh: it must leave the Java apps alone
+LAMP_APP = ROOT / "examples" / "lamp" / "parc-v1"
 
 SCRIPT = f"{SCRIPT_DIR}/java/deploy-java.sh"
 APPS = f"{SCRIPT_DIR}/apps"
@@ -80,6 +84,17 @@ UNHEALTHY = f"{APPS}/unhealthy-3.0.0.jar"      # serves, but /health answers 503
 CRASH = f"{APPS}/crash-4.0.0.jar"              # exits 1 at start
 NO_MAIN = f"{APPS}/nomain.jar"                 # a zip with a manifest, without Main-Class
 NOT_ZIP = f"{APPS}/notzip.jar"                 # text
+# Hostile archives (executable, else valid): an entry that would land outside a folder it were
+# unpacked into, a link, a setuid entry. (id -> the entry's name, its Unix mode)
+HOSTILE_ENTRIES = {
+    "zip-slip-dotdot": ("../../../../tmp/pwned", 0o100644),
+    "zip-slip-inside-a-folder": ("org/../../../tmp/pwned", 0o100644),
+    "zip-slip-backslash": ("..\\..\\tmp\\pwned", 0o100644),
+    "absolute-entry": ("/etc/cron.d/pwned", 0o100644),
+    "symbolic-link-entry": ("org/shadow", 0o120777),
+    "setuid-entry": ("bin/tool", 0o104755),
+    "fifo-entry": ("bin/pipe", 0o010644),
+}
 
 NAME = "hello-service"
 DOMAIN = "hello.lab.test"
@@ -142,6 +157,19 @@ def build(*args: str) -> None:
     assert proc.returncode == 0, f"build.sh {' '.join(args)} failed:\n{proc.stderr}"
 
 
+def write_hostile_jar(path: Path, entry: str, mode: int) -> None:
+    """An executable jar (a Main-Class; a WAR's WEB-INF/ too) holding one hostile entry, as it is."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Hello\n")
+        archive.writestr("Hello.class", b"\xca\xfe\xba\xbe")
+        if path.suffix == ".war":
+            archive.writestr("WEB-INF/web.xml", "<web-app/>\n")
+        info = zipfile.ZipInfo(entry)
+        info.create_system = 3                      # Unix: the mode is read from external_attr
+        info.external_attr = mode << 16
+        archive.writestr(info, "/etc/shadow" if mode & 0o170000 == 0o120000 else "x\n")
+
+
 def write_zip_without_main_class(path: Path) -> None:
     """A jar-shaped zip whose manifest has no Main-Class (a library, not an application)."""
     with zipfile.ZipFile(path, "w") as archive:
@@ -178,6 +206,9 @@ class Artifacts:
                 for done in builds:
                     done.result()
             write_zip_without_main_class(self.folder / "nomain.jar")
+            for case, (entry, mode) in HOSTILE_ENTRIES.items():
+                write_hostile_jar(self.folder / f"{case}.jar", entry, mode)
+            write_hostile_jar(self.folder / "zip-slip.war", "WEB-INF/../../../../tmp/pwned", 0o100644)
             (self.folder / "notzip.jar").write_text("not a zip: plain text named .jar\n")
             built.touch()
 
@@ -394,12 +425,14 @@ def java_platform(request: pytest.FixtureRequest) -> Platform:
 def host(java_platform: Platform, artifacts: Artifacts) -> Iterator[JavaHost]:
     """The platform's container: the script, its lib, the apps and the test's inputs in it."""
     start = time.monotonic()
-    copies = {f"{SCRIPT_DIR}/java": SCRIPT_SOURCE, f"{SCRIPT_DIR}/lib": LIB_SOURCE}
+    copies = {f"{SCRIPT_DIR}/java": SCRIPT_SOURCE, f"{SCRIPT_DIR}/lib": LIB_SOURCE,
+              f"{SCRIPT_DIR}/lamp": LAMP_SOURCE, f"{SCRIPT_DIR}/lamp-app": LAMP_APP}
     node = start_systemd_node(java_platform, copies, prefix="tssr-test-java")
     try:
         docker("cp", str(artifacts.ready()), f"{node.name}:{APPS}")
         for path, text in ENV_FILES.items():
             node.write(path, text, "0600")
+        node.sh(OCCUPIED)
         yield JavaHost(node, java_platform)
     finally:
         stop_node(node)
@@ -445,6 +478,17 @@ def war_site(jar_site: JavaHost) -> JavaHost:
 # ==================================================================================================
 # 1. The fresh host: refused input and a dry run change nothing, not even the packages
 
+# What someone else made on the host (the kit must never take it over): a human account that took
+# the kit's comment, a group alone, a package's unit, a folder of /opt.
+OCCUPIED = r"""
+useradd --create-home --shell /bin/bash --comment 'tssr-kit Java app human' app-human
+groupadd app-grp
+printf '[Unit]\nDescription=a package unit\n[Service]\nExecStart=/bin/true\n' \
+    > /lib/systemd/system/app-pkgunit.service
+systemctl daemon-reload
+mkdir -p /opt/vendor
+"""
+
 HOSTILE_NAMES = {
     "dot-dot": "../etc",
     "command-substitution": "$(touch /tmp/pwned)",
@@ -476,6 +520,14 @@ REFUSED: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("--env-file", "line 2", "PORT")),
     ("env-file-dollar-paren", jar_args(V1, "--env-file", ENV_BAD["dollar-paren"]),
      ("--env-file", "line 2", "TOKEN")),
+    *((f"jar-{case}", jar_args(f"{APPS}/{case}.jar", "--name", "hostile"), ("--jar", "not accepted"))
+      for case in HOSTILE_ENTRIES),
+    ("war-zip-slip", ("--war", f"{APPS}/zip-slip.war", "--name", "hostile", "--domain", WAR_DOMAIN),
+     ("--war", "zip slip")),
+    ("name-of-a-human-account", jar_args(V1, "--name", "human"), ("--name", "the account app-human exists")),
+    ("name-of-a-group-alone", jar_args(V1, "--name", "grp"), ("--name", "the group app-grp exists")),
+    ("name-of-a-package-unit", jar_args(V1, "--name", "pkgunit"), ("--name", "the unit app-pkgunit.service")),
+    ("name-of-a-folder-of-opt", jar_args(V1, "--name", "vendor"), ("--name", "/opt/vendor exists")),
 ]
 REFUSED_PARAMS = [pytest.param(args, words, id=case) for case, args, words in REFUSED]
 
@@ -703,6 +755,59 @@ def test_a_jar_that_crashes_at_start_is_caught_at_once_and_rolled_back(jar_site:
     assert seconds < 20, f"caught {seconds:.1f} s after the restart (health timeout 60 s){run!r}"
     assert run.seconds < 60, f"the run took the health timeout or more{run!r}"
     assert not node.exists(f"{APP_DIR}/releases/4.0.0"), "the failed release is still there"
+    assert_serves(node, "1.0.0")
+
+
+def test_a_release_that_crashes_on_a_new_port_puts_the_vhost_back_too(jar_site: JavaHost) -> None:
+    node = jar_site.node
+    vhost = node.sh(f"ls /etc/apache2/sites-available/tssr-{NAME}.conf /etc/httpd/conf.d/tssr-{NAME}.conf "
+                    "2>/dev/null", check=False).split()[0]
+    assert f"127.0.0.1:{PORT}/" in node.read(vhost)
+    # The vhost is rewritten for 8082 and Apache reloaded before the service fails its check.
+    run, before, after = jar_site.deploy_unchanged(*jar_args(CRASH, "--name", NAME, "--version", "4.0.1",
+                                                             "--port", "8082", "--health-timeout", "30"))
+    assert run.exit == 1, run
+    expected = {"status": "failed", "rolled_back": True, "failed_release": "4.0.1", "release": "1.0.0"}
+    assert subset(result_of(run), expected) == expected, run
+    assert "changed: write the vhost" in run.stderr, f"the vhost was not rewritten{run!r}"
+    assert f"127.0.0.1:{PORT}/" in node.read(vhost) and ":8082" not in node.read(vhost)
+    assert_nothing_changed(before, after, run)
+    assert_serves(node, "1.0.0")
+
+
+def test_an_unhealthy_release_under_a_new_domain_puts_the_vhost_and_certificate_back(jar_site: JavaHost
+                                                                                     ) -> None:
+    node = jar_site.node
+    run, before, after = jar_site.deploy_unchanged(*jar_args(UNHEALTHY, "--name", NAME, "--version", "3.0.1",
+                                                             "--health-timeout", "10"),
+                                                   "--domain", "new.lab.test", "--port", "8084")
+    assert run.exit == 1, run
+    expected = {"status": "failed", "rolled_back": True, "failed_release": "3.0.1", "release": "1.0.0"}
+    assert subset(result_of(run), expected) == expected, run
+    assert "back on 1.0.0, which answers" in str(result_of(run).get("error")), run
+    assert not node.exists("/etc/ssl/tssr-kit/new.lab.test.crt"), "the new domain's certificate is left"
+    assert_nothing_changed(before, after, run)
+    assert_serves(node, "1.0.0")
+
+
+def test_deploy_lamp_never_takes_over_a_java_apps_vhost_or_domain(jar_site: JavaHost) -> None:
+    node = jar_site.node
+    # A Java app whose name is a valid PHP app name too.
+    first = jar_site.deploy("--jar", V1, "--name", "hellojava", "--domain", "hellojava.lab.test",
+                            "--port", "8083", "--version", "1.0.0")
+    assert first.exit == 0, first
+    for args, words in ((("--name", "hellojava", "--domain", "php.lab.test"), "written by deploy-java.sh"),
+                        (("--name", "php", "--domain", DOMAIN), "already the name of another site")):
+        before = snapshot(node)
+        argv = ("bash", f"{SCRIPT_DIR}/lamp/deploy-lamp.sh", "--app", f"{SCRIPT_DIR}/lamp-app", *args)
+        start = time.monotonic()
+        run = jar_site.record(node.exec(*argv, workdir=WORKDIR, timeout=DEPLOY_TIMEOUT), argv,
+                              time.monotonic() - start)
+        after = snapshot(node)
+        assert run.exit == 2 and run.result.get("script") == "deploy-lamp", run
+        assert run.result.get("changed") == 0 and words in run.stderr, run
+        assert_nothing_changed(before, after, run)
+    assert https(node, "/", "hellojava.lab.test")[1].startswith("hello-service 1.0.0"), "the Java app stopped"
     assert_serves(node, "1.0.0")
 
 

@@ -7,9 +7,11 @@ systemd), two containers:
 - the *site*: one container that the sample app ``examples/lamp/parc-v1`` is deployed to once (the
   install takes ~40 s on an idle machine, 2-3 min on a busy one; it runs in the background while the
   fresh host is tested), then taken through the story test by test, in the order of this file:
-  second run, dry run, refused input, least privilege, firewall, update to ``parc-v2`` and
-  rollback, failing health checks, a broken Apache configuration, the data folder, tarballs,
-  ``--keep``, and last the secrets (by then every run's output and the journal can be searched);
+  second run, dry run, refused input, hostile apps, hostile schemas, names the kit did not create,
+  deploy-java beside it, least privilege, firewall, update to ``parc-v2`` and rollback, failing
+  health checks (settings put back too), a broken Apache configuration, the data folder (PHP never
+  runs there), tarballs, ``--keep``, and last the secrets (by then every run's output and the
+  journal can be searched);
 - the *fresh host*: a container never deployed to, for the dry run and the refused input on a
   bare host (replaced as soon as a run changed it).
 
@@ -23,9 +25,9 @@ accounts, the installed packages, the loaded firewall, MariaDB's users, grants, 
 and table checksums, and no ``/tmp/pwned`` (what the injection payloads try to create).
 
 The script and its templates are copied to ``/opt/tssr-test/lamp/`` (the shared ``lib/`` to
-``/opt/tssr-test/lib/``), the sample apps to
+``/opt/tssr-test/lib/``, deploy-java.sh to ``/opt/tssr-test/java/``), the sample apps to
 ``/opt/tssr-test/apps/``; the test's own variants (copies, tarballs, certificates) are made in
-``/root/work``.
+``/root/work``, the hostile applications by :data:`HOSTILE_INPUTS` in ``/root/work/hostile``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "lamp"          # deploy-lamp.sh and templates/
+JAVA_SOURCE = ROOT / "scripts" / "bash" / "java"            # deploy-java.sh (it must leave this site alone)
 LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"              # the deploy scripts' shared blocks
 APPS_SOURCE = ROOT / "examples" / "lamp"                     # parc-v1, parc-v2
 
@@ -93,6 +96,8 @@ KEY_A = f"{WORKDIR}/a.key"
 KEY_B = f"{WORKDIR}/b.key"                      # another key: not CERT_A's
 TAR_DOTDOT = f"{WORKDIR}/evil-dotdot.tar.gz"    # parc-1.0/… plus a member `../evil`
 TAR_ABSOLUTE = f"{WORKDIR}/evil-absolute.tar.gz"  # parc-1.0/… plus a member `/etc/evil`
+HOSTILE = f"{WORKDIR}/hostile"                  # the hostile applications (HOSTILE_INPUTS)
+EVIL_EDITOR = f"{WORKDIR}/evil-editor"          # an EDITOR that creates /tmp/pwned, were it ever run
 
 # Builds the two hostile tarballs from parc-v1 (argv: the app, the two tarball paths).
 EVIL_TARBALLS = r"""
@@ -104,6 +109,90 @@ for path, evil in ((dotdot, "../evil"), (absolute, "/etc/evil")):
         member = tarfile.TarInfo(evil)          # written as is: tarfile keeps `..` and the leading /
         member.size = 5
         tar.addfile(member, io.BytesIO(b"evil\n"))
+"""
+
+# Builds the hostile applications from parc-v1 (argv: the app, the output folder), as root in the
+# container: tarballs (parc-1.0/… and the hostile members, written as they are) and folders.
+HOSTILE_INPUTS = r"""
+import io, os, shutil, stat, subprocess, sys, tarfile
+app, out = sys.argv[1:3]
+os.makedirs(out, exist_ok=True)
+
+def tarball(name, members, without_public=False):
+    def keep(info):
+        return None if without_public and info.name.startswith("parc-1.0/public") else info
+    with tarfile.open(f"{out}/{name}.tar.gz", "w:gz") as tar:
+        tar.add(app, arcname="parc-1.0", filter=keep)
+        for kind, member, value, *mode in members:
+            info = tarfile.TarInfo(f"parc-1.0/{member}")
+            info.mode = mode[0] if mode else 0o644
+            data = b""
+            if kind == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, value
+            elif kind == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, value
+            elif kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            elif kind == "device":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            else:
+                data = value.encode()
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+def folder(name, make):
+    path = f"{out}/{name}"
+    shutil.copytree(app, path, symlinks=True)
+    make(path)
+
+tarball("link-to-tmp-written-through", [("link", "evil", "/tmp"), ("file", "evil/pwned", "x")])
+tarball("link-to-etc-written-through", [("link", "etc", "/etc"), ("file", "etc/evil", "x")])
+tarball("dotdot-link-written-through", [("link", "evil", "../../../../../../../../tmp"),
+                                        ("file", "evil/pwned", "x")])
+tarball("chain-makes-the-docroot-the-root", [("dir", "d", ""), ("link", "d/up", ".."),
+                                             ("link", "public", "d/up/../../../../../../../..")],
+        without_public=True)
+tarball("chain-written-through", [("dir", "d", ""), ("link", "d/up", ".."),
+                                  ("link", "e", "d/up/../../../../../../../../tmp"),
+                                  ("file", "e/pwned", "x")])
+tarball("absolute-link", [("link", "public/shadow.txt", "/etc/shadow")])
+tarball("dotdot-link", [("link", "public/up", "../..")])
+tarball("link-to-a-link", [("link", "public/a", "index.php"), ("link", "public/b", "a")])
+tarball("public-is-a-link-outside", [("link", "public", "../../../../../../etc")], without_public=True)
+tarball("hard-link-to-an-absolute-path", [("hard", "public/shadow.txt", "/etc/shadow")])
+tarball("hard-link-climbing-out", [("hard", "public/shadow.txt", "../../../../../../../../etc/shadow")])
+tarball("setuid-file", [("file", "public/tool", "#!/bin/sh\n", 0o4755)])
+tarball("setgid-file", [("file", "public/tool", "#!/bin/sh\n", 0o2755)])
+tarball("fifo", [("fifo", "public/pipe", "")])
+tarball("device", [("device", "public/null", "")])
+tarball("link-into-a-data-folder", [("link", "public/up", "../uploads/x")])
+tarball("data-folder-is-a-link", [("link", "uploads", "public")])
+tarball("data-folder-through-a-link", [("link", "web", "public")])
+for name, target in (("top-folder-is-a-link", "/etc"), ("top-folder-is-a-link-climbing-out", "../../..")):
+    with tarfile.open(f"{out}/{name}.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("parc-1.0")
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        tar.addfile(info)
+folder("folder-with-a-fifo", lambda p: os.mkfifo(f"{p}/public/pipe"))
+folder("folder-with-a-device", lambda p: os.mknod(f"{p}/public/null", stat.S_IFCHR | 0o644, os.makedev(1, 3)))
+folder("folder-with-a-setuid-file", lambda p: os.chmod(shutil.copy("/bin/true", f"{p}/public/tool"), 0o4755))
+folder("folder-with-a-hard-link-to-shadow", lambda p: os.link("/etc/shadow", f"{p}/public/shadow.txt"))
+folder("folder-with-an-absolute-link", lambda p: os.symlink("/etc/shadow", f"{p}/public/shadow.txt"))
+folder("folder-with-a-chain", lambda p: (os.mkdir(f"{p}/d"), os.symlink("..", f"{p}/d/up"),
+                                         os.symlink("d/up/../../../../../../..", f"{p}/public/root")))
+# A folder of the app's author (not root) holding a file only root may read (a hard link or a swap
+# made behind the operator's back): root must never copy it for them.
+subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "author"], check=True)
+shutil.copytree(app, "/home/author/app", symlinks=True)
+shutil.chown("/home/author", "author", "author")
+for folder_, _, files in os.walk("/home/author/app"):
+    for name in [folder_, *(os.path.join(folder_, f) for f in files)]:
+        shutil.chown(name, "author", "author")
+with open("/home/author/app/public/secret.txt", "w") as secret:
+    secret.write("root only\n")
+os.chmod("/home/author/app/public/secret.txt", 0o600)
 """
 
 # Packs a folder as a tarball with one top folder (argv: folder, tarball, top folder name).
@@ -157,6 +246,7 @@ if command -v mariadb >/dev/null 2>&1 && mariadb -N -B -e 'SELECT 1' >/dev/null 
 else
     echo 'no server'
 fi
+printf '=== shadow\n'; stat -c '%a %U:%G' /etc/shadow
 printf '=== pwned\n'; ls -d /tmp/pwned /etc/evil /evil /srv/evil /srv/lamp/evil 2>/dev/null || true
 """
 
@@ -194,9 +284,10 @@ class Run(ScriptRun):
         return value
 
 
-def deploy(node: Node, *args: str, timeout: float = DEPLOY_TIMEOUT) -> Run:
-    """``bash deploy-lamp.sh ARGS`` as root in the container (no shell: the values reach it as is)."""
-    argv = ("bash", SCRIPT, *args)
+def deploy(node: Node, *args: str, timeout: float = DEPLOY_TIMEOUT, env: dict[str, str] | None = None) -> Run:
+    """``bash deploy-lamp.sh ARGS`` as root in the container (no shell: the values reach it as is),
+    with ``env`` added to its environment."""
+    argv = ("env", *(f"{k}={v}" for k, v in (env or {}).items()), "bash", SCRIPT, *args)
     start = time.monotonic()
     proc = node.exec(*argv, workdir=WORKDIR, timeout=timeout)
     return Run(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
@@ -271,14 +362,18 @@ def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
     node = start_systemd_node(platform, {
         LAMP: SCRIPT_SOURCE,
         f"{SCRIPT_DIR}/lib": LIB_SOURCE,                    # ../lib, as in the repository
+        f"{SCRIPT_DIR}/java": JAVA_SOURCE,
         **{f"{APPS}/{app}": APPS_SOURCE / app for app in ("parc-v1", "parc-v2")},
     })
     try:
         node.exec("mkdir", "-p", WORKDIR, SCHEMA_DIR)
         for file, data in certs.items():
             node.write(f"{WORKDIR}/{file}", data, "0600")
-        proc = node.exec("python3", "-c", EVIL_TARBALLS, V1, TAR_DOTDOT, TAR_ABSOLUTE)
-        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        node.write(EVIL_EDITOR, "#!/bin/sh\ntouch /tmp/pwned\n", "0755")
+        makers = ((EVIL_TARBALLS, (V1, TAR_DOTDOT, TAR_ABSOLUTE)), (HOSTILE_INPUTS, (V1, HOSTILE)))
+        for script, args in makers:
+            proc = node.exec("python3", "-c", script, *args)
+            assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     except BaseException:
         stop_node(node)
         raise
@@ -329,10 +424,10 @@ class Site:
     runs: list[Run] = field(default_factory=list, repr=False)
     cmdlines: str = field(default="", repr=False)  # every command line seen during the first deploy
 
-    def deploy(self, *args: str) -> Run:
+    def deploy(self, *args: str, env: dict[str, str] | None = None) -> Run:
         if self.first.exit != 0:
             pytest.fail(f"the first deploy failed, the story cannot go on{self.first!r}")
-        run = deploy(self.node, *args)
+        run = deploy(self.node, *args, env=env)
         self.runs.append(run)
         return run
 
@@ -446,18 +541,19 @@ def fresh_host(request: pytest.FixtureRequest, lamp_platform: Platform, certs: d
     holder.close()
 
 
-def run_unchanged(holder: FreshHost | Site, *args: str) -> tuple[Run, dict[str, str], dict[str, str]]:
+def run_unchanged(holder: FreshHost | Site, *args: str, env: dict[str, str] | None = None
+                  ) -> tuple[Run, dict[str, str], dict[str, str]]:
     """Run the script on the fresh host or the site, with a snapshot before and after."""
     if isinstance(holder, FreshHost):
         node = holder.get()
         before = snapshot(node)
-        run = deploy(node, *args)
+        run = deploy(node, *args, env=env)
         after = snapshot(node)
         holder.dirty = before != after
     else:
         node = holder.node
         before = snapshot(node)
-        run = holder.deploy(*args)
+        run = holder.deploy(*args, env=env)
         after = snapshot(node)
     return run, before, after
 
@@ -493,6 +589,9 @@ HOSTILE_NAMES = {
     "quote": "a'b",
     "17-characters": "abcdefghijklmnopq",
 }
+# Names of MariaDB's own databases and accounts, PHP-FPM's default pool and the like: never an app's.
+RESERVED_NAMES = ("mysql", "sys", "root", "test", "information_schema", "performance_schema", "phpmyadmin",
+                  "www")
 REFUSED: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     *((f"domain-{case}", app_args(domain=value), ("domain",)) for case, value in HOSTILE_DOMAINS.items()),
     ("app-missing", app_args(app=f"{WORKDIR}/no-such-app"), ("app", "no-such-app")),
@@ -509,6 +608,11 @@ REFUSED: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("data-dir-dotdot", ("--app", V1, "--schema", V1_SCHEMA, "--domain", DOMAIN, "--data-dir", "../x"),
      ("data",)),
     ("health-without-slash", app_args() + ("--health", "health.php"), ("health",)),
+    *((f"name-reserved-{name}", app_args() + ("--name", name),
+       ("system database, account or pool",) if len(name) <= 16 else ("not a valid name",))
+      for name in RESERVED_NAMES),
+    ("data-dir-inside-another", app_args() + ("--data-dir", "public", "--data-dir", "public/files"),
+     ("inside the data folder 'public'",)),
 ]
 REFUSED_PARAMS = [pytest.param(args, words, id=case) for case, args, words in REFUSED]
 
@@ -586,6 +690,230 @@ def test_bad_input_on_a_deployed_host_exits_2_and_changes_nothing(site: Site, ar
     run, before, after = run_unchanged(site, *args)
     assert_refused(run, words)
     assert_nothing_changed(before, after, run)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile applications: (id, the app in HOSTILE, more arguments, words of which one is in the message).
+# Each is refused (exit 2) with nothing changed: no file outside the release, /etc/shadow untouched,
+# the site still serving version 1.
+UNPACKED = ("could not be unpacked",)
+HOSTILE_APPS: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = [
+    # A tarball that makes a link, then writes through it: GNU tar never does (its own guard).
+    ("tarball-link-to-tmp-written-through", "link-to-tmp-written-through.tar.gz", (), UNPACKED),
+    ("tarball-link-to-etc-written-through", "link-to-etc-written-through.tar.gz", (), UNPACKED),
+    ("tarball-dotdot-link-written-through", "dotdot-link-written-through.tar.gz", (), UNPACKED),
+    ("tarball-chain-written-through", "chain-written-through.tar.gz", (), UNPACKED),
+    # Links resolved on disk.
+    ("tarball-chain-makes-the-docroot-the-root", "chain-makes-the-docroot-the-root.tar.gz", (),
+     ("through another link",)),
+    ("tarball-absolute-link", "absolute-link.tar.gz", (), ("absolute path",)),
+    ("tarball-dotdot-link", "dotdot-link.tar.gz", (), ("leads outside the app",)),
+    ("tarball-link-to-a-link", "link-to-a-link.tar.gz", (), ("through another link",)),
+    ("tarball-public-is-a-link-outside", "public-is-a-link-outside.tar.gz", (), ("leads outside the app",)),
+    ("tarball-link-into-a-data-folder", "link-into-a-data-folder.tar.gz", (), ("data folder 'uploads'",)),
+    ("tarball-data-folder-is-a-link", "data-folder-is-a-link.tar.gz", (), ("is a link in the app",)),
+    ("tarball-data-folder-through-a-link", "data-folder-through-a-link.tar.gz", ("--data-dir", "web/files"),
+     ("'web' is a link in the app",)),
+    ("data-folder-is-a-file", V1, ("--data-dir", "public/index.php/x"),
+     ("'public/index.php' is a file in the app",)),
+    ("tarball-top-folder-is-a-link", "top-folder-is-a-link.tar.gz", (), ("absolute path",)),
+    ("tarball-top-folder-is-a-link-climbing-out", "top-folder-is-a-link-climbing-out.tar.gz", (),
+     ("leads outside the app",)),
+    # Hard links: GNU tar strips / and ../ from their targets (nothing outside can be named).
+    ("tarball-hard-link-to-an-absolute-path", "hard-link-to-an-absolute-path.tar.gz", (), UNPACKED),
+    ("tarball-hard-link-climbing-out", "hard-link-climbing-out.tar.gz", (), UNPACKED),
+    # Special files and privileges, refused from the listing before anything is unpacked.
+    ("tarball-setuid-file", "setuid-file.tar.gz", (), ("setuid or setgid",)),
+    ("tarball-setgid-file", "setgid-file.tar.gz", (), ("setuid or setgid",)),
+    ("tarball-fifo", "fifo.tar.gz", (), ("special file",)),
+    ("tarball-device", "device.tar.gz", (), ("special file",)),
+    # A folder: the same, checked before the copy and again on the copy.
+    ("folder-with-a-fifo", "folder-with-a-fifo", (), ("a device, a pipe or a socket",)),
+    ("folder-with-a-device", "folder-with-a-device", (), ("a device, a pipe or a socket",)),
+    ("folder-with-a-setuid-file", "folder-with-a-setuid-file", (), ("setuid or setgid",)),
+    ("folder-with-a-hard-link-to-shadow", "folder-with-a-hard-link-to-shadow", (), ("hard link",)),
+    ("folder-with-an-absolute-link", "folder-with-an-absolute-link", (), ("absolute path",)),
+    ("folder-with-a-chain", "folder-with-a-chain", (), ("through another link", "data folder")),
+    ("folder-of-the-author-with-a-root-only-file", "/home/author/app", (),
+     ("cannot be read whole by its owner",)),
+]
+HOSTILE_APP_PARAMS = [pytest.param(app, more, words, id=case) for case, app, more, words in HOSTILE_APPS]
+
+
+@pytest.mark.parametrize(("app", "more", "words"), HOSTILE_APP_PARAMS)
+def test_a_hostile_application_is_refused_and_changes_nothing(site: Site, app: str, more: tuple[str, ...],
+                                                              words: tuple[str, ...]) -> None:
+    path = app if app.startswith("/") else f"{HOSTILE}/{app}"
+    if "hard-link-to-shadow" in app:
+        # Made now: every useradd replaces /etc/shadow, and an older link names the old file.
+        site.node.sh(f"ln -f /etc/shadow {path}/public/shadow.txt")
+    run, before, after = run_unchanged(site, *app_args(path), "--name", NAME, *more)
+    assert_refused(run, words)
+    assert_nothing_changed(before, after, run)
+    assert after["shadow"].split()[0] == "640", f"/etc/shadow changed: {after['shadow']}"
+    assert_serves(site.node, "1")
+
+
+# Hostile schemas: (id, SQL). Each fails (exit 1), is not recorded as applied, and changes nothing else:
+# no file, no account, no grant, no other database, not even a table of the app's database. The
+# deploy runs with EDITOR and VISUAL set to a program that would create /tmp/pwned.
+SCHEMA_ATTACKS = {
+    "shell-escape": "\\! touch /tmp/pwned\n",
+    "system-command-after-a-statement": "SELECT 1;\nsystem touch /tmp/pwned\n",
+    "tee-to-a-file": "tee /tmp/pwned\nSELECT 1;\n",
+    "source-a-root-only-file": "source /etc/shadow\n",
+    "editor-from-the-environment": "\\e\nCREATE DATABASE other;\n",
+    "grant-all-on-everything": "GRANT ALL ON *.* TO 'parc-migrate'@'localhost' WITH GRANT OPTION;\n",
+    "grant-to-the-app-user": "GRANT ALL PRIVILEGES ON parc.* TO 'parc'@'localhost';\n",
+    "create-user": "CREATE USER 'evil'@'%' IDENTIFIED BY 'evil';\n",
+    "write-the-mysql-schema": "USE mysql;\nUPDATE global_priv SET Priv = '{}' WHERE User = 'root';\n",
+    "select-into-outfile": "SELECT 'pwned' INTO OUTFILE '/tmp/pwned';\n",
+    "load-data-infile": "LOAD DATA INFILE '/etc/shadow' INTO TABLE equipment;\n",
+    "load-data-local-infile": "LOAD DATA LOCAL INFILE '/etc/shadow' INTO TABLE equipment;\n",
+    "create-another-database": "CREATE DATABASE other;\n",
+    "definer-root": "CREATE DEFINER = 'root'@'localhost' PROCEDURE p() SELECT 1;\n",
+    "set-a-global": "SET GLOBAL general_log_file = '/tmp/pwned';\n",
+}
+
+
+@pytest.mark.parametrize("sql", [pytest.param(sql, id=case) for case, sql in SCHEMA_ATTACKS.items()])
+def test_a_hostile_schema_fails_changes_nothing_else_and_is_not_recorded(site: Site, sql: str) -> None:
+    schema = f"{WORKDIR}/attack.sql"
+    site.node.write(schema, sql)
+    run, before, after = run_unchanged(site, *app_args(schema=schema),
+                                       env={"EDITOR": EVIL_EDITOR, "VISUAL": EVIL_EDITOR})
+    assert run.exit == 1, run
+    assert "not recorded as applied" in str(run.result.get("error")), run
+    assert_nothing_changed(before, after, run)
+    assert_serves(site.node, "1")
+
+
+def test_a_schema_that_sets_its_own_password_leaves_its_author_nothing(site: Site) -> None:
+    node = site.node
+    query = ("mariadb -N -B -e \"SELECT JSON_VALUE(Priv, '$.authentication_string'), "
+             "JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = 'parc-migrate'\"")
+    before = node.sh(query)
+    schema = f"{WORKDIR}/own-password.sql"
+    node.write(schema, "SET PASSWORD = PASSWORD('known-by-the-author');\n")
+    run = site.deploy(*app_args(schema=schema))
+    assert run.exit == 0, run
+    assert "changed the password of parc-migrate: the stored one is back" in run.stderr, run
+    assert node.sh(query) == before and before.split()[1] == "1", (before, node.sh(query))
+    login = node.exec("mariadb", "--no-defaults", "--protocol=socket", "-u", "parc-migrate",
+                      "-pknown-by-the-author", "-e", "SELECT 1")
+    assert login.returncode != 0, "the schema's author logs in as parc-migrate"
+    assert_serves(node, "1")
+
+
+def test_the_schema_account_may_change_the_app_database_only(site: Site) -> None:
+    grants = site.node.sh("mariadb -N -B -e \"SHOW GRANTS FOR 'parc-migrate'@'localhost'\"").splitlines()
+    assert [g for g in grants if not g.startswith("GRANT USAGE ON *.*")] == [
+        "GRANT ALL PRIVILEGES ON `parc`.* TO `parc-migrate`@`localhost`"], grants
+    record = site.node.read(f"/var/lib/tssr-kit/lamp/{NAME}/mariadb-objects").splitlines()
+    assert record == ["database parc", "account parc@localhost", "account parc-migrate@localhost"], record
+    password = f"/var/lib/tssr-kit/lamp/{NAME}/migrate-password"
+    assert site.node.sh(f"stat -c '%a %U' {password}").strip() == "600 root"
+
+
+# Accounts whose host part is SQL: the deploy drops them (anonymous users, remote root) by the name it
+# reads back from the server; that name must stay data.
+HOSTILE_HOSTS = r"""
+CREATE USER ''@'x'' OR 1=1; DROP DATABASE parc; -- ';
+CREATE USER ''@'tail\\';
+CREATE USER 'root'@'r''); DROP DATABASE parc; -- ' IDENTIFIED BY 'x';
+"""
+
+
+def test_account_names_read_from_the_server_are_data_never_sql(site: Site) -> None:
+    node = site.node
+    node.exec("mariadb", stdin=HOSTILE_HOSTS.encode())
+    listed = node.sh("mariadb -N -B -e \"SELECT HEX(Host) FROM mysql.user WHERE User = '' OR "
+                     "(User = 'root' AND Host <> 'localhost')\"").split()
+    assert len(listed) == 3, f"the test accounts were not made: {listed}"
+    run = site.deploy(*app_args())
+    assert run.exit == 0, run
+    left = node.sh("mariadb -N -B -e \"SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = '' OR "
+                   "(User = 'root' AND Host <> 'localhost')\"")
+    assert left == "", f"accounts left: {left}"
+    assert "parc" in node.sh("mariadb -N -B -e 'SHOW DATABASES'").split()
+    assert_serves(node, "1", "PC-0001")
+
+
+# What someone else made on the host before the deploy (the kit must never take it over), and the
+# name that meets it: (id, the name, words of which one is in the message).
+OCCUPIED = r"""
+mariadb -e "CREATE DATABASE IF NOT EXISTS legacy; CREATE USER IF NOT EXISTS 'crm'@'%' IDENTIFIED BY 'x';
+            CREATE USER IF NOT EXISTS 'shop-migrate'@'localhost' IDENTIFIED BY 'x';"
+getent passwd app-human >/dev/null || useradd --create-home --shell /bin/bash \
+    --comment 'tssr-kit LAMP app human' app-human
+getent group app-grp >/dev/null || groupadd app-grp
+pools=$(dirname "$(ls -d /etc/php/*/fpm/pool.d/www.conf /etc/php-fpm.d/www.conf 2>/dev/null | head -n 1)")
+printf '[legacypool]\nuser = nobody\n' > "$pools/legacypool.conf.disabled"
+printf '; someone else'"'"'s pool\n[otherpool]\nuser = nobody\n' > "$pools/zz-other.conf.disabled"
+vhosts=/etc/apache2/sites-available
+[ -d "$vhosts" ] || vhosts=/etc/httpd/conf.d
+printf '# the old intranet, by hand\n' > "$vhosts/tssr-oldsite.conf"
+"""
+OCCUPIED_NAMES = [
+    ("database-made-by-someone-else", "legacy", ("database 'legacy'",)),
+    ("account-made-by-someone-else", "crm", ("account 'crm@%'",)),
+    ("migration-account-made-by-someone-else", "shop", ("account 'shop-migrate@localhost'",)),
+    ("human-account-with-the-kits-comment", "human", ("account app-human",)),
+    ("group-without-its-account", "grp", ("group app-grp",)),
+    ("pool-file-of-someone-else", "legacypool", ("PHP-FPM pool",)),
+    ("pool-named-in-another-file", "otherpool", ("PHP-FPM pool [otherpool]",)),
+    ("vhost-file-of-someone-else", "oldsite", ("not by a tssr-kit deploy script",)),
+]
+
+
+@pytest.mark.parametrize(("name", "words"), [pytest.param(n, w, id=c) for c, n, w in OCCUPIED_NAMES])
+def test_a_name_the_kit_did_not_create_is_refused(site: Site, name: str, words: tuple[str, ...]) -> None:
+    node = site.node
+    node.sh(OCCUPIED)
+    # The pool files are live only during this test (php-fpm would otherwise start those pools).
+    node.sh("for f in /etc/php/*/fpm/pool.d/*.disabled /etc/php-fpm.d/*.disabled; do "
+            '[ -e "$f" ] && mv "$f" "${f%.disabled}"; done; true')
+    try:
+        run, before, after = run_unchanged(site, *app_args(), "--name", name)
+    finally:
+        node.sh("for f in /etc/php/*/fpm/pool.d/legacypool.conf /etc/php/*/fpm/pool.d/zz-other.conf "
+                "/etc/php-fpm.d/legacypool.conf /etc/php-fpm.d/zz-other.conf; do "
+                '[ -e "$f" ] && mv "$f" "$f.disabled"; done; true')
+    assert_refused(run, words)
+    assert_nothing_changed(before, after, run)
+
+
+# deploy-java on the same host: a tiny executable jar (a zip with a Main-Class), refused at validation.
+TINY_JAR = r"""
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as jar:
+    jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Tiny\n")
+    jar.writestr("Tiny.class", b"\xca\xfe\xba\xbe")
+"""
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    pytest.param(("--name", NAME, "--domain", "java.lab.test"), ("written by deploy-lamp.sh",),
+                 id="same-name"),
+    pytest.param(("--name", "other", "--domain", DOMAIN), ("already the name of another site",),
+                 id="same-domain"),
+])
+def test_deploy_java_never_takes_over_this_sites_vhost(site: Site, args: tuple[str, ...],
+                                                        words: tuple[str, ...]) -> None:
+    node = site.node
+    jar = f"{WORKDIR}/tiny.jar"
+    node.exec("python3", "-c", TINY_JAR, jar)
+    before = snapshot(node)
+    proc = node.exec("bash", f"{SCRIPT_DIR}/java/deploy-java.sh", "--jar", jar, "--port", "8099", *args,
+                     workdir=WORKDIR, timeout=DEPLOY_TIMEOUT)
+    run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
+                    proc.stderr.decode(errors="replace"), ("deploy-java.sh", *args))
+    after = snapshot(node)
+    assert run.exit == 2, run
+    assert run.result.get("script") == "deploy-java" and run.result.get("changed") == 0, run
+    assert any(word in run.stderr for word in words), run
+    assert_nothing_changed(before, after, run)
+    assert_serves(node, "1")
 
 
 def test_database_settings_are_readable_by_the_app_user_only(site: Site) -> None:
@@ -697,6 +1025,30 @@ def test_failed_health_path_rolls_back_too(site: Site) -> None:
     assert_serves(node, "1")
 
 
+def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(site: Site) -> None:
+    node = site.node
+    assert_serves(node, "1")
+    link, listing = current_release(node), releases(node)
+    broken = copy_app(node, f"{WORKDIR}/parc-broken-elsewhere",
+                      {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
+    before = snapshot(node)
+    # Another domain (a new vhost and certificate) and another data folder (a new vhost block).
+    run = site.deploy(*app_args(broken, domain=OTHER_DOMAIN), "--name", NAME, "--data-dir", "public/new")
+    after = snapshot(node)
+    assert run.exit == 1, run
+    assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
+                                                                            "rolled_back": True}, run
+    assert "previous settings are back" in str(run.result.get("error")), run
+    assert current_release(node) == link and releases(node) == listing
+    # Every configuration is what it was (the data folder made in shared/ is data, not configuration).
+    configuration = {k: v for k, v in before.items() if "/srv/lamp" not in k}
+    assert not snapshot_diff(configuration, {k: v for k, v in after.items() if "/srv/lamp" not in k}), (
+        f"the run left a change:\n{snapshot_diff(configuration, after)}{run!r}")
+    assert_serves(node, "1")
+    assert f"ServerName {DOMAIN}" in node.read(site.family.vhost)
+    assert not node.exists(f"/etc/ssl/tssr-kit/{OTHER_DOMAIN}.crt"), "the new domain's certificate is left"
+
+
 def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None:
     node = site.node
     link, listing = current_release(node), releases(node)
@@ -754,6 +1106,52 @@ def test_data_dir_is_writable_by_the_app_and_kept_across_releases(site: Site) ->
     assert current_release(node) != before, f"no new release{run!r}"
     assert node.sh(f"cat {CURRENT}/{DATA_DIR}/kept.txt").strip() == "kept"
     assert https(node, "/marker.txt") == (200, "data-dir check\n")
+
+
+# What an attacker uploads into a data folder under the document root, as the app would store it (the
+# app's own user writes it): PHP that prints RAN-42 when it runs, under several names, a .htaccess
+# that tries to turn PHP back on, and links to the app's own PHP.
+UPLOADS = "public/files"                    # a data folder the web serves, at /files/
+PAYLOAD = '<?php echo "RAN-" . (6 * 7);\n'
+PLANT = r"""set -e
+cd "$1"
+for name in evil.php evil.phtml evil.PHP evil.php5 evil.phar; do printf '%s' "$2" > "$name"; done
+printf 'SetHandler "proxy:unix:%s|fcgi://app-parc/"\nphp_flag engine on\n' "$3" > .htaccess
+printf 'AddHandler php-script .txt\n' >> .htaccess
+printf '%s' "$2" > evil.txt
+printf 'a picture\n' > picture.txt
+ln -sf ../index.php link.php
+ln -sf picture.txt link.txt
+"""
+UPLOAD_REQUESTS = ["/files/evil.php", "/files/evil.phtml", "/files/evil.PHP", "/files/evil.php5",
+                   "/files/evil.phar", "/files/evil.txt", "/files/evil.php/extra", "/files//evil.php",
+                   "/files/./evil.php", "/public/../files/evil.php", "/files/evil.php%00", "/files/link.php",
+                   "/files/link.txt", "/files/%65vil.php"]
+
+
+def test_php_never_runs_in_a_data_folder(site: Site) -> None:
+    node = site.node
+    run = site.deploy(*app_args(), "--data-dir", UPLOADS)
+    assert run.exit == 0, run
+    fpm_socket = node.sh(f"sed -n 's/^listen = //p' /etc/php/*/fpm/pool.d/{NAME}.conf "
+                         f"/etc/php-fpm.d/{NAME}.conf 2>/dev/null | head -n 1").strip()
+    proc = node.exec("runuser", "-u", f"app-{NAME}", "--", "sh", "-c", PLANT, "sh", f"{CURRENT}/{UPLOADS}",
+                     PAYLOAD, fpm_socket)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    # The positive controls: PHP does run in the release, and the folder does serve its files.
+    assert https(node, "/health.php")[0] == 200
+    assert https(node, "/files/picture.txt") == (200, "a picture\n")
+    for path in UPLOAD_REQUESTS:
+        code, body = https(node, path)
+        assert "RAN-42" not in body, f"{path}: PHP ran in the data folder ({code})"
+        assert code in (403, 404) or (code == 200 and body == PAYLOAD), f"{path}: {code}\n{body[:300]}"
+
+
+def test_a_data_folder_inside_one_the_app_may_change_is_refused(site: Site) -> None:
+    # public/files is the app's since the last test: a folder in it would be written through its links.
+    run, before, after = run_unchanged(site, *app_args(), "--data-dir", f"{UPLOADS}/sub")
+    assert_refused(run, ("which the application may change",))
+    assert_nothing_changed(before, after, run)
 
 
 def test_tarball_with_one_top_folder_deploys_under_the_derived_name(site: Site) -> None:

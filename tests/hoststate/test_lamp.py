@@ -31,7 +31,8 @@ What is checked, each from the host unless said otherwise:
   release);
 - MariaDB: no anonymous user, no test database, root only on localhost and refused over TCP, the
   server listens on loopback only; the app's user reaches its database and nothing else (its
-  password is read on the host into a 0600 temporary file, never put on a command line);
+  password is read on the host into a 0600 temporary file, never put on a command line); the
+  schema's account NAME-migrate (once a schema was applied) may change NAME.* and nothing else;
 - database.ini belongs to app-NAME with mode 0400; neither the web server's user nor app-NAME can
   write anything in the release;
 - the firewall: the ruleset (nftables table inet tssr_kit, or firewalld's zone) lets in only SSH, 80
@@ -367,6 +368,23 @@ def test_the_app_user_cannot_read_the_mysql_schema(as_app_user):
     result = as_app_user("SELECT User, Host FROM mysql.user")
     assert result.rc != 0, f"the app user read mysql.user: {result.stdout}"
     assert "denied" in result.stderr, result.stderr
+
+
+def test_the_schema_account_may_change_the_app_database_only(host, app, mariadb):
+    """A schema is applied as NAME-migrate, which exists once one was: ALL on NAME.* (the name
+    escaped: _ would match any character), nothing else; no other account of the app's names."""
+    applied = run(host, "test", "-s", f"/var/lib/tssr-kit/lamp/{app.name}/schema-applied").rc == 0
+    every = sql_as_root(host, mariadb, "SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY 1")
+    accounts = [a for a in every if a.rsplit("@", 1)[0] in (app.name, f"{app.name}-migrate")]
+    expected = [f"{app.name}@localhost"]
+    if applied:
+        expected.insert(0, f"{app.name}-migrate@localhost")
+    assert accounts == expected
+    if applied:
+        grants = sql_as_root(host, mariadb, f"SHOW GRANTS FOR '{app.name}-migrate'@'localhost'")
+        pattern = app.name.replace("_", "\\_")
+        assert [g for g in grants if not g.startswith("GRANT USAGE ON *.*")] == [
+            f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO `{app.name}-migrate`@`localhost`"], grants
 
 
 # ---- files ------------------------------------------------------------------------------------------

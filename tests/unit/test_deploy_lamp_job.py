@@ -70,6 +70,21 @@ def test_an_app_folder_is_packed_under_its_own_name_with_root_owned_sorted_membe
     assert {m.name: m.mode for m in members}["parc-v1/bin-tool.sh"] & 0o111
 
 
+def test_a_link_in_the_app_is_packed_as_a_link_never_as_what_it_points_to(tmp_path, templates, app):
+    # Followed, a link written by the app's author would pack a file of the controller (a key) and
+    # publish it on the server; kept, it reaches the script, which refuses a link that leaves the app.
+    secret = tmp_path / "controller-secret"
+    secret.write_text("the operator's private key\n")
+    (app / "public" / "key.txt").symlink_to(secret)
+    (app / "public" / "home.php").symlink_to("index.php")
+    job = jobs.deploy_lamp(app, out_dir=out(tmp_path))
+    with tarfile.open(job.files["parc-v1.tar.gz"], "r:gz") as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+        contents = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert links == {"parc-v1/public/key.txt": str(secret), "parc-v1/public/home.php": "index.php"}
+    assert b"private key" not in contents
+
+
 def test_the_packed_name_lets_the_script_derive_the_app_name_from_a_trailing_slash_too(tmp_path, templates,
                                                                                        app):
     job = jobs.deploy_lamp(Path(f"{app}/"), out_dir=out(tmp_path))

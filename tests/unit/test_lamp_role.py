@@ -6,8 +6,11 @@ The role runs scripts/bash/lamp/deploy-lamp.sh (one source); its variables are d
 
 from __future__ import annotations
 
+import subprocess
+import tarfile
 from pathlib import Path
 
+import jinja2
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,3 +57,23 @@ def test_the_playbook_deploys_the_sample_app_relative_to_its_folder():
     assert app == (REPO / "examples" / "lamp" / "parc-v1").resolve()
     assert (app / "schema.sql").is_file()
     assert role_vars["lamp_schema_src"] == "{{ lamp_app_src }}/schema.sql"
+
+
+def test_the_app_folder_is_packed_with_its_links_as_links(tmp_path):
+    # The role's own command (vars/main.yml), run here: a link the app's author wrote must reach the
+    # script as a link (refused when it leaves the app), never as the controller file it points to.
+    variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text(encoding="utf-8"))
+    template = jinja2.Environment().from_string(variables["__lamp_tar_create_app"])  # noqa: S701 — a command, not HTML
+    argv = yaml.safe_load(template.render(__lamp_tar_create=variables["__lamp_tar_create"]))
+    app = tmp_path / "app"
+    (app / "public").mkdir(parents=True)
+    (app / "public" / "index.php").write_text("<?php\n")
+    secret = tmp_path / "controller-key"
+    secret.write_text("the operator's private key\n")
+    (app / "public" / "key.txt").symlink_to(secret)
+    tarball = tmp_path / "app.tar"
+    subprocess.run([*argv, str(tarball), "--directory", str(app), "."], check=True)
+    with tarfile.open(tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["./public/key.txt"].issym() and members["./public/key.txt"].linkname == str(secret)
+    assert "--dereference" in variables["__lamp_tar_create"], "the script folder is packed through its links"

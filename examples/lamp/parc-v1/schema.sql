@@ -1,6 +1,7 @@
 -- Parc, version 1: the equipment inventory.
--- Applied by root inside the app's database (deploy-lamp.sh --schema). Idempotent: running it
--- again changes nothing, and the seed rows (explicit ids) are only added when missing.
+-- Applied inside the app's database by its migration account (deploy-lamp.sh --schema).
+-- Idempotent: running it again changes nothing, and the seed rows (explicit ids) are only added
+-- when missing.
 
 SET NAMES utf8mb4;
 

@@ -10,9 +10,11 @@
 #
 #       --jar FILE        an executable jar (Main-Class in its manifest), run by the service app-NAME
 #       --war FILE        a web archive, run by Tomcat (Debian: tomcat10; the RedHat family has none)
+#                         (either: no entry with an absolute name or .., no link, device or setuid)
 #       --name NAME       the application's name: its service app-NAME, user app-NAME, folder
 #                         /opt/NAME, vhost; ^[a-z][a-z0-9-]{0,30}$, not ending in -
-#                         (default: from the file name: hello-service-1.0.0.jar -> hello-service)
+#                         (default: from the file name: hello-service-1.0.0.jar -> hello-service);
+#                         never an account, unit, folder or vhost someone else made
 #       --version V       the release's name, /opt/NAME/releases/V (default: the manifest's
 #                         Implementation-Version, else the first 12 hex digits of the file's SHA-256)
 #       --domain NAME     the site's name, ServerName of the vhost (default: hostname -f)
@@ -51,7 +53,8 @@
 # Exit codes:
 #   0  success (changes made, or nothing to do)
 #   1  runtime failure: a command failed, the Apache check failed (the previous configuration is
-#      back), or the application did not start or answer (the previous release and settings are back)
+#      back), or the application did not start or answer (the previous release, settings, vhost and
+#      certificate are back)
 #   2  usage or validation error: nothing was changed
 #   3  another run holds the lock /run/lock/tssr-kit-deploy-java.lock
 #
@@ -172,7 +175,6 @@ NEW_RELEASE_DIR=""       # a release folder made by this run (removed if the run
 ROLLED_BACK=false
 FAILED_RELEASE=""
 PENDING=false            # settings or release switched, not yet checked: undo on failure
-CONFIG_BACKUP=""         # folder with the service's settings as they were before this run
 RESTART=false            # the service must be (re)started
 DAEMON_RELOAD=false
 HEALTH_CHECKED=false
@@ -200,9 +202,14 @@ on_error() {
 }
 
 cleanup() {
-  web_cleanup
   if [[ "${PENDING}" == true ]]; then
     undo_pending "stopped before the new settings were checked"
+  fi
+  # A run that stopped before its commit (web_commit): what it changed in the web front and in the
+  # service's settings goes back.
+  web_cleanup
+  if settings_put_back; then
+    systemctl daemon-reload || true
   fi
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     rm -rf -- "${TMP_DIR}"
@@ -408,12 +415,17 @@ validate_env_file() {
 }
 
 #######################################
-# The archive: a zip (jar and war are zips); with python3, its manifest is read too.
-# Sets PROBE_MAIN (Main-Class), PROBE_VERSION (Implementation-Version), PROBE_WEBINF (yes/no).
+# The archive: a zip (jar and war are zips); with python3, its manifest and its entries are read too.
+# Nothing of it is ever unpacked here (the JVM and Tomcat read it in place: unpackWAR is off), but an
+# entry that would land outside a folder it were unpacked into (an absolute name, a `..`), a link, a
+# device or a setuid/setgid entry has no business in an application: the archive is refused.
+# Sets PROBE_MAIN (Main-Class), PROBE_VERSION (Implementation-Version), PROBE_WEBINF (yes/no),
+# PROBE_HOSTILE (what is wrong with the first such entry, empty when none).
 #######################################
 PROBE_MAIN=""
 PROBE_VERSION=""
 PROBE_WEBINF=""
+PROBE_HOSTILE=""
 
 probe_archive() {
   local file="$1" kind line
@@ -443,14 +455,33 @@ if "META-INF/MANIFEST.MF" in names:
             fields.setdefault(key.strip(), value.strip())
 clean = lambda s: "".join(c for c in s if c.isprintable() and c != "\t")
 webinf = "yes" if any(n.startswith("WEB-INF/") for n in names) else "no"
+hostile = ""
+for info in archive.infolist():
+    name = info.filename
+    parts = name.replace("\\", "/").split("/")
+    mode = info.external_attr >> 16 if info.create_system == 3 else 0
+    kind_bits = mode & 0o170000
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[0].isalpha() and name[1] == ":"):
+        hostile = f"the entry '{clean(name)}' has an absolute name"
+    elif ".." in parts:
+        hostile = f"the entry '{clean(name)}' climbs out with '..' (zip slip)"
+    elif kind_bits == 0o120000:
+        hostile = f"the entry '{clean(name)}' is a symbolic link"
+    elif kind_bits not in (0, 0o100000, 0o040000):
+        hostile = f"the entry '{clean(name)}' is a device, a pipe or a socket"
+    elif mode & 0o6000:
+        hostile = f"the entry '{clean(name)}' is setuid or setgid"
+    if hostile:
+        break
 print("zip", clean(fields.get("Main-Class", "")) or "-", clean(fields.get("Implementation-Version", "")) or "-",
-      webinf, sep="\t")
+      webinf, hostile or "-", sep="\t")
 PY
 )"
-    IFS=$'\t' read -r kind PROBE_MAIN PROBE_VERSION PROBE_WEBINF <<<"${line}"
+    IFS=$'\t' read -r kind PROBE_MAIN PROBE_VERSION PROBE_WEBINF PROBE_HOSTILE <<<"${line}"
     [[ "${kind}" == zip ]] || return 1
     [[ "${PROBE_MAIN}" != - ]] || PROBE_MAIN=""
     [[ "${PROBE_VERSION}" != - ]] || PROBE_VERSION=""
+    [[ "${PROBE_HOSTILE}" != - ]] || PROBE_HOSTILE=""
   else
     # Without python3: only the zip signature (PK\3\4).
     [[ "$(head -c 4 -- "${file}" | od -An -tx1 | tr -d ' \n')" == 504b0304 ]] || return 1
@@ -469,6 +500,9 @@ validate_source() {
   if ! probe_archive "${SOURCE}"; then
     add_error "${option}: '${SOURCE}' is not a ${MODE} (not a readable zip archive)"
     return 0
+  fi
+  if [[ -n "${PROBE_HOSTILE}" ]]; then
+    add_error "${option}: '${SOURCE}': ${PROBE_HOSTILE}: not accepted in an application archive"
   fi
   if [[ "${MODE}" == jar && -z "${PROBE_MAIN}" ]]; then
     add_error "--jar: '${SOURCE}' is not executable: its manifest has no Main-Class (for a web archive, use --war)"
@@ -577,22 +611,43 @@ validate_host() {
   elif [[ -f "${APP_DIR}/${MARKER}" && -n "${MODE}" ]] && ! grep -qx "mode=${MODE}" "${APP_DIR}/${MARKER}"; then
     add_error "--name: ${NAME} is deployed here as a $(sed -n 's/^mode=//p' "${APP_DIR}/${MARKER}"): remove it first to deploy it as a ${MODE}"
   fi
-  local gecos
-  gecos="$(getent passwd "${APP_USER}" | cut -d: -f5 || true)"
-  if [[ "${MODE}" == jar && -n "$(getent passwd "${APP_USER}" || true)" && "${gecos}" != "tssr-kit Java app ${NAME}" ]]; then
-    add_error "--name: the account ${APP_USER} exists and is not this Java app's: choose another name"
-  fi
   if [[ "${MODE}" == jar ]]; then
+    validate_app_account "${APP_USER}" "tssr-kit Java app ${NAME}" "${STATE_DIR}/account"
+    validate_unit_owner
     validate_port "${PORT}" "${APP_USER}"
   elif [[ "${MODE}" == war && -n "${TOMCAT_SERVICE}" ]]; then
     validate_port "${TOMCAT_PORT}" tomcat
-    if [[ -f "${CONTEXT_FILE}" ]] && ! grep -q "docBase=\"${APP_DIR}/current/app.war\"" "${CONTEXT_FILE}"; then
+    if [[ -e "${CONTEXT_FILE}" || -L "${CONTEXT_FILE}" ]] \
+      && { [[ -L "${CONTEXT_FILE}" ]] || ! grep -qF "docBase=\"${APP_DIR}/current/app.war\"" "${CONTEXT_FILE}"; }; then
       add_error "--context: ${CONTEXT} is already another application's on this Tomcat (${CONTEXT_FILE})"
     fi
   fi
   if [[ -n "${VERSION}" && -d "${APP_DIR}/releases/${VERSION}" ]] \
     && ! cmp -s -- "${SOURCE}" "${APP_DIR}/releases/${VERSION}/app.${MODE}"; then
     add_error "--version: the release ${VERSION} of ${NAME} exists with another content: give the new build another --version"
+  fi
+}
+
+# jar: the unit app-NAME.service is free, or the one this script wrote (a unit of that name shipped by
+# a package, or written by someone else, is never replaced nor overridden).
+validate_unit_owner() {
+  local fragment first=""
+  fragment="$(systemctl show -P FragmentPath "${UNIT_NAME}" 2>/dev/null || true)"
+  if [[ -n "${fragment}" && "${fragment}" != "${UNIT_FILE}" ]]; then
+    add_error "--name: the unit ${UNIT_NAME} exists on this host (${fragment}) and is not deploy-java.sh's: choose another name"
+    return 0
+  fi
+  local dir
+  for dir in /usr/lib/systemd/system /lib/systemd/system /run/systemd/system; do
+    if [[ -e "${dir}/${UNIT_NAME}" || -L "${dir}/${UNIT_NAME}" ]]; then
+      add_error "--name: the unit ${UNIT_NAME} exists on this host (${dir}/${UNIT_NAME}, not deploy-java.sh's): choose another name"
+      return 0
+    fi
+  done
+  [[ -e "${UNIT_FILE}" || -L "${UNIT_FILE}" ]] || return 0
+  [[ -L "${UNIT_FILE}" || ! -f "${UNIT_FILE}" ]] || IFS= read -r first <"${UNIT_FILE}" || true
+  if [[ "${first}" != "# ${UNIT_NAME}: written by deploy-java.sh (tssr-kit) "* ]]; then
+    add_error "--name: ${UNIT_FILE} exists and was not written by deploy-java.sh: choose another name"
   fi
 }
 
@@ -641,6 +696,13 @@ validate_rollback_target() {
     esac
   done
   HEALTH_PATH="${HEALTH_PATH:-$(site_path)health}"
+  # Read back from files: checked as if they had been typed (they reach a URL, a path, a config).
+  if ! is_valid_domain "${DOMAIN}" || [[ ! "${HEALTH_PATH}" =~ ${HEALTH_RE} ]] \
+    || [[ -n "${CONTEXT}" && "${CONTEXT}" != / && ! "${CONTEXT}" =~ ${CONTEXT_RE} ]] \
+    || [[ -n "${PORT}" && ! "${PORT}" =~ ^[0-9]{1,5}$ ]] || [[ ! "${JAVA_VERSION}" =~ ^[1-9][0-9]?$ ]] \
+    || [[ "${MODE}" != jar && "${MODE}" != war ]]; then
+    die 1 "--rollback: the state of ${NAME} in ${STATE_DIR} or ${APP_DIR}/${MARKER} is not what deploy-java.sh writes: deploy with --jar or --war instead"
+  fi
   PREVIOUS="$(current_link_target "${APP_DIR}")"
   RELEASE="$(releases_newest_first | awk -v cur="${PREVIOUS}" 'seen {print; exit} $0 == cur {seen = 1}')"
   if [[ -z "${RELEASE}" ]]; then
@@ -707,33 +769,11 @@ render_vhost() {
     "NAME=${NAME}" "DOMAIN=${DOMAIN}" "CERT_FILE=${CERT_FILE}" "KEY_FILE=${KEY_FILE}" "LOG_DIR=${LOG_DIR}"
 }
 
-# Keep a copy of a settings file as it is before this run (or a note that it did not exist).
-backup_setting() {
-  local path="$1" key
-  [[ "${DRY_RUN}" == false ]] || return 0
-  key="$(printf '%s' "${path}" | tr '/' '%')"
-  [[ ! -e "${CONFIG_BACKUP}/${key}" && ! -e "${CONFIG_BACKUP}/${key}.absent" ]] || return 0
-  if [[ -f "${path}" ]]; then
-    cp -p -- "${path}" "${CONFIG_BACKUP}/${key}"
-  else
-    : >"${CONFIG_BACKUP}/${key}.absent"
-  fi
-}
-
-# Write a settings file of the service (kept for undo); a change means a restart.
+# Write a settings file of the service (its previous content kept for undo: settings_keep); a
+# change means a restart. Arguments and return: put_file's
 put_setting() {
-  local path="$1" owner="$2" group="$3" mode="$4" what="$5" new
-  new="$(mktemp -p "${TMP_DIR}")"
-  cat >"${new}"
-  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
-    && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
-    rm -f -- "${new}"
-    return 1
-  fi
-  backup_setting "${path}"
+  put_setting_file "$@" || return 1
   [[ "${DRY_RUN}" == true ]] || PENDING=true
-  put_file "${path}" "${owner}" "${group}" "${mode}" "${what}" <"${new}"
-  rm -f -- "${new}"
   RESTART=true
 }
 
@@ -862,6 +902,7 @@ step_start() {
   fi
   PENDING=false
   NEW_RELEASE_DIR=""
+  web_commit
 }
 
 # Arguments: the unit. Sets RESTARTS_BEFORE (the unit's automatic restarts so far).
@@ -912,25 +953,19 @@ wait_healthy() {
 }
 
 #######################################
-# Undo what this run changed in the service's settings and release, restart what was there, and say
-# where that left the application. Sets ROLLED_BACK, FAILED_RELEASE, RELEASE, ROLLBACK_NOTE.
+# Undo what this run changed in the service's settings, the web front (vhost, certificate) and the
+# release, restart what was there, and say where that left the application. Sets ROLLED_BACK,
+# FAILED_RELEASE, RELEASE, ROLLBACK_NOTE.
 #######################################
 ROLLBACK_NOTE=""
 undo_pending() {
-  local reason="$1" unit file key path
+  local reason="$1" unit
   PENDING=false
   unit="$(service_unit)"
   warn "${reason}: putting back the previous release and settings"
-  for file in "${CONFIG_BACKUP}"/*; do
-    [[ -e "${file}" ]] || continue
-    key="$(basename -- "${file}")"
-    path="$(printf '%s' "${key%.absent}" | tr '%' '/')"
-    if [[ "${key}" == *.absent ]]; then
-      rm -f -- "${path}"
-    else
-      cp -p -- "${file}" "${path}"
-    fi
-  done
+  settings_put_back || true
+  # The vhost too (a new --port or --domain): Apache must lead to the release that runs again.
+  web_undo
   if [[ "${RELEASE}" != "${PREVIOUS}" || -n "${NEW_RELEASE_DIR}" ]]; then
     switch_link "${APP_DIR}" "${PREVIOUS}"
     FAILED_RELEASE="${RELEASE}"
@@ -955,7 +990,7 @@ undo_pending() {
     return 0
   fi
   restart_service "${unit}"
-  if wait_healthy "${unit}"; then
+  if with_remembered_site wait_healthy "${unit}"; then
     ROLLBACK_NOTE="back on ${RELEASE}, which answers"
   else
     ROLLBACK_NOTE="back on ${RELEASE}, which does not answer either (${HEALTH_FAILURE})"
@@ -988,9 +1023,11 @@ step_prune() {
   prune_releases "${APP_DIR}" "${KEEP}" "${RELEASE}" "${releases[@]}"
 }
 
-# What a rollback needs later (not a change of the system's behaviour, so not counted).
+# What a rollback needs later, and the uid of the account the kit made (not a change of the system's
+# behaviour, so not counted).
 step_remember() {
   [[ "${DRY_RUN}" == false ]] || return 0
+  [[ "${MODE}" != jar ]] || remember_app_account "${APP_USER}" "${STATE_DIR}/account"
   local key value
   for key in domain health context port java; do
     case "${key}" in
@@ -1025,8 +1062,6 @@ main() {
   validate_source
   report_errors
   TMP_DIR="$(mktemp -d /tmp/tssr-deploy-java.XXXXXXXX)"
-  CONFIG_BACKUP="${TMP_DIR}/settings-backup"
-  mkdir -m 0700 -- "${CONFIG_BACKUP}"
   load_family
   take_lock
   if [[ "${ROLLBACK}" == true ]]; then
@@ -1037,6 +1072,7 @@ main() {
   else
     validate_tls
     validate_vhost_domain
+    validate_vhost_owner
     validate_host
     report_errors
     info "deploying ${NAME} (${MODE}, Java ${JAVA_VERSION}) to https://${DOMAIN}$(site_path) (${OS_FAMILY} family)$([[ "${DRY_RUN}" == true ]] && printf ', dry run')"
@@ -1053,8 +1089,9 @@ main() {
     step_prune
     step_remember
     if [[ "${DRY_RUN}" == false && "${HEALTH_CHECKED}" == false ]] && ! health_ok; then
-      die 1 "nothing changed, and https://${DOMAIN}${HEALTH_PATH} does not answer 200"
+      die 1 "the application was not restarted, and https://${DOMAIN}${HEALTH_PATH} does not answer 200 (what this run changed in Apache goes back)"
     fi
+    web_commit
   fi
   if ((CHANGES == 0)); then
     info "nothing to change: ${NAME} is up to date"

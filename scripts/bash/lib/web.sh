@@ -11,9 +11,20 @@
 #   APACHE_BACKUP="" TLS_BACKUP=""                         run state
 #   HEALTH_PATH HEALTH_TRIES HEALTH_DELAY                  the health check
 # and defines render_vhost (prints the vhost: the shared vhost.conf.tmpl around its own site block).
+#
+# A run's changes to the web front stay undoable until the script says the release answers
+# (web_commit): web_undo puts the Apache configuration and the certificate pair back as they were
+# before the run, and web_cleanup does so for a run that stops before its commit. The settings files
+# of the service (pool, unit, environment, context...) are kept the same way: settings_keep before
+# each write, settings_put_back to undo.
 
 readonly CERT_DAYS=825
 readonly CERT_RENEW_BEFORE=2592000     # seconds (30 days): a certificate closer to its end is replaced
+
+APACHE_UNDO=""              # the Apache configuration before this run changed it (a tar), until web_commit
+APACHE_UNDO_RESTART=false   # this run changed Apache's modules: a restart puts the previous set back
+TLS_UNDO=""                 # the certificate pair this run replaced (a folder), until web_commit
+SETTINGS_BACKUP=""          # copies of the settings files this run wrote, as they were (a folder)
 
 #######################################
 # TLS certificate
@@ -82,18 +93,20 @@ step_tls() {
   install -o root -g root -m 0644 -- "${TMP_DIR}/self.crt" "${CERT_FILE}"
 }
 
-# Keep the pair being replaced until Apache's check has passed (restore_apache_config puts it back).
+# Keep the pair being replaced until Apache's check has passed (restore_apache_config puts it back),
+# then until the run is committed (web_undo puts it back).
 backup_tls() {
-  [[ "${DRY_RUN}" == false && -z "${TLS_BACKUP}" ]] || return 0
+  [[ "${DRY_RUN}" == false && -z "${TLS_BACKUP}" && -z "${TLS_UNDO}" ]] || return 0
   TLS_BACKUP="${TMP_DIR}/tls-backup"
   mkdir -m 0700 -- "${TLS_BACKUP}"
   [[ ! -f "${CERT_FILE}" ]] || cp -p -- "${CERT_FILE}" "${TLS_BACKUP}/crt"
   [[ ! -f "${KEY_FILE}" ]] || cp -p -- "${KEY_FILE}" "${TLS_BACKUP}/key"
 }
 
+# Put a kept pair back (a file that did not exist is removed).
+# Arguments: the folder backup_tls made (nothing to do when empty)
 restore_tls() {
-  local backup="${TLS_BACKUP}"
-  TLS_BACKUP=""
+  local backup="$1"
   [[ -n "${backup}" ]] || return 0
   if [[ -f "${backup}/crt" ]]; then cp -p -- "${backup}/crt" "${CERT_FILE}"; else rm -f -- "${CERT_FILE}"; fi
   if [[ -f "${backup}/key" ]]; then cp -p -- "${backup}/key" "${KEY_FILE}"; else rm -f -- "${KEY_FILE}"; fi
@@ -103,32 +116,138 @@ restore_tls() {
 # Apache: modules, hardening, vhost; checked by apachectl -t, put back when the check fails.
 #######################################
 backup_apache_config() {
-  [[ -z "${APACHE_BACKUP}" ]] || return 0
+  # Once checked and live, the run's first backup is what web_undo goes back to: no second one.
+  [[ -z "${APACHE_BACKUP}" && -z "${APACHE_UNDO}" ]] || return 0
   [[ "${DRY_RUN}" == false ]] || return 0
   APACHE_BACKUP="${TMP_DIR}/apache-config.tar"
   tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -cpf "${APACHE_BACKUP}" "$(basename -- "${APACHE_CONF_DIR}")"
 }
 
+# The configuration not yet checked goes back (Apache was not reloaded with it).
 restore_apache_config() {
-  local backup="${APACHE_BACKUP}"
+  local backup="${APACHE_BACKUP}" tls="${TLS_BACKUP}"
   APACHE_BACKUP=""
-  restore_tls
-  rm -rf -- "${APACHE_CONF_DIR:?}"
-  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "${backup}"
+  TLS_BACKUP=""
+  restore_tls "${tls}"
+  [[ -n "${backup}" ]] || return 0
+  extract_apache_config "${backup}"
 }
 
-# What cleanup does with the web front when the script stops half way: the Apache configuration
-# (or the certificate pair alone) goes back to what it was.
+# Arguments: a tar made by backup_apache_config
+extract_apache_config() {
+  rm -rf -- "${APACHE_CONF_DIR:?}"
+  tar -C "$(dirname -- "${APACHE_CONF_DIR}")" -xpf "$1"
+}
+
+#######################################
+# Undo what this run changed in the web front (after Apache's check passed and Apache was reloaded):
+# the Apache configuration and the certificate pair as they were before the run, Apache reloaded
+# (restarted when the run had changed its modules). Called when the release does not answer, and by
+# web_cleanup for a run that stops before web_commit.
+#######################################
+web_undo() {
+  local apache="${APACHE_UNDO}" tls="${TLS_UNDO}"
+  APACHE_UNDO=""
+  TLS_UNDO=""
+  [[ -n "${apache}" || -n "${tls}" ]] || return 0
+  warn "putting back the Apache configuration and the certificate as they were before this run"
+  restore_tls "${tls}"
+  [[ -z "${apache}" ]] || extract_apache_config "${apache}"
+  if ! apachectl -t >/dev/null 2>&1; then
+    warn "the previous Apache configuration does not pass apachectl -t either: Apache was not reloaded"
+    return 0
+  fi
+  if [[ "${APACHE_UNDO_RESTART}" == true ]]; then
+    systemctl restart "${APACHE_SERVICE}" || warn "Apache did not restart with its previous configuration"
+  else
+    systemctl reload "${APACHE_SERVICE}" || warn "Apache did not reload its previous configuration"
+  fi
+  APACHE_UNDO_RESTART=false
+}
+
+# The release answers: this run's web front and settings files stay.
+web_commit() {
+  APACHE_UNDO=""
+  TLS_UNDO=""
+  APACHE_UNDO_RESTART=false
+  if [[ -n "${SETTINGS_BACKUP}" && -d "${SETTINGS_BACKUP}" ]]; then
+    rm -rf -- "${SETTINGS_BACKUP}"
+  fi
+  SETTINGS_BACKUP=""
+}
+
+# What cleanup does with the web front when the script stops half way: a configuration not yet
+# checked (or the certificate pair alone) goes back; one already live is undone (web_undo).
 web_cleanup() {
-  if [[ -n "${APACHE_BACKUP}" ]]; then
+  if [[ -n "${APACHE_BACKUP}" || -n "${TLS_BACKUP}" ]]; then
     restore_apache_config
-  elif [[ -n "${TLS_BACKUP}" ]]; then
-    restore_tls
+  fi
+  web_undo
+}
+
+#######################################
+# Settings files (the service's own: PHP-FPM pool, unit, environment, Tomcat context...): a copy of
+# each as it was before this run's first write to it, to put back when the run is undone.
+#######################################
+# Arguments: the file about to be written
+settings_keep() {
+  local path="$1" key
+  [[ "${DRY_RUN}" == false ]] || return 0
+  if [[ -z "${SETTINGS_BACKUP}" ]]; then
+    SETTINGS_BACKUP="${TMP_DIR}/settings-backup"
+    mkdir -m 0700 -- "${SETTINGS_BACKUP}"
+  fi
+  key="$(printf '%s' "${path}" | tr '/' '%')"
+  [[ ! -e "${SETTINGS_BACKUP}/${key}" && ! -e "${SETTINGS_BACKUP}/${key}.absent" ]] || return 0
+  if [[ -f "${path}" ]]; then
+    cp -p -- "${path}" "${SETTINGS_BACKUP}/${key}"
+  else
+    : >"${SETTINGS_BACKUP}/${key}.absent"
   fi
 }
 
-# The domain must not be another site's: two vhosts with one ServerName, and Apache serves only the
-# first. Called after load_family (VHOST_FILE, APACHE_CONF_DIR).
+# Put every kept settings file back (a file that did not exist is removed). Returns 1 when there was
+# nothing to put back.
+settings_put_back() {
+  local file key path any=1
+  [[ -n "${SETTINGS_BACKUP}" && -d "${SETTINGS_BACKUP}" ]] || return 1
+  for file in "${SETTINGS_BACKUP}"/*; do
+    [[ -e "${file}" ]] || continue
+    key="$(basename -- "${file}")"
+    path="$(printf '%s' "${key%.absent}" | tr '%' '/')"
+    if [[ "${key}" == *.absent ]]; then
+      rm -f -- "${path}"
+    else
+      cp -p -- "${file}" "${path}"
+    fi
+    rm -f -- "${file}"
+    any=0
+  done
+  return "${any}"
+}
+
+# Write a settings file (content on stdin), keeping its previous content for settings_put_back.
+# Arguments and return: put_file's
+put_setting_file() {
+  local path="$1" new
+  new="$(mktemp -p "${TMP_DIR}")"
+  cat >"${new}"
+  if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
+    && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${2}:${3} ${4#0}" ]]; then
+    rm -f -- "${new}"
+    return 1
+  fi
+  settings_keep "${path}"
+  if put_file "$@" <"${new}"; then
+    rm -f -- "${new}"
+    return 0
+  fi
+  rm -f -- "${new}"
+  return 1
+}
+
+# The domain must not be another site's: two vhosts with one ServerName (or a ServerAlias of the
+# other), and Apache serves only the first. Called after load_family (VHOST_FILE, APACHE_CONF_DIR).
 validate_vhost_domain() {
   [[ -n "${DOMAIN}" && -d "${APACHE_CONF_DIR}" ]] || return 0
   local other ours
@@ -136,11 +255,82 @@ validate_vhost_domain() {
   other="$(find "${APACHE_CONF_DIR}/sites-enabled" "${APACHE_CONF_DIR}/conf.d" -maxdepth 1 -name '*.conf' \
     2>/dev/null | sort | while IFS= read -r file; do
       [[ "$(readlink -f -- "${file}")" != "${ours}" ]] || continue
-      awk -v d="${DOMAIN}" 'tolower($1) == "servername" && (tolower($2) == d || tolower($2) == d ":443") \
-        {found = 1} END {exit !found}' "${file}" && printf '%s\n' "${file}"
+      awk -v d="${DOMAIN}" '
+        tolower($1) == "servername" || tolower($1) == "serveralias" {
+          for (i = 2; i <= NF; i++) {
+            name = tolower($i)
+            sub(/:[0-9]+$/, "", name)
+            if (name == d) found = 1
+          }
+        }
+        END {exit !found}' "${file}" && printf '%s\n' "${file}"
     done | head -n 1 || true)"
   if [[ -n "${other}" ]]; then
     add_error "--domain: ${DOMAIN} is already the name of another site on this host (${other}): give this application its own --domain"
+  fi
+}
+
+# The vhost file of NAME is this script's, or absent: deploy-lamp and deploy-java both write
+# tssr-NAME.conf, and neither may overwrite the other's (nor a file someone else put there). The
+# first line of the file says which script wrote it, for which name. Called after load_family.
+validate_vhost_owner() {
+  [[ -n "${NAME}" && -n "${VHOST_FILE}" ]] || return 0
+  [[ -e "${VHOST_FILE}" || -L "${VHOST_FILE}" ]] || return 0
+  local first=""
+  if [[ -f "${VHOST_FILE}" && ! -L "${VHOST_FILE}" ]]; then
+    IFS= read -r first <"${VHOST_FILE}" || true
+  fi
+  if [[ "${first}" != "# ${NAME}: written by ${SCRIPT_NAME}.sh (tssr-kit) "* ]]; then
+    local writer="not by a tssr-kit deploy script"
+    case "${first}" in
+      *"written by deploy-lamp.sh (tssr-kit)"*) writer="by deploy-lamp.sh, for a PHP application" ;;
+      *"written by deploy-java.sh (tssr-kit)"*) writer="by deploy-java.sh, for a Java application" ;;
+    esac
+    add_error "--name: ${VHOST_FILE} exists and was written ${writer}: ${SCRIPT_NAME}.sh never overwrites another site's vhost, choose another name"
+  fi
+}
+
+#######################################
+# The system account that runs the application (app-NAME) is free, or this application's: the kit
+# writes its uid in a root-only record when it creates it. An account made before the kit kept that
+# record is taken as the kit's only when its comment is the kit's, its uid a system one and its
+# shell a no-login one (a human account, whatever its comment, is never taken over). A group of the
+# account's name without the account is refused too (useradd --user-group would fail half way).
+# Arguments: the account, the comment the kit gives it, the record file
+#######################################
+validate_app_account() {
+  local account="$1" comment="$2" record="$3" entry uid gecos shell system_max
+  entry="$(getent passwd "${account}" || true)"
+  if [[ -z "${entry}" ]]; then
+    if getent group "${account}" >/dev/null; then
+      add_error "--name: the group ${account} exists on this host without the account ${account}: the application's account would not be its own, choose another name"
+    fi
+    return 0
+  fi
+  IFS=: read -r _ _ uid _ gecos _ shell <<<"${entry}"
+  if [[ -f "${record}" ]]; then
+    [[ "$(<"${record}")" != "${uid}" ]] || return 0
+  else
+    system_max="$(awk '$1 == "SYS_UID_MAX" {print $2} $1 == "UID_MIN" {min = $2 - 1} END {if (min) print min}' \
+      /etc/login.defs 2>/dev/null | head -n 1 || true)"
+    [[ "${system_max}" =~ ^[0-9]+$ ]] || system_max=999
+    if [[ "${gecos}" == "${comment}" && "${uid}" =~ ^[0-9]+$ ]] && ((uid > 0 && uid <= system_max)) \
+      && [[ "${shell}" == */nologin || "${shell}" == */false ]]; then
+      return 0
+    fi
+  fi
+  add_error "--name: the account ${account} exists on this host and was not created by ${SCRIPT_NAME}.sh for ${NAME}: choose another name"
+}
+
+# Record the uid of the application's account (see validate_app_account); not a change of the
+# system's behaviour, so not counted. Arguments: the account, the record file
+remember_app_account() {
+  local uid
+  [[ "${DRY_RUN}" == false ]] || return 0
+  uid="$(id -u -- "$1" 2>/dev/null || true)"
+  [[ -n "${uid}" ]] || return 0
+  if [[ ! -f "$2" || "$(<"$2")" != "${uid}" ]]; then
+    (umask 077 && printf '%s\n' "${uid}" >"$2")
   fi
 }
 
@@ -195,6 +385,11 @@ step_apache() {
       restart=true
     done
   fi
+  if [[ -n "${TLS_BACKUP}" ]]; then
+    # A new certificate pair: Apache reads it at a reload, after the check.
+    backup_apache_config
+    reload=true
+  fi
   if render apache-security.conf.tmpl | put_file_apache "${SECURITY_CONF}" "Apache's server-wide hardening"; then
     reload=true
   fi
@@ -226,12 +421,16 @@ step_apache() {
       restore_apache_config
       die 1 "Apache's configuration check failed, the previous configuration is back and Apache was not reloaded: $(grep -v '^$' "${TMP_DIR}/apache.err" | tail -n 3 | tr '\n' ' ')"
     fi
-    APACHE_BACKUP=""
   fi
+  # Checked: kept until the release answers (web_commit), put back if it does not (web_undo).
+  [[ -z "${APACHE_BACKUP}" ]] || APACHE_UNDO="${APACHE_BACKUP}"
+  [[ -z "${TLS_BACKUP}" ]] || TLS_UNDO="${TLS_BACKUP}"
+  APACHE_BACKUP=""
   TLS_BACKUP=""
   ensure_service "${APACHE_SERVICE}"
   if [[ "${restart}" == true ]]; then
     changed "restart Apache (new modules)"
+    [[ "${DRY_RUN}" == true ]] || APACHE_UNDO_RESTART=true
     run systemctl restart "${APACHE_SERVICE}"
   elif [[ "${reload}" == true ]]; then
     changed "reload Apache"
@@ -362,6 +561,23 @@ firewall_firewalld() {
 health_code() {
   curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
     --resolve "${DOMAIN}:443:127.0.0.1" "https://${DOMAIN}${HEALTH_PATH}" || true
+}
+
+# Run a check of a release put back with the domain and health path of the last deploy that
+# succeeded (STATE_DIR/domain and health, read back and checked as if typed), not this run's;
+# this run's are back afterwards. Arguments: the command. Returns: its status
+with_remembered_site() {
+  local domain="${DOMAIN}" health="${HEALTH_PATH}" value status=0
+  if [[ -f "${STATE_DIR}/domain" ]] && value="$(<"${STATE_DIR}/domain")" && is_valid_domain "${value}"; then
+    DOMAIN="${value}"
+  fi
+  if [[ -f "${STATE_DIR}/health" ]] && value="$(<"${STATE_DIR}/health")" && [[ "${value}" =~ ${HEALTH_RE} ]]; then
+    HEALTH_PATH="${value}"
+  fi
+  "$@" || status=$?
+  DOMAIN="${domain}"
+  HEALTH_PATH="${health}"
+  return "${status}"
 }
 
 health_ok() {
