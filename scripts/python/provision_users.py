@@ -46,7 +46,7 @@ Exit codes:
   0  success (changes made, or nothing to do)
   1  runtime failure (a system command failed)
   2  usage or validation error: nothing was changed
-  3  another run holds the lock (/run/lock/tssr-kit-provision-users.lock)
+  3  another run holds the lock (/run/tssr-kit/provision-users.lock)
 
 What it changes:
   /etc/passwd, /etc/shadow, /etc/group, /etc/gshadow through newusers (one batch for all new users),
@@ -104,7 +104,7 @@ from typing import Optional
 SCRIPT = "provision-users"
 IMPL = "python"
 SYSLOG_TAG = "tssr-provision-users"
-LOCK_FILE = "/run/lock/tssr-kit-provision-users.lock"
+LOCK_FILE = "/run/tssr-kit/provision-users.lock"
 STATE_DIR = "/var/lib/tssr-kit/users"
 # The groups this script created (name:gid lines): the only existing groups in the managed range a file
 # may name without --allow-group. Root-only, in the root-only STATE_DIR.
@@ -1498,8 +1498,20 @@ def setup_logging(quiet: bool) -> None:
 
 
 def acquire_lock(path: str) -> int | None:
-    """flock the lock file; return its descriptor, or None when another run holds it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """flock the lock file; return its descriptor, or None when another run holds it.
+
+    Its folder (/run/tssr-kit) must be root's alone: in /run/lock anyone could create the lock first
+    and hold it. Raises OSError when it is not.
+    """
+    folder = Path(path).parent
+    try:
+        folder.mkdir(mode=0o755)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise OSError(f"the lock folder {folder} is not a folder only root can write: remove it "
+                      "(a reboot empties /run)")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1552,7 +1564,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return fail(2, f"{filename}: cannot read: {exc.strerror or exc}")
 
-    lock_fd = acquire_lock(LOCK_FILE)
+    try:
+        lock_fd = acquire_lock(LOCK_FILE)
+    except OSError as exc:
+        return fail(1, str(exc))
     if lock_fd is None:
         return fail(3, f"another run holds the lock {LOCK_FILE}")
     previous_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

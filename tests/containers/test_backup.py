@@ -513,13 +513,41 @@ def fake_old_set_into(node: Node, job: str, real: str, hours_ago: float) -> str:
 def test_a_second_run_while_one_holds_the_lock_exits_3_and_changes_nothing(lab: Lab) -> None:
     before = complete_sets(lab.server, "web")
     # flock holds the job's lock while the run tries to take it.
-    proc = lab.server.exec("flock", "/run/lock/tssr-kit-backup-web.lock", "bash", BACKUP, "--job", "web",
+    proc = lab.server.exec("flock", "/run/tssr-kit/backup-web.lock", "bash", BACKUP, "--job", "web",
                            "--source", DATA)
     held = ScriptRun(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), ("flock", "…", "backup.sh"))
     lab.runs.append(held)
     assert held.exit == 3, held
     assert "another backup run holds" in held.stderr and result_of(held)["status"] == "failed", held
     assert complete_sets(lab.server, "web") == before
+
+
+def test_a_lock_a_local_user_holds_in_the_shared_lock_folder_stops_no_run(lab: Lab) -> None:
+    # /run/lock is open to everyone: a user could create the kit's lock there first and hold it, and no
+    # backup would ever start (exit 3). The kit's locks live in /run/tssr-kit, root's alone.
+    node = lab.server
+    node.sh("id lockholder >/dev/null 2>&1 || useradd --no-create-home lockholder")
+    node.sh("setsid runuser -u lockholder -- flock /run/lock/tssr-kit-backup-web.lock sleep 300 "
+            "</dev/null >/dev/null 2>&1 & sleep 0.5")
+    try:
+        run = lab.backup("--dry-run", "--job", "web", "--source", DATA)
+        assert run.exit == 0, run
+    finally:
+        node.sh("pkill -u lockholder || true")
+
+
+def test_a_lock_folder_someone_else_owns_stops_the_run_with_nothing_changed(lab: Lab) -> None:
+    node = lab.server
+    node.sh("id lockholder >/dev/null 2>&1 || useradd --no-create-home lockholder")
+    node.sh("mkdir -p /run/tssr-kit && chown lockholder /run/tssr-kit")
+    try:
+        before = complete_sets(node, "web")
+        run = lab.backup("--job", "web", "--source", DATA)
+        assert run.exit == 1, run
+        assert "/run/tssr-kit is not a folder only root can write" in run.stderr, run
+        assert complete_sets(node, "web") == before
+    finally:
+        node.sh("chown root:root /run/tssr-kit")
 
 
 BIG = "/srv/big"
@@ -552,7 +580,7 @@ def start_killable(lab: Lab) -> str:
 
 
 def lock_is_free(node: Node, job: str) -> bool:
-    return node.exec("flock", "-n", f"/run/lock/tssr-kit-backup-{job}.lock", "true").returncode == 0
+    return node.exec("flock", "-n", f"/run/tssr-kit/backup-{job}.lock", "true").returncode == 0
 
 
 def test_sigterm_mid_run_exits_4_removes_the_partial_and_frees_the_lock(big_job: Lab) -> None:

@@ -77,7 +77,7 @@ def class_nodes() -> Iterator[NodeFactory]:
 
 
 COLUMNS = ("login", "first_name", "last_name", "groups", "shell", "ssh_key", "state")
-LOCK = "/run/lock/tssr-kit-provision-users.lock"
+LOCK = "/run/tssr-kit/provision-users.lock"
 PASSWORD_DIR = "/var/lib/tssr-kit/users"
 # passwords-<UTC stamp>.csv, with -2, -3… when that name is taken.
 DEFAULT_PASSWORD_FILE = re.compile(r"^/var/lib/tssr-kit/users/passwords-\d{8}T\d{6}Z(?:-\d+)?\.csv$")

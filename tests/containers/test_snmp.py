@@ -718,7 +718,7 @@ def test_a_second_run_while_one_holds_the_lock_exits_3_and_changes_nothing(
 ) -> None:
     # flock -o: the lock is held by flock itself (not passed to sleep); both are stopped by their ids.
     pid = lab.agent.sh(
-        "setsid flock -o /run/lock/tssr-kit-snmp.lock sleep 60 </dev/null >/dev/null 2>&1 &"
+        "setsid flock -o /run/tssr-kit/snmp.lock sleep 60 </dev/null >/dev/null 2>&1 &"
         " echo $!; sleep 0.3"
     ).strip()
     try:

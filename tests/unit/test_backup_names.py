@@ -62,7 +62,7 @@ def test_a_name_goes_to_hex_and_back_byte_for_byte(script: Path, name: str) -> N
 @pytest.mark.parametrize("script", [BACKUP, RESTORE], ids=["backup.sh", "restore.sh"])
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
 def test_a_name_in_json_is_valid_json_of_that_name(script: Path, name: str) -> None:
-    proc = call(script, 'printf "[%s]" "$(json_text "$1")"', name)
+    proc = call(script, 'printf "[%s]" "$(json_quote "$1")"', name)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [name]
 

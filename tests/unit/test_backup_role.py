@@ -65,7 +65,7 @@ def test_the_role_passes_only_options_the_script_knows():
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
     meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__backup_exit_meanings")
-    assert "/run/lock/tssr-kit-backup-JOB.lock" in meanings[3]
+    assert "/run/tssr-kit/backup-JOB.lock" in meanings[3]
 
 
 def test_the_playbook_backs_up_etc():

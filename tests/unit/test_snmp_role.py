@@ -113,7 +113,7 @@ def test_the_credentials_file_has_the_pollers_keys_and_protocols():
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
     meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__snmp_exit_meanings")
-    assert "/run/lock/tssr-kit-snmp.lock" in meanings[3]
+    assert "/run/tssr-kit/snmp.lock" in meanings[3]
 
 
 def test_the_playbook_runs_the_role_as_root_for_the_given_monitor():

@@ -86,7 +86,7 @@ def test_the_private_key_is_never_logged():
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
     meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__syslog_exit_meanings")
-    assert "/run/lock/tssr-kit-setup-logging.lock" in meanings[3]
+    assert "/run/tssr-kit/setup-logging.lock" in meanings[3]
 
 
 def test_the_playbook_sets_up_the_central_then_the_clients():

@@ -73,7 +73,7 @@
 #   1  warning: the set is complete, but something was odd (a file changed or vanished while it was
 #      read); the warnings are in backup.json and the result line
 #   2  usage or validation error: nothing was changed
-#   3  another run of the job holds the lock /run/lock/tssr-kit-backup-JOB.lock
+#   3  another run of the job holds the lock /run/tssr-kit/backup-JOB.lock
 #   4  the backup failed (a source or a dump failed, or the run was interrupted): no set kept,
 #      older sets intact
 #   5  destination error (unwritable, full, unreachable, unknown or changed host key): the partial
@@ -318,34 +318,6 @@ from_hex() {
   printf -v decoded '%b' "${escaped}"
 }
 
-# A JSON string: every control character escaped (\u00XX), so that any name gives valid JSON.
-json_text() {
-  local s="$1" out="" c i
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  if [[ "${s}" =~ [[:cntrl:]] ]]; then
-    for ((i = 0; i < ${#s}; i++)); do
-      c="${s:i:1}"
-      if [[ "${c}" == [[:cntrl:]] ]]; then
-        printf -v c '\\u%04x' "'${c}"
-      fi
-      out+="${c}"
-    done
-    s="${out}"
-  fi
-  printf '"%s"' "${s}"
-}
-
-json_texts() {
-  local item sep=""
-  printf '['
-  for item in "$@"; do
-    printf '%s%s' "${sep}" "$(json_text "${item}")"
-    sep=", "
-  done
-  printf ']'
-}
-
 # A libpq connection string naming one database: a name with = or a URI prefix would otherwise be
 # read as connection settings (another host, another database).
 conninfo() {
@@ -373,8 +345,8 @@ emit_result() {
   printf '%s' "${RESULT_FIELDS}"
   if [[ "${COMMAND}" == run ]]; then
     printf ', "set": %s, "archive": %s, "files": %s, "bytes": %s, "duration_seconds": %s, ' \
-      "$(json_or_null "${SET_NAME}")" "$(json_or_null "$(set_location)")" "${FILES_COUNT:-null}" \
-      "${SET_BYTES:-null}" "$(($(date +%s) - ${STARTED_EPOCH:-$(date +%s)}))"
+      "$(json_or_null "${SET_NAME}")" "$(json_or_null "$(set_location)")" "$(json_number "${FILES_COUNT:-}")" \
+      "$(json_number "${SET_BYTES:-}")" "$(($(date +%s) - ${STARTED_EPOCH:-$(date +%s)}))"
     printf '"removed": %s, "warnings": %s' "$(json_array "${REMOVED[@]}")" "$(json_array "${WARNINGS[@]}")"
   fi
   [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
@@ -1244,7 +1216,7 @@ dump_postgres() {
 write_metadata() {
   local started="$1" owners="" i sep="" dumps=""
   for i in "${!PG_DONE[@]}"; do
-    owners+="${sep}$(json_text "${PG_DONE[i]}"): $(json_text "${PG_OWNERS[i]}")"
+    owners+="${sep}$(json_quote "${PG_DONE[i]}"): $(json_quote "${PG_OWNERS[i]}")"
     sep=", "
   done
   sep=""
@@ -1256,14 +1228,14 @@ write_metadata() {
   SET_BYTES="$(du -sb -- "${PARTIAL}" | cut -f1)"
   {
     printf '{\n  "version": %d,\n  "job": %s,\n  "host": %s,\n  "name": %s,\n' "${SET_VERSION}" \
-      "$(json_text "${JOB}")" "$(json_text "$(hostname -f 2>/dev/null || hostname)")" "$(json_text "${SET_NAME}")"
+      "$(json_quote "${JOB}")" "$(json_quote "$(hostname -f 2>/dev/null || hostname)")" "$(json_quote "${SET_NAME}")"
     printf '  "started": "%s",\n  "finished": "%s",\n' "${started}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '  "status": "%s",\n  "warnings": %s,\n' "$( ((${#WARNINGS[@]} == 0)) && printf ok || printf warning)" \
-      "$(json_texts "${WARNINGS[@]}")"
-    printf '  "files": %s,\n  "bytes": %s,\n' "${FILES_COUNT:-0}" "${SET_BYTES}"
-    printf '  "sources": %s,\n  "excludes": %s,\n' "$(json_texts "${SOURCES[@]}")" "$(json_texts "${EXCLUDES[@]}")"
-    printf '  "databases": {"mysql": %s, "postgres": %s},\n' "$(json_texts "${MYSQL_DONE[@]}")" \
-      "$(json_texts "${PG_DONE[@]}")"
+      "$(json_array "${WARNINGS[@]}")"
+    printf '  "files": %s,\n  "bytes": %s,\n' "$(json_number "${FILES_COUNT:-0}")" "$(json_number "${SET_BYTES}")"
+    printf '  "sources": %s,\n  "excludes": %s,\n' "$(json_array "${SOURCES[@]}")" "$(json_array "${EXCLUDES[@]}")"
+    printf '  "databases": {"mysql": %s, "postgres": %s},\n' "$(json_array "${MYSQL_DONE[@]}")" \
+      "$(json_array "${PG_DONE[@]}")"
     printf '  "postgres_owners": {%s},\n' "${owners}"
     printf '  "dumps": [%s],\n' "${dumps}"
     printf '  "compression": "%s",\n  "encryption": "%s",\n  "authentication": "%s"\n}\n' "${COMPRESSION}" \
@@ -1567,7 +1539,7 @@ cmd_list() {
   while IFS=$'\t' read -r name bytes status; do
     [[ -n "${name}" ]] || continue
     if [[ "${LIST_JSON}" == true ]]; then
-      entries+="${sep}{\"name\": $(json_quote "${name}"), \"date\": \"$(set_iso "${name}")\", \"bytes\": ${bytes:-0}, \"status\": $(json_or_null "${status}")}"
+      entries+="${sep}{\"name\": $(json_quote "${name}"), \"date\": $(json_or_null "$(set_iso "${name}")"), \"bytes\": $(json_number "${bytes:-0}"), \"status\": $(json_or_null "${status}")}"
       sep=", "
     else
       printf '%-52s %-21s %14s %s\n' "${name}" "$(set_iso "${name}")" "${bytes}" "${status:-?}"
@@ -1779,7 +1751,7 @@ main() {
   trap on_interrupt INT TERM HUP
   parse_args "$@"
   COMPRESSION_GIVEN="${COMPRESSION}"
-  LOCK_FILE="/run/lock/tssr-kit-backup-${JOB}.lock"
+  LOCK_FILE="/run/tssr-kit/backup-${JOB}.lock"
   require_root
   detect_os_family
   validate_common

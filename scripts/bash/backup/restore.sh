@@ -197,12 +197,12 @@ emit_result() {
     logger -p user.err -t "${SYSLOG_TAG}" -- "${JOB}: failed: ${error}" 2>/dev/null || true
   fi
   printf '{"script": "restore.sh", "status": "%s", "changed": %d, "dry_run": %s, "job": %s, "set": %s, ' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_text "${JOB}")" "$(json_or_null "${set_name}")"
-  printf '"restored": %s, "target": %s' "$(json_or_null_text "${RESTORED}")" "$(json_or_null_text "$(target_name)")"
+    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_quote "${JOB}")" "$(json_or_null "${set_name}")"
+  printf '"restored": %s, "target": %s' "$(json_or_null "${RESTORED}")" "$(json_or_null "$(target_name)")"
   if [[ "${WHAT}" == files ]]; then
-    printf ', "setuid": %s, "setuid_stripped": %s' "$(json_texts "${SETUID_FILES[@]}")" "${SETUID_STRIPPED}"
+    printf ', "setuid": %s, "setuid_stripped": %s' "$(json_array "${SETUID_FILES[@]}")" "${SETUID_STRIPPED}"
   fi
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_text "${error}")"
+  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
   printf '}\n'
 }
 
@@ -238,38 +238,6 @@ from_hex() {
   done
   # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
   printf -v decoded '%b' "${escaped}"
-}
-
-# A JSON string: every control character escaped (\u00XX), so that any name gives valid JSON.
-json_text() {
-  local s="$1" out="" c i
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  if [[ "${s}" =~ [[:cntrl:]] ]]; then
-    for ((i = 0; i < ${#s}; i++)); do
-      c="${s:i:1}"
-      if [[ "${c}" == [[:cntrl:]] ]]; then
-        printf -v c '\\u%04x' "'${c}"
-      fi
-      out+="${c}"
-    done
-    s="${out}"
-  fi
-  printf '"%s"' "${s}"
-}
-
-json_or_null_text() {
-  if [[ -n "$1" ]]; then json_text "$1"; else printf 'null'; fi
-}
-
-json_texts() {
-  local item sep=""
-  printf '['
-  for item in "$@"; do
-    printf '%s%s' "${sep}" "$(json_text "${item}")"
-    sep=", "
-  done
-  printf ']'
 }
 
 # A libpq connection string naming one database (a name holding = is a name, not settings).

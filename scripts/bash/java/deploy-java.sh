@@ -56,7 +56,7 @@
 #      back), or the application did not start or answer (the previous release, settings, vhost and
 #      certificate are back)
 #   2  usage or validation error: nothing was changed
-#   3  another run holds the lock /run/lock/tssr-kit-deploy-java.lock
+#   3  another run holds the lock /run/tssr-kit/deploy-java.lock
 #
 # Output: narration on stderr; the last line on stdout is one JSON object, for example
 #   {"script": "deploy-java", "status": "changed", "changed": 12, "mode": "jar", "url": "https://…/", …}
@@ -102,7 +102,7 @@ done
 # Constants
 #######################################
 readonly SCRIPT_NAME=deploy-java
-readonly LOCK_FILE=/run/lock/tssr-kit-deploy-java.lock
+readonly LOCK_FILE=/run/tssr-kit/deploy-java.lock
 readonly SYSLOG_TAG=tssr-deploy-java
 readonly APPS_ROOT=/opt
 readonly CONFIG_ROOT=/etc/tssr-kit/java

@@ -45,7 +45,7 @@
 #      schema failed (not recorded), or the health check failed; the previous release and every
 #      setting this run changed (vhost, certificate, pool, PHP and MariaDB settings) are back
 #   2  usage or validation error: nothing was changed
-#   3  another run holds the lock /run/lock/tssr-kit-deploy-lamp.lock
+#   3  another run holds the lock /run/tssr-kit/deploy-lamp.lock
 #
 # Output: narration on stderr; the last line on stdout is one JSON object, for example
 #   {"script": "deploy-lamp", "status": "changed", "changed": 14, "url": "https://parc.example.org/", ...}
@@ -91,7 +91,7 @@ done
 # Constants
 #######################################
 readonly SCRIPT_NAME=deploy-lamp
-readonly LOCK_FILE=/run/lock/tssr-kit-deploy-lamp.lock
+readonly LOCK_FILE=/run/tssr-kit/deploy-lamp.lock
 readonly SYSLOG_TAG=tssr-deploy-lamp
 readonly APPS_ROOT=/srv/lamp
 readonly CONFIG_ROOT=/etc/tssr-kit/lamp

@@ -304,7 +304,22 @@ detect_os_family() {
   esac
 }
 
+#######################################
+# The folder of LOCK_FILE (/run/tssr-kit): made root's 0755 when missing, and refused unless it is
+# root's alone. Not /run/lock: anyone may create files there, so a local user could create the lock
+# first, hold it, and keep every run from starting.
+#######################################
+ensure_lock_dir() {
+  local dir="${LOCK_FILE%/*}"
+  [[ -e "${dir}" || -L "${dir}" ]] || mkdir -m 0755 -- "${dir}" 2>/dev/null || true
+  if [[ -L "${dir}" || ! -d "${dir}" ]] || [[ "$(stat -c '%u' -- "${dir}")" != 0 ]] \
+    || (( 8#$(stat -c '%a' -- "${dir}") & 8#022 )); then
+    die 1 "the lock folder ${dir} is not a folder only root can write: remove it (a reboot empties /run)"
+  fi
+}
+
 take_lock() {
+  ensure_lock_dir
   exec 9>>"${LOCK_FILE}"
   if ! flock -n 9; then
     printf 'error: another %s run holds %s\n' "${SCRIPT_NAME}" "${LOCK_FILE}" >&2
@@ -341,6 +356,18 @@ render() {
 }
 
 #######################################
+# Stop the run when the content meant for a file came out empty: what should have produced it (a
+# render in a pipeline) failed. Writers call it before comparing with the file in place, so that an
+# empty file left by an earlier failure is not taken as "already right".
+# Arguments: the temporary file holding the content, what it is (for the message)
+#######################################
+refuse_empty() {
+  [[ ! -s "$1" ]] || return 0
+  rm -f -- "$1"
+  die 1 "$2 came out empty: what should have produced it failed (see above); it was not written"
+}
+
+#######################################
 # Install content as a file when it differs (atomically: a temporary file renamed into place).
 # An EMPTY content is refused, and stops the run (exit 1, nothing written), unless --allow-empty
 # says an empty file is what is wanted: in `render … | put_file …` an empty stdin means that what
@@ -359,10 +386,7 @@ put_file() {
   local path="$1" owner="$2" group="$3" mode="$4" what="$5" new
   new="$(mktemp -p "${TMP_DIR}")"
   cat >"${new}"
-  if [[ ! -s "${new}" && "${allow_empty}" == false ]]; then
-    rm -f -- "${new}"
-    die 1 "${what} (${path}) came out empty: what should have produced it failed (see above); it was not written"
-  fi
+  [[ "${allow_empty}" == true ]] || refuse_empty "${new}" "${what} (${path})"
   if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
     && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${owner}:${group} ${mode#0}" ]]; then
     rm -f -- "${new}"

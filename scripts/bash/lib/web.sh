@@ -232,6 +232,7 @@ put_setting_file() {
   local path="$1" new
   new="$(mktemp -p "${TMP_DIR}")"
   cat >"${new}"
+  refuse_empty "${new}" "${5} (${path})"
   if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}" \
     && [[ "$(stat -c '%U:%G %a' -- "${path}")" == "${2}:${3} ${4#0}" ]]; then
     rm -f -- "${new}"
@@ -349,6 +350,7 @@ put_file_apache() {
   local path="$1" what="$2" new
   new="$(mktemp -p "${TMP_DIR}")"
   cat >"${new}"
+  refuse_empty "${new}" "${what} (${path})"
   if [[ -f "${path}" ]] && cmp -s -- "${new}" "${path}"; then
     rm -f -- "${new}"
     return 1

@@ -61,7 +61,7 @@
 #   1  runtime failure (a package would not install, the new configuration did not pass snmpd's
 #      own check or snmpd did not start with it: the previous configuration is put back)
 #   2  usage or validation error: nothing was changed
-#   3  another run holds the lock /run/lock/tssr-kit-snmp.lock
+#   3  another run holds the lock /run/tssr-kit/snmp.lock
 #
 # Output: narration on stderr and in syslog (tag tssr-snmp); passphrases and the community never
 # appear in it. The last line on stdout is one JSON object, for example
@@ -107,7 +107,7 @@ done
 #######################################
 readonly SCRIPT_NAME=setup-snmp
 readonly SYSLOG_TAG=tssr-snmp
-readonly LOCK_FILE=/run/lock/tssr-kit-snmp.lock
+readonly LOCK_FILE=/run/tssr-kit/snmp.lock
 readonly SNMPD_CONF=/etc/snmp/snmpd.conf
 readonly STATE_DIR=/var/lib/tssr-kit/snmp
 readonly STATE_FILE="${STATE_DIR}/users"

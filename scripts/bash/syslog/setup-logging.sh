@@ -53,7 +53,7 @@
 #   1  runtime failure (a package, the new rsyslog config refused by `rsyslogd -N1`: the old one is
 #      kept, rsyslog not restarting)
 #   2  usage or validation error: nothing was changed
-#   3  another run holds the lock /run/lock/tssr-kit-setup-logging.lock
+#   3  another run holds the lock /run/tssr-kit/setup-logging.lock
 #
 # Output: narration on stderr (and syslog, tag tssr-logging); the last line on stdout is one JSON
 # object, for example
@@ -102,7 +102,7 @@ done
 #######################################
 readonly SCRIPT_NAME=setup-logging
 readonly SYSLOG_TAG=tssr-logging
-readonly LOCK_FILE=/run/lock/tssr-kit-setup-logging.lock
+readonly LOCK_FILE=/run/tssr-kit/setup-logging.lock
 readonly RSYSLOG_CONF=/etc/rsyslog.conf
 readonly RSYSLOG_DIR=/etc/rsyslog.d
 readonly CLIENT_CONF="${RSYSLOG_DIR}/60-tssr-forward.conf"

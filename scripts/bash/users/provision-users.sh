@@ -33,7 +33,7 @@
 #   0  success (changes made, or nothing to do)
 #   1  runtime failure (a system command failed)
 #   2  usage or validation error: nothing was changed
-#   3  another run holds the lock /run/lock/tssr-kit-provision-users.lock
+#   3  another run holds the lock /run/tssr-kit/provision-users.lock
 #
 # Output: narration on stderr; the last line on stdout is one JSON object, for example
 #   {"script": "provision-users", "impl": "bash", "status": "changed", "changed": 2, ...}
@@ -65,7 +65,7 @@ export LC_ALL=C.UTF-8
 #######################################
 readonly SCRIPT_NAME=provision-users
 readonly IMPL=bash
-readonly LOCK_FILE=/run/lock/tssr-kit-provision-users.lock
+readonly LOCK_FILE=/run/tssr-kit/provision-users.lock
 readonly SYSLOG_TAG=tssr-provision-users
 readonly OS_RELEASE_FILE=/etc/os-release
 readonly SHELLS_FILE=/etc/shells
@@ -630,8 +630,15 @@ require_utf8_locale() {
 }
 
 # Holds the lock for the rest of the run (the lock goes when the process ends); exits 3 if held.
+# The lock's folder (/run/tssr-kit) must be root's alone, not /run/lock where anyone could create the
+# lock first and hold it (as lib/common.sh's ensure_lock_dir).
 take_lock() {
-  mkdir -p "${LOCK_FILE%/*}"
+  local dir="${LOCK_FILE%/*}"
+  [[ -e "${dir}" || -L "${dir}" ]] || mkdir -m 0755 -- "${dir}" 2>/dev/null || true
+  if [[ -L "${dir}" || ! -d "${dir}" ]] || [[ "$(stat -c '%u' -- "${dir}")" != 0 ]] \
+    || (( 8#$(stat -c '%a' -- "${dir}") & 8#022 )); then
+    die 1 "the lock folder ${dir} is not a folder only root can write: remove it (a reboot empties /run)"
+  fi
   exec {LOCK_FD}>> "${LOCK_FILE}"
   flock -n "${LOCK_FD}" || die 3 "another run holds the lock ${LOCK_FILE}"
 }
