@@ -1203,6 +1203,13 @@ def choose_password_file(given: str | None, stamp: str) -> tuple[Path, str | Non
 def write_password_file(path: Path, passwords: dict[str, str]) -> None:
     """Write the `login;password` file (root, 0600, in a root 0700 folder): a temporary file in the same
     folder, renamed into place, so the file is never seen half written."""
+    write_private_file(path, "login;password\n" + "".join(f"{login};{password}\n"
+                                                         for login, password in passwords.items()))
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` as a root-only file (0600) in a root-only folder (0700, made when missing): a
+    temporary file in the same folder, flushed and renamed into place, never seen half written."""
     folder = path.parent
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chown(folder, os.geteuid(), os.getegid())
@@ -1212,9 +1219,7 @@ def write_password_file(path: Path, passwords: dict[str, str]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            handle.write("login;password\n")
-            for login, password in passwords.items():
-                handle.write(f"{login};{password}\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         temp.rename(path)
@@ -1319,21 +1324,7 @@ def write_group_record(names: Sequence[str], host: HostState, root: Path = Path(
     if missing:
         raise CommandError(f"/etc/group does not list every group just created: {' '.join(missing)}")
     lines = {f"{name}:{gid}" for name, gid in host.created_groups} | {f"{n}:{groups[n].gid}" for n in names}
-    path = root / GROUP_RECORD.lstrip("/")
-    folder = path.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chown(folder, os.geteuid(), os.getegid())
-    folder.chmod(0o700)
-    temp = folder / f".{SCRIPT}.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{line}\n" for line in sorted(lines)))
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.rename(path)
-    finally:
-        temp.unlink(missing_ok=True)
+    write_private_file(root / GROUP_RECORD.lstrip("/"), "".join(f"{line}\n" for line in sorted(lines)))
 
 
 def write_key_as_user(account: Account, home: Path, content: bytes) -> None:

@@ -121,6 +121,8 @@ done
 }
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/db.sh
+. "${TSSR_LIB}/db.sh"
 
 #######################################
 # Constants
@@ -287,44 +289,6 @@ cleanup() {
     fi
     rm -rf -- "${TMP_DIR}"
   fi
-}
-
-#######################################
-# Names read from a server or a set are data: shown quoted, passed as hex or as client variables,
-# never pasted into SQL, a path or a shell command. (Shared helpers: lib/ is another part's; the
-# same small functions are in restore.sh.)
-#######################################
-# A name as it can be shown in a message or a log: quoted, control characters escaped.
-shown() {
-  local quoted
-  printf -v quoted '%q' "$1"
-  printf '%s' "${quoted}"
-}
-
-# The bytes of a string in lower-case hex, without separators.
-hex_of() {
-  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
-}
-
-# The string whose bytes are the hex digits $1, into the variable named $2 (newlines kept).
-from_hex() {
-  local hex="$1" escaped="" i
-  local -n decoded="$2"
-  [[ "${hex}" =~ ^([0-9a-fA-F]{2})*$ ]] || return 1
-  for ((i = 0; i < ${#hex}; i += 2)); do
-    escaped+="\\x${hex:i:2}"
-  done
-  # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
-  printf -v decoded '%b' "${escaped}"
-}
-
-# A libpq connection string naming one database: a name with = or a URI prefix would otherwise be
-# read as connection settings (another host, another database).
-conninfo() {
-  local value="$1"
-  value=${value//\\/\\\\}
-  value=${value//\'/\\\'}
-  printf "dbname='%s'" "${value}"
 }
 
 #######################################
@@ -565,43 +529,6 @@ validate_secret_file() {
       add_error "${option}: '${file}' must belong to root with mode 0400 or 0600 (it is uid ${owner_mode% *}, mode ${owner_mode#* }): chown root: ${file}; chmod 0600 ${file}"
     fi
   fi
-}
-
-#######################################
-# Is PATH root's alone? Every folder on its way, as written and once its links are resolved, must
-# belong to root and be writable by root only, or be sticky (like /tmp: nobody else can then rename
-# what root made in it); a link on the way must be root's. Parts that do not exist yet are not
-# checked (root makes them, then checks again). (Shared helper: the same is in restore.sh.)
-# Arguments: path (absolute)
-# Outputs: the first part that someone else could change, and why; nothing when PATH is root's
-#######################################
-untrusted_in_path() {
-  local path="$1" real
-  real="$(realpath -m -- "${path}" 2>/dev/null)" || { printf '%s (cannot be resolved)' "${path}"; return 0; }
-  untrusted_in_chain "${path}" || return 0
-  [[ "${real}" == "${path%/}" ]] || untrusted_in_chain "${real}" || return 0
-}
-
-# One spelling of the path, part by part from /. Returns 1 (and prints why) at the first bad part.
-untrusted_in_chain() {
-  local current="" part uid mode kind
-  local -a parts
-  IFS=/ read -r -a parts <<<"${1#/}"
-  for part in "" "${parts[@]}"; do
-    [[ -n "${part}" || -z "${current}" ]] || continue
-    current="${current%/}/${part}"
-    [[ -e "${current}" || -L "${current}" ]] || return 0
-    read -r uid mode kind < <(stat -c '%u %a %F' -- "${current}")
-    if ((uid != 0)); then
-      printf '%s belongs to uid %s' "${current}" "${uid}"
-      return 1
-    fi
-    [[ "${kind}" == directory ]] || continue
-    if (((8#${mode} & 8#022) != 0 && (8#${mode} & 8#1000) == 0)); then
-      printf '%s is writable by others than root (mode %s)' "${current}" "${mode}"
-      return 1
-    fi
-  done
 }
 
 number_option() {
@@ -871,10 +798,6 @@ sha256_files() {
   )
 }
 
-mysql_client() {
-  if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
-}
-
 mysql_dump() {
   if command -v mariadb-dump >/dev/null; then mariadb-dump "$@"; else mysqldump "$@"; fi
 }
@@ -884,10 +807,6 @@ mysql_dump() {
 mysql_databases_hex() {
   mysql_client --protocol=socket --user=root --batch --skip-column-names \
     -e 'SELECT LOWER(HEX(SCHEMA_NAME)) FROM information_schema.SCHEMATA ORDER BY 1'
-}
-
-as_postgres() {
-  (cd / && runuser -u postgres -- "$@")
 }
 
 # Lines "NAME_HEX OWNER_HEX": the databases that accept connections (not the templates), with the
@@ -1691,6 +1610,7 @@ cmd_install_timer() {
   install_copy "${SCRIPT_DIR}/backup.sh" backup.sh 0755 || true
   [[ ! -f "${SCRIPT_DIR}/restore.sh" ]] || install_copy "${SCRIPT_DIR}/restore.sh" restore.sh 0755 || true
   install_copy "${TSSR_LIB}/common.sh" lib/common.sh 0644 || true
+  install_copy "${TSSR_LIB}/db.sh" lib/db.sh 0644 || true
   for file in "${TEMPLATES}"/*.tmpl; do
     install_copy "${file}" "templates/${file##*/}" 0644 || true
   done

@@ -103,6 +103,8 @@ done
 }
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/db.sh
+. "${TSSR_LIB}/db.sh"
 
 #######################################
 # Constants
@@ -212,74 +214,6 @@ target_name() {
     mysql | postgres) printf '%s' "${INTO:-${DB}}" ;;
     globals) printf 'roles' ;;
   esac
-}
-
-#######################################
-# Names read from a set or a server are data: shown quoted, passed as hex or as client variables,
-# never pasted into SQL, a path or a shell command. (Shared helpers, the same as in backup.sh.)
-#######################################
-shown() {
-  local quoted
-  printf -v quoted '%q' "$1"
-  printf '%s' "${quoted}"
-}
-
-hex_of() {
-  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
-}
-
-# The string whose bytes are the hex digits $1, into the variable named $2 (newlines kept).
-from_hex() {
-  local hex="$1" escaped="" i
-  local -n decoded="$2"
-  [[ "${hex}" =~ ^([0-9a-fA-F]{2})*$ ]] || return 1
-  for ((i = 0; i < ${#hex}; i += 2)); do
-    escaped+="\\x${hex:i:2}"
-  done
-  # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
-  printf -v decoded '%b' "${escaped}"
-}
-
-# A libpq connection string naming one database (a name holding = is a name, not settings).
-conninfo() {
-  local value="$1"
-  value=${value//\\/\\\\}
-  value=${value//\'/\\\'}
-  printf "dbname='%s'" "${value}"
-}
-
-#######################################
-# Is PATH root's alone? Every folder on its way, as written and once its links are resolved, must
-# belong to root and be writable by root only, or be sticky (like /tmp); a link on the way must be
-# root's. Parts that do not exist yet are not checked (root makes them, then checks again).
-# Outputs: the first part that someone else could change, and why; nothing when PATH is root's.
-#######################################
-untrusted_in_path() {
-  local path="$1" real
-  real="$(realpath -m -- "${path}" 2>/dev/null)" || { printf '%s (cannot be resolved)' "${path}"; return 0; }
-  untrusted_in_chain "${path}" || return 0
-  [[ "${real}" == "${path%/}" ]] || untrusted_in_chain "${real}" || return 0
-}
-
-untrusted_in_chain() {
-  local current="" part uid mode kind
-  local -a parts
-  IFS=/ read -r -a parts <<<"${1#/}"
-  for part in "" "${parts[@]}"; do
-    [[ -n "${part}" || -z "${current}" ]] || continue
-    current="${current%/}/${part}"
-    [[ -e "${current}" || -L "${current}" ]] || return 0
-    read -r uid mode kind < <(stat -c '%u %a %F' -- "${current}")
-    if ((uid != 0)); then
-      printf '%s belongs to uid %s' "${current}" "${uid}"
-      return 1
-    fi
-    [[ "${kind}" == directory ]] || continue
-    if (((8#${mode} & 8#022) != 0 && (8#${mode} & 8#1000) == 0)); then
-      printf '%s is writable by others than root (mode %s)' "${current}" "${mode}"
-      return 1
-    fi
-  done
 }
 
 #######################################
@@ -453,13 +387,6 @@ validate_globals() {
   fi
 }
 
-#######################################
-# Databases
-#######################################
-mysql_client() {
-  if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
-}
-
 # The SQL on stdin, as root over the unix socket, in utf8mb4 (a name built from hex keeps its bytes).
 sql() {
   mysql_client --protocol=socket --user=root --batch --skip-column-names --default-character-set=utf8mb4
@@ -497,10 +424,6 @@ my_load() {
   mysql_client --help 2>/dev/null | grep -q -- '--sandbox' && safe+=(--sandbox)
   # utf8mb4: the name is sent as its bytes (the dump sets its own character set).
   mysql_client --protocol=socket --user=root --batch --default-character-set=utf8mb4 "${safe[@]}" --database="$1"
-}
-
-as_postgres() {
-  (cd / && runuser -u postgres -- "$@")
 }
 
 # psql as postgres in DATABASE, the SQL on stdin, names given as psql variables (-v name=value,

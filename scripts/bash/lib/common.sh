@@ -629,3 +629,68 @@ firewalld_added() {
   awk -F '\t' -v zone="$2" '$1 == zone { print $2 }' "${file}"
 }
 
+
+#######################################
+# Names read from a server, a backup set or a file are data: shown quoted, passed as hex or as client
+# variables, never pasted into SQL, a path or a shell command.
+#######################################
+# A name as it can be shown in a message or a log: quoted, control characters escaped.
+shown() {
+  local quoted
+  printf -v quoted '%q' "$1"
+  printf '%s' "${quoted}"
+}
+
+# The bytes of a string in lower-case hex, without separators.
+hex_of() {
+  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+
+# The string whose bytes are the hex digits $1, into the variable named $2 (newlines kept).
+from_hex() {
+  local hex="$1" escaped="" i
+  local -n decoded="$2"
+  [[ "${hex}" =~ ^([0-9a-fA-F]{2})*$ ]] || return 1
+  for ((i = 0; i < ${#hex}; i += 2)); do
+    escaped+="\\x${hex:i:2}"
+  done
+  # shellcheck disable=SC2034  # decoded is a nameref: this sets the caller's variable
+  printf -v decoded '%b' "${escaped}"
+}
+
+#######################################
+# Is PATH root's alone? Every folder on its way, as written and once its links are resolved, must
+# belong to root and be writable by root only, or be sticky (like /tmp: nobody else can then rename
+# what root made in it); a link on the way must be root's. Parts that do not exist yet are not
+# checked (root makes them, then checks again).
+# Arguments: path (absolute)
+# Outputs: the first part that someone else could change, and why; nothing when PATH is root's
+#######################################
+untrusted_in_path() {
+  local path="$1" real
+  real="$(realpath -m -- "${path}" 2>/dev/null)" || { printf '%s (cannot be resolved)' "${path}"; return 0; }
+  untrusted_in_chain "${path}" || return 0
+  [[ "${real}" == "${path%/}" ]] || untrusted_in_chain "${real}" || return 0
+}
+
+# One spelling of the path, part by part from /. Returns 1 (and prints why) at the first bad part.
+untrusted_in_chain() {
+  local current="" part uid mode kind
+  local -a parts
+  IFS=/ read -r -a parts <<<"${1#/}"
+  for part in "" "${parts[@]}"; do
+    [[ -n "${part}" || -z "${current}" ]] || continue
+    current="${current%/}/${part}"
+    [[ -e "${current}" || -L "${current}" ]] || return 0
+    read -r uid mode kind < <(stat -c '%u %a %F' -- "${current}")
+    if ((uid != 0)); then
+      printf '%s belongs to uid %s' "${current}" "${uid}"
+      return 1
+    fi
+    [[ "${kind}" == directory ]] || continue
+    if (((8#${mode} & 8#022) != 0 && (8#${mode} & 8#1000) == 0)); then
+      printf '%s is writable by others than root (mode %s)' "${current}" "${mode}"
+      return 1
+    fi
+  done
+}
