@@ -45,8 +45,10 @@ def rules_of(source: bytes, name: str = "Get-Example.ps1") -> list[str]:
 
 # rule -> (failing bodies, passing bodies)
 CASES: dict[str, tuple[list[str], list[str]]] = {
-    "parse-error": (["$a = (1 + ", "if ($a) { b", "function Get-A { param( }"],
-                    ["$a = (1 + 2)", "if ($a) { Get-Date }"]),
+    "parse-error": (["$a = (1 + ", "if ($a) { b", "function Get-A { param( }",
+                     '$m = "$where: no such group"', '$m = @"\n$line: bad\n"@'],
+                    ["$a = (1 + 2)", "if ($a) { Get-Date }", '$m = "${where}: no such group"',
+                     '$m = "$($where): x $env:TEMP $script:count `$x: y"', "$m = '$where: literal'"]),
     "should-process": ([
         "function Get-A {\n    [CmdletBinding(SupportsShouldProcess)]\n    param()\n    Get-Date\n}",
         "function Get-A {\n    [CmdletBinding()]\n    param()\n"
@@ -204,6 +206,9 @@ VALID = [
     "$empty = { }", "$none = {}", "Mock Get-Thing { }",
     "function Get-A { param($a) $a }", "function Get-B { param() Get-Date }",
     "function Get-C {\n    [CmdletBinding()]\n    param([string]$Name) $Name\n}",
+    "Get-ChildItem | Select-Object -Property Name, Length", "$h = Import-Csv -Path x -Header a,b,c",
+    "Register-Thing -DaysOfWeek Monday, Thursday -At 1 -WhatIf",
+    "Mock Get-ADUser -RemoveParameterType Identity, Members { }",
 ]
 
 

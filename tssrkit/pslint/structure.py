@@ -21,6 +21,9 @@ from tree_sitter import Node
 from tssrkit.pslint import tree
 from tssrkit.pslint.tree import File, child, text, walk
 
+# "$name: text" in a double-quoted string: PowerShell reads $name: as a drive-qualified variable and
+# stops with "Variable reference is not valid" (the grammar does not know it): write ${name}: or $($name):
+DRIVE_VARIABLE_RE = re.compile(r"(?<!`)\$[A-Za-z_][A-Za-z0-9_]*:(?![A-Za-z0-9_{?])")
 HELP_KEYWORD_RE = re.compile(r"(?im)^\s*\.([A-Z]+)\b[ \t]*(\S*)")
 # Verbs whose command changes the system: PSScriptAnalyzer's eight (New Set Remove Start Stop Restart
 # Reset Update) and the others of Get-Verb that do as much.
@@ -39,6 +42,11 @@ def check_parse(f: File) -> None:
         elif node.type == "ERROR" and (node.start_byte, node.end_byte) not in f.explained_errors:
             snippet = text(node).splitlines()[0][:40] if text(node) else ""
             f.report(node, "parse-error", f"syntax error near {snippet!r}")
+        elif node.type in ("expandable_string_literal", "expandable_here_string_literal"):
+            for match in DRIVE_VARIABLE_RE.finditer(text(node)):
+                name = match.group(0)[1:-1]
+                f.report(node, "parse-error", f"\"${name}:\" in a string is not a variable for PowerShell "
+                                              f"(':' not followed by a name): write ${{{name}}}: or $(${name}):")
 
 
 def _help_comment(comments: Iterable[Node]) -> Node | None:

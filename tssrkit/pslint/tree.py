@@ -7,6 +7,9 @@ rules run, without moving a byte (so every line:column stays true), and each rep
   lower-cased (PowerShell's suffixes are case-insensitive; the grammar knows only the lower case);
 - ``param(...)`` followed by code on the same line (``function f { param($a) $a }``): the first blank
   after the closing parenthesis becomes ``;`` (a statement separator: the same meaning);
+- an array of bare words as a command argument (``Select-Object -Property Name, Size``): each comma
+  between two bare words becomes a blank (two arguments instead of an array of two: the same command,
+  the same parameters, for every rule);
 - an empty script block (``{ }``, ``{}``), or ``param()`` with no statement after it: the grammar
   reports a zero-width MISSING ``;`` there, which is ignored (:func:`is_spurious_missing`).
 """
@@ -86,16 +89,47 @@ def _param_then_code(root: Node, source: bytes) -> int | None:
     return None
 
 
+def _bare_word_array(root: Node, source: bytes) -> int | None:
+    """The offset of a comma that follows a bare word argument and precedes another (grammar gap)."""
+    for node in walk(root):
+        sep = node.parent if node.is_missing else None
+        if sep is not None and sep.type == "command_argument_sep" and sep.next_sibling is not None \
+                and text(sep.next_sibling).startswith(","):
+            return sep.next_sibling.start_byte  # a,b: the grammar wants a blank before ",b"
+        if node.type != "ERROR":
+            continue
+        for i, item in enumerate(node.children):
+            if item.type != ",":
+                continue
+            before = node.children[i - 1] if i > 0 else node.prev_sibling
+            while before is not None and before.type == "command_argument_sep":
+                before = before.prev_sibling
+            last = before
+            while last is not None and last.children:
+                last = last.children[-1]
+            after = source[item.end_byte:].split(b"\n", 1)[0]
+            in_command = last is not None and any(a.type == "command_elements" for a in ancestors(last))
+            if in_command and re.match(rb"\s*[^\s,;|)}#]", after):
+                return item.start_byte
+    return None
+
+
+REPAIRS = ((_param_then_code, ord(";")), (_bare_word_array, ord(" ")))
+
+
 def parse(source: bytes):
     """The tree of ``source`` after the byte-for-byte repairs above (same length, same positions)."""
     fixed = bytearray(_lower_numbers(source))
     tree = parser().parse(bytes(fixed))
     for _ in range(MAX_REPAIRS):
-        offset = _param_then_code(tree.root_node, bytes(fixed))
-        if offset is None:
+        for find, replacement in REPAIRS:
+            offset = find(tree.root_node, bytes(fixed))
+            if offset is not None:
+                fixed[offset] = replacement
+                tree = parser().parse(bytes(fixed))
+                break
+        else:
             break
-        fixed[offset] = ord(";")
-        tree = parser().parse(bytes(fixed))
     return tree
 
 
