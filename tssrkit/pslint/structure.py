@@ -45,8 +45,8 @@ def check_parse(f: File) -> None:
         elif node.type in ("expandable_string_literal", "expandable_here_string_literal"):
             for match in DRIVE_VARIABLE_RE.finditer(text(node)):
                 name = match.group(0)[1:-1]
-                f.report(node, "parse-error", f"\"${name}:\" in a string is not a variable for PowerShell "
-                                              f"(':' not followed by a name): write ${{{name}}}: or $(${name}):")
+                f.report(node, "parse-error", f"\"${name}:\" in a string is not a variable for "
+                                              f"PowerShell (':' not followed by a name): write ${{{name}}}:")
 
 
 def _help_comment(comments: Iterable[Node]) -> Node | None:
