@@ -344,8 +344,8 @@ function Register-TssrTask {
         foreach ($key in $wanted.Keys) {
             $have = [string]$state[$key]
             $want = [string]$wanted[$key]
-            # A domain account may read back as DOMAIN\user: compare the user part when the wanted name has none.
-            if ($key -eq 'User' -and $want -notmatch '\\') { $have = ($have -split '\\')[-1] }
+            # An account may read back with or without its DOMAIN\ part: compare the user part.
+            if ($key -eq 'User') { $have = ($have -split '\\')[-1]; $want = ($want -split '\\')[-1] }
             if ($have -cne $want) { $drift += "$key ('$have', wanted '$want')" }
         }
         if ($drift.Count -eq 0 -and -not $Force) {
