@@ -674,8 +674,9 @@ def run_powershell(c, script, hosts, param=None, file=None):
     """NOT TESTED HERE (no Windows, no pwsh): run a PowerShell script on Windows hosts over OpenSSH (Fabric).
 
     Uploads the script (and TssrUserCsv.psm1, and the --file inputs) into ~\\tssr-kit on each host, runs it
-    with powershell.exe -EncodedCommand, prints its output objects as one JSON line per host and exits 1
-    if any host failed. See docs/howto/run-powershell-on-windows.md.
+    with powershell.exe -EncodedCommand, prints one JSON result line per host (script, status, changed,
+    exit, objects, host), its error stream as text on stderr (CLIXML decoded), and exits 1 if any host
+    failed. See docs/howto/run-powershell-on-windows.md.
     """
     try:
         params = winlib.parse_params(param or [])
@@ -687,12 +688,11 @@ def run_powershell(c, script, hosts, param=None, file=None):
     failed = 0
     for target in targets:
         result = winlib.run_script(runner.connect(target), script, params, file or [])
-        last = (result.stdout.strip().splitlines() or [""])[-1]
-        print(f"[{target.label()}] exit {result.exited}: {runner.printable(last)}")
-        if result.exited != 0:
-            failed += 1
-            for line in result.stderr.strip().splitlines():
-                print(runner.printable(line), file=sys.stderr)
+        line, errors, ok = winlib.report(script, target.label(), result.stdout, result.stderr, result.exited)
+        print(runner.printable(line))
+        for error in errors:
+            print(runner.printable(f"[{target.label()}] {error}"), file=sys.stderr)
+        failed += 0 if ok else 1
     if failed:
         raise Exit(f"{failed} of {len(targets)} host(s) failed", code=1)
 

@@ -6,16 +6,36 @@ Backs up a folder with robocopy: a mirror, or dated copies with retention; exit 
 Mirror mode keeps DESTINATION\mirror identical to the source (robocopy /MIR: files deleted from the
 source are deleted from the mirror). Versioned mode copies the source into a new folder
 DESTINATION\yyyyMMdd-HHmmss, then deletes the oldest dated folders beyond -Keep (only folders whose name
-is such a date are ever deleted).
+is such a date are ever deleted; the new copy counts as one of the -Keep).
+
+What is copied, so that a restore gives the files back as they were:
+- data, attributes, timestamps, NTFS permissions (DACL), owner and auditing (SACL) of every file
+  (/COPY:DATSO) and of every folder (/DCOPY:DAT), the folders' permissions included;
+- in backup mode (/B): files the account running the script cannot read are read through the
+  "Back up files and directories" right (SeBackupPrivilege), which Administrators (elevated) and Backup
+  Operators hold; the script checks the right before it starts (exit 2 without it);
+- junction points and symbolic links are not followed (/XJ): a junction to C:\ or to the backup
+  itself would copy the wrong tree, or loop.
+Open files: robocopy cannot read a file another program holds open without sharing (a mailbox .pst,
+a database); after -Retry tries it counts the file as failed (code 8) and names it in the log. With
+-UseShadowCopy the copy is read from a Volume Shadow Copy of the source volume taken at the start
+(consistent, open files included), then the shadow copy is deleted. Shadow copies need a local NTFS
+volume, an elevated administrator and Windows Server (Win32_ShadowCopy.Create is not available on the
+client editions); a source on a network share cannot be shadow-copied.
 
 Robocopy's exit code is a bit field, not an error code: 0 nothing to copy, 1 files copied, 2 extra
 files at the destination, 4 mismatched files, combinations up to 7 are success; 8 (some files could not
 be copied, after retries) and 16 (fatal: no access, bad path) are failures. This script turns it into
 an object (Code, Success, Meaning) and fails only for 8 and above.
 
+Relative paths (-Source, -Destination, -LogFolder) are resolved against the current PowerShell
+location (Set-Location), not the process's working folder.
+
 Each run writes robocopy's log to -LogFolder and one entry in the Application event log (source
 tssr-kit; Information on success, Error on failure, event id 1000 / 1001). A failed versioned copy is
-kept (named ...-incomplete) and never counts toward retention.
+kept (named ...-incomplete) and never counts toward retention; after a successful versioned copy the
+incomplete sets older than it are deleted. Logs older than -LogRetentionDays are deleted. -WhatIf lists
+exactly what the real run would delete.
 
 .PARAMETER Source
 The folder to back up.
@@ -35,6 +55,13 @@ Where robocopy logs go (default $env:ProgramData\tssr-kit\backup\logs).
 .PARAMETER Retry
 Robocopy /R: retries per failed file (default 2). The wait between retries (/W) is 5 seconds.
 
+.PARAMETER LogRetentionDays
+Logs of the log folder (backup-*.log) older than this are deleted (default 90).
+
+.PARAMETER UseShadowCopy
+Read the source from a Volume Shadow Copy taken at the start (open files included). Windows Server,
+local NTFS volume, elevated administrator.
+
 .EXAMPLE
 .\Backup-TssrFolder.ps1 -Source D:\Shares\Compta -Destination \\nas\backup\compta -WhatIf
 Says what it would copy (robocopy is not run) and what it would delete.
@@ -48,20 +75,23 @@ A new dated copy, the 14 newest kept, narration on the verbose stream.
 Shows the result object: Code, Success, Meaning, Target, LogFile, Removed.
 
 .OUTPUTS
-PSCustomObject: Source, Target, Mode, Code, Success, Meaning, LogFile, Removed (deleted dated folders).
+PSCustomObject: Source, Target, Mode, Code, Success, Meaning, LogFile, Removed (deleted dated and
+incomplete folders), RemovedLogs.
 
 .NOTES
 Exit codes: 0 success (robocopy 0-7); 1 failure (robocopy 8 or more, or another runtime error);
 2 usage or validation error (nothing done).
 What it changes: the destination folder, the log folder, the Application event log (and, on first run,
-registers the event source tssr-kit, which needs an administrator).
+registers the event source tssr-kit, which needs an administrator); with -UseShadowCopy, a shadow copy
+and a link to it under $env:TEMP, both deleted at the end.
+Run it elevated (backup mode and owners need the backup and restore rights).
 Schedule it with Register-TssrScheduledScript.ps1. Part of tssr-kit (scripts/powershell).
 #>
 [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
 [OutputType([pscustomobject])]
 param(
     [Parameter(Mandatory)]
-    [ValidateScript({ Test-Path -LiteralPath $_ -PathType Container })]
+    [ValidateNotNullOrEmpty()]
     [string]$Source,
 
     [Parameter(Mandatory)]
@@ -78,7 +108,12 @@ param(
     [string]$LogFolder = (Join-Path -Path $env:ProgramData -ChildPath 'tssr-kit\backup\logs'),
 
     [ValidateRange(0, 100)]
-    [int]$Retry = 2
+    [int]$Retry = 2,
+
+    [ValidateRange(1, 3650)]
+    [int]$LogRetentionDays = 90,
+
+    [switch]$UseShadowCopy
 )
 
 Set-StrictMode -Version 3.0
@@ -183,6 +218,113 @@ function Write-TssrEvent {
     }
 }
 
+function Test-TssrBackupPrivilege {
+    <#
+    .SYNOPSIS
+    Whether the account running the script holds the backup and restore rights robocopy /B and /COPY:O use.
+    .DESCRIPTION
+    Reads whoami /priv (the privileges of this process's token, enabled or not: robocopy enables them).
+    A non-elevated administrator does not hold them.
+    .EXAMPLE
+    Test-TssrBackupPrivilege
+    $true in an elevated session of an administrator or a Backup Operator.
+    .EXAMPLE
+    if (-not (Test-TssrBackupPrivilege)) { 'run elevated' }
+    The script's own check.
+    .OUTPUTS
+    System.Boolean
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param()
+    $privileges = @(& whoami.exe /priv /fo csv /nh | ConvertFrom-Csv -Header Name, Description, State | ForEach-Object -Process { $_.Name })
+    ($privileges -contains 'SeBackupPrivilege') -and ($privileges -contains 'SeRestorePrivilege')
+}
+
+function New-TssrShadowCopy {
+    <#
+    .SYNOPSIS
+    Takes a Volume Shadow Copy of a folder's volume and returns the folder as seen in it.
+    .DESCRIPTION
+    Win32_ShadowCopy.Create (Windows Server), then a directory symbolic link under $env:TEMP to the
+    shadow copy's device (robocopy cannot read \\?\GLOBALROOT paths). Returns Path (the folder inside
+    the shadow copy), Link and ShadowId, for Remove-TssrShadowCopy.
+    .PARAMETER Folder
+    The full path of the source folder on a local volume.
+    .EXAMPLE
+    $shadow = New-TssrShadowCopy -Folder 'D:\Shares\Compta'
+    $shadow.Path is C:\Users\...\Temp\tssr-kit-vss-...\Shares\Compta.
+    .EXAMPLE
+    New-TssrShadowCopy -Folder 'D:\Shares\Compta' -WhatIf
+    Says so, takes nothing.
+    #>
+    [CmdletBinding(SupportsShouldProcess)]
+    [OutputType([pscustomobject])]
+    param([Parameter(Mandatory)][string]$Folder)
+    $volume = [System.IO.Path]::GetPathRoot($Folder)
+    if ($PSCmdlet.ShouldProcess($volume, 'Take a shadow copy')) {
+        $created = Invoke-CimMethod -ClassName Win32_ShadowCopy -MethodName Create -Arguments @{ Volume = $volume; Context = 'ClientAccessible' } -ErrorAction Stop
+        if ($created.ReturnValue -ne 0) { throw "Win32_ShadowCopy.Create on $volume returned $($created.ReturnValue)" }
+        $shadow = Get-CimInstance -ClassName Win32_ShadowCopy -Filter "ID = '$($created.ShadowID)'" -ErrorAction Stop
+        $link = Join-Path -Path $env:TEMP -ChildPath ('tssr-kit-vss-{0}' -f [guid]::NewGuid())
+        New-Item -ItemType SymbolicLink -Path $link -Target "$($shadow.DeviceObject)\" -ErrorAction Stop | Out-Null
+        [pscustomobject]@{ Path = (Join-Path -Path $link -ChildPath $Folder.Substring($volume.Length)); Link = $link; ShadowId = $created.ShadowID }
+    }
+}
+
+function Remove-TssrShadowCopy {
+    <#
+    .SYNOPSIS
+    Deletes the link and the shadow copy made by New-TssrShadowCopy.
+    .DESCRIPTION
+    The link first (a directory symbolic link: removing it does not touch its target), then the shadow copy.
+    .PARAMETER Shadow
+    The object New-TssrShadowCopy returned.
+    .EXAMPLE
+    Remove-TssrShadowCopy -Shadow $shadow
+    Both gone.
+    .EXAMPLE
+    Remove-TssrShadowCopy -Shadow $shadow -WhatIf
+    Says so.
+    #>
+    [CmdletBinding(SupportsShouldProcess)]
+    param([Parameter(Mandatory)][pscustomobject]$Shadow)
+    if ($PSCmdlet.ShouldProcess($Shadow.ShadowId, 'Delete the shadow copy and its link')) {
+        [System.IO.Directory]::Delete($Shadow.Link)   # the link only, never what it points to
+        Get-CimInstance -ClassName Win32_ShadowCopy -Filter "ID = '$($Shadow.ShadowId)'" -ErrorAction Stop | Remove-CimInstance -ErrorAction Stop
+    }
+}
+
+function Get-TssrRetentionPlan {
+    <#
+    .SYNOPSIS
+    The folders retention deletes: dated copies beyond -Keep (the new one counted) and older incomplete sets.
+    .DESCRIPTION
+    Pure: the same list for -WhatIf and for the real run, because the new copy is counted by its name
+    whether it exists yet or not.
+    .PARAMETER Names
+    The names of the destination's sub-folders.
+    .PARAMETER NewName
+    The name of this run's copy (yyyyMMdd-HHmmss).
+    .PARAMETER Keep
+    How many dated copies to keep.
+    .EXAMPLE
+    Get-TssrRetentionPlan -Names '20260101-020000', '20260102-020000' -NewName '20260103-020000' -Keep 2
+    Returns 20260101-020000.
+    .EXAMPLE
+    Get-TssrRetentionPlan -Names '20260101-020000-incomplete' -NewName '20260102-020000' -Keep 7
+    Returns 20260101-020000-incomplete (an older failed set).
+    .OUTPUTS
+    System.String
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([AllowEmptyCollection()][string[]]$Names = @(), [Parameter(Mandatory)][string]$NewName, [Parameter(Mandatory)][int]$Keep)
+    $complete = @(@($Names) + $NewName | Where-Object -FilterScript { $_ -match $versionPattern } | Sort-Object -Unique -Descending)
+    @($complete | Select-Object -Skip $Keep | Where-Object -FilterScript { $_ -ne $NewName })
+    @($Names | Where-Object -FilterScript { $_ -match '^\d{8}-\d{6}-incomplete$' -and $_.Substring(0, 15) -lt $NewName })
+}
+
 function Invoke-TssrBackup {
     <#
     .SYNOPSIS
@@ -200,30 +342,51 @@ function Invoke-TssrBackup {
     [OutputType([pscustomobject])]
     param()
 
-    # Validation, before anything is created.
-    $sourceFull = (Resolve-Path -LiteralPath $Source).ProviderPath.TrimEnd('\')
-    $destinationFull = [System.IO.Path]::GetFullPath($Destination).TrimEnd('\')
+    # Validation, before anything is created. Paths are resolved against the PowerShell location.
+    $paths = $PSCmdlet.SessionState.Path
+    $sourceFull = $paths.GetUnresolvedProviderPathFromPSPath($Source).TrimEnd('\')
+    $destinationFull = $paths.GetUnresolvedProviderPathFromPSPath($Destination).TrimEnd('\')
+    $logFull = $paths.GetUnresolvedProviderPathFromPSPath($LogFolder).TrimEnd('\')
+    $problems = [System.Collections.Generic.List[string]]::new()
+    if (-not (Test-Path -LiteralPath $sourceFull -PathType Container)) { $problems.Add("Source: $sourceFull is not a folder") }
     if ($destinationFull -eq $sourceFull -or $destinationFull.StartsWith("$sourceFull\", [System.StringComparison]::OrdinalIgnoreCase)) {
-        Write-Error -Message "Destination: $destinationFull is inside the source $sourceFull" -ErrorAction Continue
+        $problems.Add("Destination: $destinationFull is inside the source $sourceFull")
+    }
+    if (-not (Test-TssrBackupPrivilege)) { $problems.Add('the backup and restore rights are missing: run elevated, as an administrator or a Backup Operator') }
+    if ($UseShadowCopy -and $sourceFull.StartsWith('\\')) { $problems.Add("UseShadowCopy: $sourceFull is on a network share: no shadow copy there") }
+    if ($problems.Count -gt 0) {
+        foreach ($p in $problems) { Write-Error -Message $p -ErrorAction Continue }
         $script:exitCode = 2
         return
     }
     $stamp = [datetime]::Now.ToString('yyyyMMdd-HHmmss')
     $target = if ($Mode -eq 'Mirror') { Join-Path -Path $destinationFull -ChildPath 'mirror' } else { Join-Path -Path $destinationFull -ChildPath $stamp }
-    $logFile = Join-Path -Path $LogFolder -ChildPath ('backup-{0}.log' -f $stamp)
-    $copyArgs = @($sourceFull, $target, '/COPY:DAT', '/DCOPY:T', "/R:$Retry", '/W:5', '/NP', '/NDL', "/LOG+:$logFile")
-    if ($Mode -eq 'Mirror') { $copyArgs += '/MIR' } else { $copyArgs += '/E' }
+    $logFile = Join-Path -Path $logFull -ChildPath ('backup-{0}.log' -f $stamp)
+    # /COPY:DATSO /DCOPY:DAT: data, attributes, times, ACLs, owner, auditing; /B backup mode; /XJ no junctions.
+    $options = @('/COPY:DATSO', '/DCOPY:DAT', '/B', '/XJ', "/R:$Retry", '/W:5', '/NP', '/NDL', "/LOG+:$logFile")
+    if ($Mode -eq 'Mirror') { $options += '/MIR' } else { $options += '/E' }
 
     $result = [pscustomobject]@{
         Source = $sourceFull; Target = $target; Mode = $Mode; Code = $null; Success = $false
-        Meaning = 'not run (-WhatIf)'; LogFile = $logFile; Removed = @()
+        Meaning = 'not run (-WhatIf)'; LogFile = $logFile; Removed = @(); RemovedLogs = @()
     }
-    if ($PSCmdlet.ShouldProcess($target, "robocopy $($copyArgs -join ' ')")) {
-        foreach ($folder in @($LogFolder, $destinationFull)) {
+    if ($PSCmdlet.ShouldProcess($target, "robocopy $sourceFull $target $($options -join ' ')")) {
+        foreach ($folder in @($logFull, $destinationFull)) {
             if (-not (Test-Path -LiteralPath $folder)) { New-Item -Path $folder -ItemType Directory -ErrorAction Stop | Out-Null }
         }
-        Write-Verbose -Message "robocopy $($copyArgs -join ' ')"
-        $code = Invoke-TssrRobocopy -ArgumentList $copyArgs
+        $shadow = $null
+        try {
+            $from = $sourceFull
+            if ($UseShadowCopy) {
+                $shadow = New-TssrShadowCopy -Folder $sourceFull
+                $from = $shadow.Path
+            }
+            Write-Verbose -Message "robocopy $from $target $($options -join ' ')"
+            $code = Invoke-TssrRobocopy -ArgumentList (@($from, $target) + $options)
+        }
+        finally {
+            if ($null -ne $shadow) { Remove-TssrShadowCopy -Shadow $shadow }
+        }
         $verdict = ConvertFrom-TssrRobocopyExitCode -Code $code
         $result.Code = $verdict.Code
         $result.Success = $verdict.Success
@@ -235,20 +398,28 @@ function Invoke-TssrBackup {
         }
     }
 
-    # Retention: only after a successful versioned copy, only folders named like a date.
+    # Retention: after a successful versioned copy (or in the preview), the same list either way.
     if ($Mode -eq 'Versioned' -and ($result.Success -or $WhatIfPreference) -and (Test-Path -LiteralPath $destinationFull)) {
-        $versions = @(Get-ChildItem -LiteralPath $destinationFull -Directory -ErrorAction Stop |
-                Where-Object -FilterScript { $_.Name -match $versionPattern } |
-                Sort-Object -Property Name -Descending)
+        $names = @(Get-ChildItem -LiteralPath $destinationFull -Directory -ErrorAction Stop | ForEach-Object -Process { $_.Name })
         $removed = [System.Collections.Generic.List[string]]::new()
-        foreach ($old in @($versions | Select-Object -Skip $Keep)) {
-            if ($PSCmdlet.ShouldProcess($old.FullName, 'Delete the old copy (retention)')) {
-                Remove-Item -LiteralPath $old.FullName -Recurse -Force -ErrorAction Stop
+        foreach ($name in @(Get-TssrRetentionPlan -Names $names -NewName $stamp -Keep $Keep)) {
+            $old = Join-Path -Path $destinationFull -ChildPath $name
+            if ($PSCmdlet.ShouldProcess($old, 'Delete the old copy (retention)')) {
+                Remove-Item -LiteralPath $old -Recurse -Force -ErrorAction Stop
             }
-            $removed.Add($old.FullName)
-            Write-Verbose -Message "retention: $($old.Name) removed"
+            $removed.Add($old)
+            Write-Verbose -Message "retention: $name removed"
         }
         $result.Removed = $removed.ToArray()
+    }
+    # Old logs: the same rule for -WhatIf and the real run.
+    if (Test-Path -LiteralPath $logFull) {
+        $limit = [datetime]::Now.AddDays(-$LogRetentionDays)
+        $oldLogs = @(Get-ChildItem -LiteralPath $logFull -File -Filter 'backup-*.log' -ErrorAction Stop | Where-Object -FilterScript { $_.LastWriteTime -lt $limit })
+        foreach ($log in $oldLogs) {
+            if ($PSCmdlet.ShouldProcess($log.FullName, 'Delete the old log')) { Remove-Item -LiteralPath $log.FullName -Force -ErrorAction Stop }
+        }
+        $result.RemovedLogs = @($oldLogs | ForEach-Object -Process { $_.FullName })
     }
 
     if ($null -ne $result.Code) {

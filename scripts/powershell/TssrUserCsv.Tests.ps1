@@ -1,4 +1,4 @@
-# Pester 5 tests of TssrUserCsv.psm1: the CSV rules of docs/reference/users-csv.md, the account names,
+﻿# Pester 5 tests of TssrUserCsv.psm1: the CSV rules of docs/reference/users-csv.md, the account names,
 # the passwords. Pure functions: nothing is mocked. Run: Invoke-Pester -Path scripts/powershell
 
 BeforeAll {
@@ -51,6 +51,40 @@ Describe 'Import-TssrUserCsv' {
         ($csv.Problems -join "`n") | Should -Match ':3:sam_account_name: .*collides with line 2'
     }
 
+    It 'keeps the Linux rule for the groups column: AD-style names are refused there' {
+        $csv = Import-TssrUserCsv -Path (New-TestCsv -Line 'login;first_name;last_name;groups', 'alice;Alice;Martin;GG_Compta')
+        ($csv.Problems -join "`n") | Should -Match ":2:groups: 'GG_Compta' does not match"
+    }
+
+    It 'takes Windows group names, spaces and all, from windows_groups (| between names)' {
+        $csv = Import-TssrUserCsv -Path (New-TestCsv -Line 'login;first_name;last_name;groups;windows_groups', 'alice;Alice;Martin;vpn;GG_Compta | DL_Partage_RW|Remote Desktop Users')
+        $csv.Problems | Should -BeNullOrEmpty
+        $csv.Users[0].Groups | Should -Be @('vpn', 'GG_Compta', 'DL_Partage_RW', 'Remote Desktop Users')
+    }
+
+    It 'refuses a Windows group name with <Bad>' -ForEach @(
+        @{ Bad = 'a backslash'; Name = 'CORP\Domain Admins' }, @{ Bad = 'a comma'; Name = 'GG,Compta' },
+        @{ Bad = 'an equals sign'; Name = 'CN=x' }, @{ Bad = 'a trailing dot'; Name = 'GG_Compta.' },
+        @{ Bad = 'a wildcard'; Name = 'GG_*' }, @{ Bad = 'too many characters'; Name = ('G' * 65) }
+    ) {
+        $csv = Import-TssrUserCsv -Path (New-TestCsv -Line 'login;first_name;last_name;windows_groups', "alice;Alice;Martin;`"$Name`"")
+        ($csv.Problems -join "`n") | Should -Match ':2:windows_groups: '
+        $csv.Users | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a full name longer than an AD object name (64 characters)' {
+        $csv = Import-TssrUserCsv -Path (New-TestCsv -Line 'login;first_name;last_name', "alice;Alice;$('Martin' * 10)")
+        ($csv.Problems -join "`n") | Should -Match ':2:last_name: the full name .* holds 64'
+    }
+
+    It 'accepts employee_id for the directory only, and checks it' {
+        $file = New-TestCsv -Line 'login;first_name;last_name;employee_id', 'alice;Alice;Martin;E-042', 'bob;Bob;Durand;E 43'
+        (Import-TssrUserCsv -Path $file).Problems | Should -Match "header: unknown column 'employee_id'"
+        $csv = Import-TssrUserCsv -Path $file -DirectoryColumns
+        ($csv.Problems -join "`n") | Should -Match ":3:employee_id: 'E 43'"
+        $csv.Users[0].EmployeeId | Should -Be 'E-042'
+    }
+
     It 'reports quoting errors as the Linux versions do' {
         $csv = Import-TssrUserCsv -Path (New-TestCsv -Line 'login;first_name;last_name', 'alice;"Alice"x;Martin', 'bob;Bo"b;Durand', 'carol;"Carol;Petit', 'dan;Dan')
         $text = $csv.Problems -join "`n"
@@ -73,6 +107,14 @@ Describe 'ConvertTo-TssrAccountName' {
     }
 }
 
+Describe 'Get-TssrNameKey' {
+    It 'gives one key for one person whatever the accents, case and punctuation' {
+        Get-TssrNameKey -Name "H$([char]0xE9)l$([char]0xE8)ne Dupr$([char]0xE9)-Roux" | Should -BeExactly 'helenedupreroux'
+        Get-TssrNameKey -Name 'HELENE DUPRE ROUX' | Should -BeExactly 'helenedupreroux'
+        Get-TssrNameKey -Name 'Eric Dupont' | Should -Not -Be (Get-TssrNameKey -Name 'Elodie Dupont')
+    }
+}
+
 Describe 'New-TssrPassword' {
     It 'returns a 20-character SecureString with upper case, lower case and digits' {
         $secure = New-TssrPassword
@@ -90,6 +132,18 @@ Describe 'New-TssrPasswordFile' {
         $file = Join-Path -Path $TestDrive -ChildPath 'exists.csv'
         Set-Content -LiteralPath $file -Value 'old'
         { New-TssrPasswordFile -Path $file } | Should -Throw '*already exists*'
+    }
+
+    It 'creates the file with inheritance removed and access for Administrators, SYSTEM and the caller only' {
+        $file = Join-Path -Path $TestDrive -ChildPath 'acl.csv'
+        New-TssrPasswordFile -Path $file | Out-Null
+        $acl = Get-Acl -LiteralPath $file
+        $acl.AreAccessRulesProtected | Should -BeTrue
+        $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value
+        $sids = @($acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) | ForEach-Object -Process { $_.IdentityReference.Value } | Sort-Object -Unique)
+        $sids | Should -Be (@('S-1-5-32-544', 'S-1-5-18', $me) | Sort-Object -Unique)
+        @($acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) | Where-Object -Property IsInherited).Count | Should -Be 0
+        (Get-Content -LiteralPath $file)[0] | Should -Be 'login;password'
     }
 
     It 'creates nothing with -WhatIf' {

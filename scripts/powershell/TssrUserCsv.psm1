@@ -1,20 +1,31 @@
-# TssrUserCsv.psm1 — the users CSV of tssr-kit, read and checked the PowerShell way.
+﻿# TssrUserCsv.psm1 — the users CSV of tssr-kit, read and checked the PowerShell way.
 #
 # Shared by Sync-TssrAdUser.ps1 and Sync-TssrLocalUser.ps1 (copy this file next to them). The format
 # and every rule are those of docs/reference/users-csv.md, the page the Bash and Python versions follow,
 # plus the optional Windows columns documented in its section "PowerShell: Windows and Active Directory".
+# The Linux rules stay the Linux rules: the column groups keeps its Linux names (space-separated,
+# ^[a-z_][a-z0-9_-]{0,31}$); group names as Windows and AD sites write them (GG_Compta, DL_Partage_RW,
+# Remote Desktop Users) go into the Windows-only column windows_groups, separated by |, which the
+# Linux scripts refuse as an unknown column.
 # Nothing here changes the system, except New-TssrPasswordFile and Add-TssrPasswordLine (behind
 # ShouldProcess).
 
 Set-StrictMode -Version 3.0
 
 $script:LinuxColumns = @('login', 'first_name', 'last_name', 'groups', 'shell', 'ssh_key', 'state')
-$script:WindowsColumns = @('ou', 'department', 'title', 'upn_suffix', 'sam_account_name')
+$script:WindowsColumns = @('ou', 'department', 'title', 'upn_suffix', 'sam_account_name', 'windows_groups', 'employee_id')
+$script:DirectoryOnlyColumns = @('ou', 'upn_suffix', 'employee_id')
 $script:NamePattern = '^[a-z_][a-z0-9_-]{0,31}$'
 $script:SamPattern = '^[a-z0-9][a-z0-9._-]{0,19}$'
 $script:OuPattern = '^(?i)(OU|CN)=[^,"]+(,(OU|CN|DC)=[^,"]+)*$'
 $script:SuffixPattern = '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$'
 $script:FreeTextPattern = '^[\p{L}\p{M}0-9 .,''&()/-]{1,64}$'
+# A Windows group name (sAMAccountName of an AD group, name of a local group): letters of any script,
+# digits, space and _ . - ' & ( ); starts with a letter or digit, does not end with a space or a dot;
+# 1 to 64 characters (the cn limit). Excludes " / \ [ ] : ; | = , + * ? < > @ and control characters.
+$script:WindowsGroupPattern = '^[\p{L}\p{N}]([\p{L}\p{M}\p{N} _.''&()-]{0,62}[\p{L}\p{M}\p{N}_''&()-])?$'
+$script:EmployeeIdPattern = '^[A-Za-z0-9_-]{1,16}$'
+$script:CnMaxLength = 64
 
 function Split-TssrCsvLine {
     <#
@@ -116,6 +127,35 @@ function ConvertTo-TssrAccountName {
     [pscustomobject]@{ Name = $plain.TrimEnd('.'); Truncated = $truncated }
 }
 
+function Get-TssrNameKey {
+    <#
+    .SYNOPSIS
+    The form of a person's name used to tell whether two records are the same person.
+    .DESCRIPTION
+    Accents stripped (Unicode form D, combining marks dropped), lower case, every character that is not
+    a letter removed: 'Hélène Dupré-Roux', 'helene dupre roux' and 'HELENE DUPRE ROUX' give the same key.
+    .PARAMETER Name
+    A first name, a last name, or both.
+    .EXAMPLE
+    Get-TssrNameKey -Name 'Hélène Dupré'
+    Returns 'helenedupre'.
+    .EXAMPLE
+    (Get-TssrNameKey -Name 'Anne O''Brien') -eq (Get-TssrNameKey -Name 'anne obrien')
+    $true.
+    .OUTPUTS
+    System.String
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([Parameter(Mandatory)][AllowEmptyString()][AllowNull()][string]$Name)
+    $decomposed = ([string]$Name).Normalize([System.Text.NormalizationForm]::FormD)
+    $builder = [System.Text.StringBuilder]::new()
+    foreach ($ch in $decomposed.ToCharArray()) {
+        if ([char]::IsLetter($ch)) { [void]$builder.Append([char]::ToLowerInvariant($ch)) }
+    }
+    $builder.ToString()
+}
+
 function Test-TssrPersonName {
     <#
     .SYNOPSIS
@@ -154,14 +194,17 @@ function Import-TssrUserCsv {
     .DESCRIPTION
     Applies the file format, header and field rules of docs/reference/users-csv.md (UTF-8 with optional
     BOM, ';' or ',' delimiter, the kit's quoting rules, the same column rules), plus the Windows columns
-    ou, department, title, upn_suffix and sam_account_name. The account name (sAMAccountName) is
-    sam_account_name when given, else the login, with accents stripped and cut at 20 characters; two
-    rows that end up with the same account name are a collision. Changes nothing.
+    ou, department, title, upn_suffix, sam_account_name, windows_groups and employee_id. The account name
+    (sAMAccountName) is sam_account_name when given, else the login, with accents stripped and cut at 20
+    characters; two rows that end up with the same account name are a collision. The full name
+    "First Last" (the object's name, cn) must fit in 64 characters. Groups are the Linux names of groups
+    plus the Windows names of windows_groups (| between names). Changes nothing.
     Problems use the kit's format: FILE:LINE:FIELD: message.
     .PARAMETER Path
     The CSV file.
     .PARAMETER DirectoryColumns
-    Accept the Active Directory columns (ou, upn_suffix). Without it, they are refused (local accounts).
+    Accept the Active Directory columns (ou, upn_suffix, employee_id). Without it, they are refused
+    (local accounts).
     .EXAMPLE
     $csv = Import-TssrUserCsv -Path .\users.csv -DirectoryColumns
     $csv.Problems
@@ -194,7 +237,7 @@ function Import-TssrUserCsv {
     }
     $lines = $text -split "`r?`n"
     $allowed = $script:LinuxColumns + $script:WindowsColumns
-    if (-not $DirectoryColumns) { $allowed = $allowed | Where-Object -FilterScript { $_ -notin @('ou', 'upn_suffix') } }
+    if (-not $DirectoryColumns) { $allowed = $allowed | Where-Object -FilterScript { $script:DirectoryOnlyColumns -notcontains $_ } }
     $header = $null
     $delimiter = ';'
     $seenLogins = @{}
@@ -246,6 +289,15 @@ function Import-TssrUserCsv {
                 $problems.Add("${fileName}:${lineNo}:groups: '$group' does not match $script:NamePattern (or is root)")
             }
         }
+        foreach ($group in @($row['windows_groups'] -split '\|' | ForEach-Object -Process { $_.Trim() } | Where-Object -FilterScript { $_ })) {
+            if ($group -notmatch $script:WindowsGroupPattern) {
+                $problems.Add("${fileName}:${lineNo}:windows_groups: '$group' is not a Windows group name (letters, digits, space, _ . - ' & ( ), 64 at most)")
+            }
+            elseif (@($groups | Where-Object -FilterScript { $_ -eq $group }).Count -eq 0) { $groups += $group }
+        }
+        $cn = "$($row['first_name']) $($row['last_name'])"
+        if ($cn.Length -gt $script:CnMaxLength) { $problems.Add("${fileName}:${lineNo}:last_name: the full name '$cn' is $($cn.Length) characters long: an AD object name (cn) holds 64") }
+        if ($row['employee_id'] -and $row['employee_id'] -cnotmatch $script:EmployeeIdPattern) { $problems.Add("${fileName}:${lineNo}:employee_id: '$($row['employee_id'])' is not 1 to 16 letters, digits, _ or -") }
         $state = if ($row['state']) { $row['state'] } else { 'present' }
         if (@('present', 'absent') -cnotcontains $state) { $problems.Add("${fileName}:${lineNo}:state: '$state' is not present or absent") }
         if ($row['ou'] -and $row['ou'] -notmatch $script:OuPattern) { $problems.Add("${fileName}:${lineNo}:ou: '$($row['ou'])' is not a distinguished name (OU=...,DC=...)") }
@@ -279,6 +331,7 @@ function Import-TssrUserCsv {
                 Department  = $row['department']
                 Title       = $row['title']
                 UpnSuffix   = $row['upn_suffix']
+                EmployeeId  = $row['employee_id']
             })
     }
     if ($null -eq $header -and $problems.Count -eq 0) { $problems.Add("${fileName}:1:header: the file has no header line") }
@@ -304,6 +357,8 @@ function New-TssrPassword {
     .OUTPUTS
     System.Security.SecureString
     #>
+    [Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSUseShouldProcessForStateChangingFunctions', '',
+        Justification = 'builds a password in memory and changes nothing')]
     [CmdletBinding()]
     [OutputType([securestring])]
     param([ValidateRange(12, 64)][int]$Length = 20)
@@ -406,7 +461,7 @@ function Add-TssrPasswordLine {
 }
 
 $public = @(
-    'Import-TssrUserCsv', 'ConvertTo-TssrAccountName', 'Test-TssrPersonName', 'Split-TssrCsvLine',
+    'Import-TssrUserCsv', 'ConvertTo-TssrAccountName', 'Test-TssrPersonName', 'Split-TssrCsvLine', 'Get-TssrNameKey',
     'New-TssrPassword', 'New-TssrPasswordFile', 'Add-TssrPasswordLine'
 )
 Export-ModuleMember -Function $public
