@@ -651,7 +651,8 @@ def test_run_while_another_holds_the_lock_exits_3_and_changes_nothing(node: Node
                                                                        keys: Keys) -> None:
     node.sh(f"mkdir -p -m 0755 {LOCK.rsplit('/', 1)[0]} && touch {LOCK}")
     subprocess.run(["docker", "exec", "--detach", node.name, "flock", LOCK, "sleep", "300"], check=True)
-    node.sh(f"for i in $(seq 50); do [ -e {LOCK} ] && ! flock -n {LOCK} true && exit 0; sleep 0.1; done; exit 1")
+    node.sh(f"for i in $(seq 50); do [ -e {LOCK} ] && ! flock -n {LOCK} true && exit 0; sleep 0.1; done; "
+            "exit 1")
     before = node.snapshot()
     run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)))
     assert run.exit == 3, run
