@@ -53,10 +53,10 @@ from tssrkit.containers import docker, remove, run_node, wait_booted
 
 log = logging.getLogger("bench")
 REPO = deploybench.REPO
-SCRIPT_DIR = REPO / "scripts" / "bash" / "syslog"
+SCRIPT_DIR = REPO / "scripts" / "bash" / "logging"
 LIB_DIR = REPO / "scripts" / "bash" / "lib"
 REMOTE = "/opt/tssr-bench/scripts/bash"
-SCRIPT = f"{REMOTE}/syslog/setup-logging.sh"
+SCRIPT = f"{REMOTE}/logging/setup-logging.sh"
 POLL = 0.25                  # seconds between two counts on the server
 TIMEOUT = 600                # seconds for one scenario's messages to arrive
 
@@ -105,7 +105,7 @@ class Chain:
         for name in (self.server, self.client):
             wait_booted(name)
             self.exec(name, "mkdir", "-p", REMOTE)
-            docker("cp", str(SCRIPT_DIR), f"{name}:{REMOTE}/syslog")
+            docker("cp", str(SCRIPT_DIR), f"{name}:{REMOTE}/logging")
             docker("cp", str(LIB_DIR), f"{name}:{REMOTE}/lib")
         fmt = "{{(index .NetworkSettings.Networks \"" + self.network + "\").IPAddress}}"
         client_ip = docker("inspect", "-f", fmt, self.client).stdout.strip()

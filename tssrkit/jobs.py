@@ -489,7 +489,7 @@ def backup_status_table(results: Sequence[HostResult], max_age_hours: float) -> 
 
 SNMP_DIR = SCRIPTS / "bash" / "snmp"
 SNMP_SCRIPT = SNMP_DIR / "setup-snmp.sh"
-SYSLOG_DIR = SCRIPTS / "bash" / "syslog"
+SYSLOG_DIR = SCRIPTS / "bash" / "logging"
 SYSLOG_SCRIPT = SYSLOG_DIR / "setup-logging.sh"
 CHECK_SCRIPT = SCRIPTS / "python" / "tssr_check.py"
 POLL_SCRIPT = SCRIPTS / "python" / "snmp_poll.py"

@@ -790,7 +790,7 @@ def test_an_unhealthy_release_under_a_new_domain_puts_the_vhost_and_certificate_
     assert_serves(node, "1.0.0")
 
 
-def test_deploy_lamp_never_takes_over_a_java_apps_vhost_or_domain(jar_site: JavaHost) -> None:
+def test_deploy_lamp_never_takes_over_a_javas_vhost_or_domain(jar_site: JavaHost) -> None:
     node = jar_site.node
     # A Java app whose name is a valid PHP app name too.
     first = jar_site.deploy("--jar", V1, "--name", "hellojava", "--domain", "hellojava.lab.test",

@@ -61,13 +61,13 @@ from containerlib import (
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSLOG_SOURCE = ROOT / "scripts" / "bash" / "syslog"
+SYSLOG_SOURCE = ROOT / "scripts" / "bash" / "logging"
 LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
 COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/syslog": SYSLOG_SOURCE,
+    f"{SCRIPT_DIR}/scripts/bash/logging": SYSLOG_SOURCE,
     f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
 }
-SCRIPT = f"{SCRIPT_DIR}/scripts/bash/syslog/setup-logging.sh"
+SCRIPT = f"{SCRIPT_DIR}/scripts/bash/logging/setup-logging.sh"
 REMOTE = "/var/log/remote"
 CLIENT_CONF = "/etc/rsyslog.d/60-tssr-forward.conf"
 SERVER_CONF = "/etc/rsyslog.d/60-tssr-server.conf"
@@ -230,7 +230,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     platform: Platform = request.param
     platform.image()
     if not (SYSLOG_SOURCE / "setup-logging.sh").exists():
-        pytest.fail("scripts/bash/syslog/setup-logging.sh does not exist (yet)")
+        pytest.fail("scripts/bash/logging/setup-logging.sh does not exist (yet)")
     start = time.monotonic()
     # The server and the client are systemd containers: rsyslog as on a host, journald in front of it.
     try:

@@ -49,7 +49,7 @@ SNAPSHOT = host_state_script(("/etc/tssr-kit", "/var/lib/tssr-kit", "/etc/rsyslo
 
 # script name in its result line -> the command, "$v" standing for the hostile value.
 CASES = {
-    "setup-logging.sh": f'bash {S}/bash/syslog/setup-logging.sh client --server "$v"',
+    "setup-logging.sh": f'bash {S}/bash/logging/setup-logging.sh client --server "$v"',
     "setup-snmp.sh": f'env {SNMP_ENV} bash {S}/bash/snmp/setup-snmp.sh --monitor "$v"',
     "backup.sh": f'bash {S}/bash/backup/backup.sh --job "$v" --source /etc/hostname',
     "restore.sh": f'bash {S}/bash/backup/restore.sh --job "$v"',

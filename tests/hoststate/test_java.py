@@ -4,8 +4,8 @@ running, hardened and served the way docs/reference/deploy-java.md says?
 They look at the host through Testinfra's `host` fixture, so they run unchanged wherever Testinfra
 reaches:
 
-    # under Molecule (molecule/java_app/molecule.yml points its verifier here):
-    molecule test -s java_app --platform-name java_app-debian12
+    # under Molecule (molecule/java/molecule.yml points its verifier here):
+    molecule test -s java --platform-name java-debian12
     # against a host of the local lab, after `inv deploy-java`:
     pytest --hosts=ssh://tssr-lab1 --ssh-config=.tssr/lab/ssh_config --sudo tests/hoststate/test_java.py
     # against a real server, with a WAR too:

@@ -4,9 +4,9 @@ messages to the central server, and did every message logged during an outage ar
 They look at the client through Testinfra's `host` fixture and at the central server through a second
 Testinfra host, so they run unchanged wherever Testinfra reaches both:
 
-    # under Molecule (molecule/syslog/molecule.yml points its verifier here; the central is
+    # under Molecule (molecule/logging/molecule.yml points its verifier here; the central is
     # docker://<platform>-central, derived from the client's container name):
-    molecule test -s syslog --platform-name syslog-debian12
+    molecule test -s logging --platform-name logging-debian12
     # against the lab or real servers: the client as --hosts, the central as TSSR_LOGGING_CENTRAL
     # (any Testinfra host spec; root or sudo on both: the logs and configs are root's):
     TSSR_LOGGING_CENTRAL=ssh://admin@logs pytest --hosts=ssh://admin@web1 --sudo \
@@ -18,7 +18,7 @@ $TSSR_LOGGING_CLIENT_ADDRESS: the client's address as the central sees it, which
 (default: the client's source address towards the central, from `ip route get`; set it when NAT lies
 between them).
 $TSSR_LOGGING_OUTAGE=1: an outage was recorded on the client in /root/tssr-logging-outage.txt ("TAG N",
-as molecule/syslog/side_effect.yml writes it: N messages numbered 1..N logged with that tag while the
+as molecule/logging/side_effect.yml writes it: N messages numbered 1..N logged with that tag while the
 central was down); all N must be on the central, none missing (the file missing is then a failure).
 Unset, that test is skipped, not passed.
 

@@ -4,7 +4,7 @@ original.
 
 Same separate lab as the other lab tests (TSSR_LAB=tssr-t, same xdist group, so never at the same
 time); this module uses tssr-t1 only, with a job of its own (`labtest`) whose repository and restore
-folder it removes at the end, and, like test_lab_deploy_lamp.py, removes the lab when it started it.
+folder it removes at the end, and, like test_lab_lamp.py, removes the lab when it started it.
 Everything goes through the commands a technician types. Kept short: one backup, one status, one
 restore.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_lab_deploy_lamp import HOST, inv, lab_containers, on_host, summary_row
+from test_lab_lamp import HOST, inv, lab_containers, on_host, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 

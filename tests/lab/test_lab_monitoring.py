@@ -11,7 +11,7 @@ prints one row per host and check, with the worst state as its exit code (a miss
 CRITICAL).
 
 Same separate lab as the other lab tests (TSSR_LAB=tssr-t, same xdist group, so never at the same
-time); this module uses tssr-t1 and tssr-t2 and, like test_lab_deploy_lamp.py, removes the lab when it
+time); this module uses tssr-t1 and tssr-t2 and, like test_lab_lamp.py, removes the lab when it
 started it. A lab left by an older version, without 161/udp published, makes the poll tests fail with
 the fix in the message (`inv lab.down`), never pass.
 """
@@ -25,7 +25,7 @@ import time
 import uuid
 
 import pytest
-from test_lab_deploy_lamp import LAB, REPO, inv, lab_containers, summary_row
+from test_lab_lamp import LAB, REPO, inv, lab_containers, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
