@@ -127,3 +127,4 @@ def test_the_app_folder_is_packed_with_its_links_as_links(tmp_path):
         members = {m.name: m for m in tar.getmembers()}
     assert members["./public/key.txt"].issym() and members["./public/key.txt"].linkname == str(secret)
     assert members["./public/index.php"].isfile()
+    assert "--dereference" not in argv, "only the kit's own files are packed through links"

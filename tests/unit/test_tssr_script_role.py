@@ -88,22 +88,6 @@ def test_the_extras_of_bundles_yml_are_read_not_repeated():
             assert Path(extra).name not in text, f"{extra} is named in the role: read it from bundles.yml"
 
 
-def test_a_folder_of_the_role_is_packed_with_its_links_as_links(tmp_path):
-    folder = tmp_path / "app"
-    (folder / "public").mkdir(parents=True)
-    (folder / "public" / "index.php").write_text("<?php\n")
-    secret = tmp_path / "controller-key"
-    secret.write_text("the operator's private key\n")
-    (folder / "public" / "key.txt").symlink_to(secret)
-    step = STEPS["Pack each folder of the role's files on the controller, its links kept as links."]
-    variables = rolelib.shared_variables("bash/lamp/deploy-lamp.sh",
-                                         __tssr_script_pack={"path": str(tmp_path)},
-                                         item={"name": "app.tar", "src": str(folder)})
-    members = packed(rolelib.render(step["ansible.builtin.command"]["argv"], variables), tmp_path)
-    assert members["./public/key.txt"].issym() and members["./public/key.txt"].linkname == str(secret)
-    assert "--dereference" not in rolelib.render("{{ __tssr_script_tar }}", variables)
-
-
 @pytest.mark.parametrize("script", ROLE_SCRIPTS)
 def test_the_meaning_of_an_exit_code_is_the_scripts_own_header(script):
     documented = rolelib.documented_exit_codes(SCRIPTS / script)
