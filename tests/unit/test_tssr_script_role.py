@@ -8,6 +8,7 @@ they build are run for real on this machine, as the controller runs them.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -239,6 +240,17 @@ def test_the_readme_table_is_generated_from_the_argument_specs(role):
     assert rolelib.readme_table(ROLES / role) == rolelib.variables_table(ROLES / role), (
         f"roles/{role}/README.md's table differs from meta/argument_specs.yml: "
         "run `python tests/unit/rolelib.py`")
+
+
+def test_a_spec_changed_without_its_readme_is_caught(tmp_path):
+    role = tmp_path / "lamp"
+    shutil.copytree(ROLES / "lamp", role)
+    spec = role / "meta" / "argument_specs.yml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("default: 5", "default: 6"), encoding="utf-8")
+    assert rolelib.readme_table(role) != rolelib.variables_table(role)
+    assert rolelib.write_readme_table(role) is True
+    assert rolelib.readme_table(role) == rolelib.variables_table(role)
+    assert "| `lamp_keep` | int | `6` |" in (role / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_readme_table_says_what_the_spec_says():
