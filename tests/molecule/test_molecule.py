@@ -1,7 +1,10 @@
 """Every Molecule scenario on every platform: `molecule test -s SCENARIO --platform-name PLATFORM`.
 
-One test per scenario folder in molecule/ and per platform of its molecule.yml (ids like
-`users-debian12`), run from the repository root with the repository's collections. Each run keeps
+One test per scenario folder in molecule/ and per platform of its configuration (ids like
+`users-debian12`): the shared base config, .config/molecule/config.yml, with the scenario's molecule.yml
+merged on top, as Molecule reads them (the base is given with --base-config, so that the run does not
+depend on Molecule finding the repository's root). Run from the repository root with the repository's
+collections. Each run keeps
 its state in a folder of its own (.tssr/molecule/SCENARIO/PLATFORM, through MOLECULE_EPHEMERAL_DIRECTORY)
 and its container is named after its platform, so the platforms of a scenario can run at the same time
 on different pytest-xdist workers.
@@ -29,10 +32,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-MOLECULE_DIR = REPO / "molecule"
+sys.path.insert(0, str(REPO / "tests" / "unit"))
+import rolelib  # noqa: E402 — the one reader of the scenarios' configuration (base + molecule.yml)
+
 BIN = Path(sys.executable).parent
 TIMEOUT = int(os.environ.get("TSSR_MOLECULE_TIMEOUT", "1800"))  # seconds for one scenario on one platform
 # `${NAME}` or `${NAME:-default}` in a platform's image: Molecule fills it from the environment.
@@ -42,10 +46,8 @@ IMAGE_VARIABLE = re.compile(r"\$\{(\w+)")
 def platforms() -> list:
     """(scenario, platform name, image as written) for every platform of every scenario."""
     found = []
-    for molecule_yml in sorted(MOLECULE_DIR.glob("*/molecule.yml")):
-        config = yaml.safe_load(molecule_yml.read_text(encoding="utf-8"))
-        for platform in config.get("platforms", []):
-            scenario = molecule_yml.parent.name
+    for scenario in rolelib.scenarios():
+        for platform in rolelib.scenario_config(scenario).get("platforms", []):
             name = platform["name"]
             test_id = name if name.startswith(f"{scenario}-") else f"{scenario}-{name}"
             found.append(pytest.param(scenario, name, str(platform.get("image", "")), id=test_id))
@@ -116,7 +118,8 @@ def test_molecule_scenario_passes_on_platform(scenario, platform, image, request
     # One run of a platform at a time (two pytest sessions would share its container name and state).
     lock_path = state_dir(scenario, platform).with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [molecule(), "test", "--scenario-name", scenario, "--platform-name", platform]
+    argv = [molecule(), "--base-config", str(rolelib.MOLECULE_BASE), "test", "--scenario-name", scenario,
+            "--platform-name", platform]
     env = molecule_env(scenario, platform)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

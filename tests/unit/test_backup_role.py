@@ -1,20 +1,21 @@
-"""roles/backup without a host: its links to the scripts, its documented variables, the script's
-options and exit codes it relies on, its playbook and its Molecule scenario.
+"""roles/backup without a host: the script it runs, the arguments it gives it (rendered by Ansible's own
+templating), the script's options and exit codes it relies on, its documented variables, its playbook
+and its Molecule scenario.
 
 The role runs scripts/bash/backup/backup.sh with the shared scripts/bash/lib and
-scripts/python/backup_retention.py (one source); its variables are documented three times
-(defaults/main.yml for readers, meta/argument_specs.yml for Ansible's validation, the README's table),
-which must agree.
+scripts/python/backup_retention.py (one source) through roles/tssr_script; its variables are documented
+once (meta/argument_specs.yml, Ansible's validation), with their defaults in defaults/main.yml and the
+README's table generated from the spec: they must agree.
 """
 
 from __future__ import annotations
 
 import pytest
 import rolelib
-from rolelib import REPO, load
+from rolelib import REPO, SCRIPTS, load
 
 ROLE = REPO / "roles" / "backup"
-SCRIPT = REPO / "scripts" / "bash" / "backup" / "backup.sh"
+SCRIPT = SCRIPTS / "bash" / "backup" / "backup.sh"
 SCENARIO = REPO / "molecule" / "backup"
 
 
@@ -22,19 +23,35 @@ def argument_options() -> dict:
     return rolelib.argument_options(ROLE)
 
 
-@pytest.mark.parametrize(("link", "target", "files"), [
-    ("backup", "scripts/bash/backup", ["backup.sh", "restore.sh", "templates/tssr-backup@.service.tmpl",
-                                       "templates/tssr-backup@.timer.tmpl"]),
-    ("lib", "scripts/bash/lib", ["common.sh"]),
-    ("backup_retention.py", "scripts/python/backup_retention.py", []),
+CALLS = rolelib.tssr_script_calls(ROLE)
+
+
+def calls(check_mode: bool = False, **variables) -> list[dict]:
+    """The role's three calls of tssr_script (install, status, first backup), rendered. The passphrase's
+    copy is registered even when skipped (no passphrase), as in a play."""
+    variables = {"__backup_key_copy": {"changed": False, "skipped": True}, **variables}
+    return [rolelib.rendered_call(ROLE, call, ansible_check_mode=check_mode, **variables) for call in CALLS]
+
+
+@pytest.mark.parametrize(("folder", "files"), [
+    ("bash/backup", ["backup.sh", "restore.sh", "templates/tssr-backup@.service.tmpl",
+                     "templates/tssr-backup@.timer.tmpl"]),
+    ("bash/lib", ["common.sh"]),
+    ("python", ["backup_retention.py"]),
 ])
-def test_the_role_ships_the_scripts_through_relative_links(link, target, files):
-    rolelib.assert_relative_link(ROLE, link, target, files)
+def test_the_role_ships_the_scripts_through_relative_links(folder, files):
+    # The scripts come from scripts/ through tssr_script's one relative link.
+    assert {call["tssr_script_file"] for call in calls()} == {"bash/backup/backup.sh"}
+    for name in files:
+        assert (rolelib.SHARED / "files" / "scripts" / folder / name).is_file(), name
+    assert not (ROLE / "files").exists(), "no copy of a script in the role"
 
 
 def test_the_scripts_are_packed_as_backup_sh_expects_them():
-    # backup.sh looks lib/ and backup_retention.py up beside itself.
-    rolelib.assert_packed_with_lib(ROLE, "backup", "__backup_tar_create", beside=("backup_retention.py",))
+    # backup.sh looks lib/ and backup_retention.py up beside itself, restore.sh and templates/ too:
+    # scripts/bundles.yml says so for inv and Ansible (tssr_script packs what it says).
+    assert load(SCRIPTS / "bundles.yml")["backup.sh"] == ["python/backup_retention.py"]
+    assert (SCRIPTS / "bash" / "backup" / "restore.sh").is_file()
 
 
 def test_every_default_is_validated_with_the_same_value():
@@ -54,18 +71,57 @@ def test_the_spec_variables_are_all_there():
 
 
 def test_the_readme_documents_every_variable():
-    rolelib.assert_readme_documents_every_variable(ROLE)
+    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
+
+
+def test_the_job_is_installed_then_its_status_read_then_its_first_backup_made():
+    install, status, run = calls(backup_sources=["/etc"], backup_mysql=True, backup_keep_daily=3)
+    options = ["--quiet", "--job", "default", "--dest", "/var/backups/tssr-kit", "--source", "/etc",
+               "--mysql",
+               "--keep-last", "1", "--keep-daily", "3", "--keep-weekly", "4", "--keep-monthly", "6"]
+    assert install["tssr_script_args"] == ["--install-timer", *options, "--on-calendar", "daily"]
+    assert status["tssr_script_args"] == ["status", *options]
+    # The first backup is the timer's own command: the job's config.
+    assert run["tssr_script_args"] == ["run", "--quiet", "--config", "/etc/tssr-kit/backup/default.conf"]
+    assert run["tssr_script_ok_codes"] == [0, 1], "exit 1 is a complete set with warnings"
+    assert [c.get("when") for c in CALLS] == [None, "backup_run_now",
+                                               ["backup_run_now", "tssr_script_result.last_good is none"]]
+
+
+def test_in_a_dry_run_the_first_backup_takes_the_options_themselves():
+    run = calls(check_mode=True, backup_sources=["/etc"])[2]
+    assert run["tssr_script_args"][:4] == ["run", "--quiet", "--job", "default"]
+    assert "--config" not in run["tssr_script_args"]
+
+
+def test_the_passphrase_is_where_the_config_points_except_in_a_dry_run_that_would_change_it():
+    kept = calls(backup_encrypt_key_src="pass", __backup_key_copy={"changed": False})
+    assert all(c["tssr_script_files"] == [] for c in kept)
+    assert kept[0]["tssr_script_args"][-4:-2] == ["--encrypt-key", "/etc/tssr-kit/backup/default.passphrase"]
+    dry = calls(check_mode=True, backup_encrypt_key_src="pass", __backup_key_copy={"changed": True})
+    assert dry[0]["tssr_script_files"] == [{"name": "passphrase", "src": "pass", "secret": True,
+                                            "origin": "backup_encrypt_key_src"}]
+    assert dry[0]["tssr_script_args"][-4:-2] == ["--encrypt-key", "/in/passphrase"]
+    copy = next(t for t in load(ROLE / "tasks" / "main.yml") if "ansible.builtin.copy" in t)
+    assert copy["no_log"] is True and copy["diff"] is False and copy["ansible.builtin.copy"]["mode"] == "0600"
 
 
 def test_the_role_passes_only_options_the_script_knows():
-    passed = rolelib.role_passed_options(ROLE)
-    assert {"--install-timer", "--encrypt-key", "--on-calendar", "--keep-daily"} <= passed, passed
+    passed = set()
+    for check_mode in (False, True):
+        for call in calls(check_mode, backup_sources=["/etc"], backup_excludes=["*.tmp"],
+                          backup_mysql_databases=["a"], backup_postgres=True, backup_postgres_databases=["b"],
+                          backup_ssh_key="/root/k", backup_ssh_host_key="ssh-ed25519 AAAA",
+                          backup_compress="zstd", backup_encrypt_key_src="p",
+                          __backup_key_copy={"changed": False}):
+            passed |= rolelib.options_in(call["tssr_script_args"])
+    assert {"--install-timer", "--encrypt-key", "--on-calendar", "--keep-daily", "--config"} <= passed, passed
     rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPT)
 
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
-    meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__backup_exit_meanings")
-    assert "/run/tssr-kit/backup-JOB.lock" in meanings[3]
+    assert "/run/tssr-kit/backup-JOB.lock" in rolelib.exit_meaning("bash/backup/backup.sh", 3)
+    assert rolelib.exit_meaning("bash/backup/backup.sh", 1).startswith("warning: the set is complete")
 
 
 def test_the_playbook_backs_up_etc():
@@ -77,7 +133,7 @@ def test_the_playbook_backs_up_etc():
 
 
 def test_the_scenario_verifies_what_converge_installed():
-    config = load(SCENARIO / "molecule.yml")
+    config = rolelib.scenario_config("backup")
     rolelib.assert_scenario_platforms(config, "backup")
     assert "check" in config["scenario"]["test_sequence"]
     verifier = config["verifier"]

@@ -3,14 +3,10 @@ this keeps the two in agreement."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+import rolelib
 
 from tssrkit.containers import SYSTEMD_RUN_ARGS
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def expected() -> dict[str, set[str]]:
@@ -23,10 +19,12 @@ def expected() -> dict[str, set[str]]:
 
 
 def molecule_platforms() -> list:
+    """Every platform of every scenario, as Molecule reads it (the shared base config under the
+    scenario's molecule.yml)."""
     found = []
-    for path in sorted((REPO / "molecule").glob("*/molecule.yml")):
-        for platform in yaml.safe_load(path.read_text())["platforms"]:
-            found.append(pytest.param(platform, id=f"{path.parent.name}/{platform['name']}"))
+    for scenario in rolelib.scenarios():
+        for platform in rolelib.scenario_config(scenario)["platforms"]:
+            found.append(pytest.param(platform, id=f"{scenario}/{platform['name']}"))
     return found
 
 

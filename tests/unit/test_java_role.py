@@ -1,21 +1,20 @@
-"""roles/java without a host: its links to the script, its documented variables, the script's
-options and exit codes it relies on, its playbook and its Molecule scenario.
+"""roles/java without a host: the script it runs, the arguments and files it gives it (rendered by
+Ansible's own templating), the script's options and exit codes it relies on, its documented variables,
+its playbook and its Molecule scenario.
 
-The role runs scripts/bash/java/deploy-java.sh with the shared scripts/bash/lib (one source); its
-variables are documented three times (defaults/main.yml for readers, meta/argument_specs.yml for
-Ansible's validation, the README's table), which must agree.
+The role runs scripts/bash/java/deploy-java.sh with the shared scripts/bash/lib (one source) through
+roles/tssr_script; its variables are documented once (meta/argument_specs.yml, Ansible's validation),
+with their defaults in defaults/main.yml and the README's table generated from the spec: they must agree.
 """
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import rolelib
-from rolelib import REPO, load
+from rolelib import REPO, SCRIPTS, load
 
 ROLE = REPO / "roles" / "java"
-SCRIPT = REPO / "scripts" / "bash" / "java" / "deploy-java.sh"
+SCRIPT = SCRIPTS / "bash" / "java" / "deploy-java.sh"
 SCENARIO = REPO / "molecule" / "java"
 
 
@@ -23,12 +22,21 @@ def argument_options() -> dict:
     return rolelib.argument_options(ROLE)
 
 
-@pytest.mark.parametrize(("link", "target", "files"), [
-    ("java", "scripts/bash/java", ["deploy-java.sh", "templates/java-app.service.tmpl"]),
-    ("lib", "scripts/bash/lib", ["common.sh", "web.sh", "templates/vhost.conf.tmpl"]),
+def call(**variables) -> dict:
+    return rolelib.rendered_call(ROLE, java_name="hello-service", **variables)
+
+
+@pytest.mark.parametrize(("folder", "files"), [
+    ("java", ["deploy-java.sh", "templates/java-app.service.tmpl"]),
+    ("lib", ["common.sh", "web.sh", "templates/vhost.conf.tmpl"]),
 ])
-def test_the_role_ships_the_script_folders_through_relative_links(link, target, files):
-    rolelib.assert_relative_link(ROLE, link, target, files)
+def test_the_role_ships_the_script_folders_through_relative_links(folder, files):
+    # The script comes from scripts/ through tssr_script's one relative link; a Bash script travels
+    # with its folder and lib/ (scripts/bundles.yml: tests/unit/test_tssr_script_role.py).
+    assert call()["tssr_script_file"] == "bash/java/deploy-java.sh"
+    for name in files:
+        assert (rolelib.SHARED / "files" / "scripts" / "bash" / folder / name).is_file(), name
+    assert not (ROLE / "files").exists(), "no copy of the script in the role"
 
 
 def test_every_default_is_validated_with_the_same_value():
@@ -44,24 +52,54 @@ def test_the_name_is_required_and_never_derived_by_the_role():
 
 
 def test_the_readme_documents_every_variable():
-    rolelib.assert_readme_documents_every_variable(ROLE)
+    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
+
+
+def test_a_jar_deployment_gives_the_script_the_archive_and_its_inputs_as_files():
+    deployed = call(java_jar_src="hello.jar", java_cert_src="c.pem", java_key_src="k.pem",
+                    java_env_src="app.env", java_version="2.0.0", java_release="21",
+                    java_domain="h.example.org")
+    assert deployed["tssr_script_args"] == [
+        "--quiet", "--name", "hello-service", "--jar", "/in/app.jar", "--version", "2.0.0",
+        "--cert", "/in/cert.pem", "--key", "/in/key.pem", "--port", "8080", "--java", "21",
+        "--heap", "256m", "--env-file", "/in/env", "--domain", "h.example.org", "--keep", "5"]
+    files = {file["name"]: file for file in deployed["tssr_script_files"] if file["src"]}
+    assert {name: file["src"] for name, file in files.items()} == {
+        "app.jar": "hello.jar", "cert.pem": "c.pem", "key.pem": "k.pem", "env": "app.env"}
+    assert files["key.pem"]["secret"] is True and files["env"]["secret"] is True
+    assert not files["app.jar"].get("secret") and not files["cert.pem"].get("secret")
+
+
+def test_a_war_gets_its_context_and_no_port():
+    deployed = call(java_war_src="hello.war", java_context="/hello", java_health="/hello/up")
+    assert deployed["tssr_script_args"] == [
+        "--quiet", "--name", "hello-service", "--war", "/in/app.war", "--context", "/hello",
+        "--heap", "256m", "--health", "/hello/up", "--keep", "5"]
+
+
+def test_a_rollback_gives_the_name_alone_and_no_file():
+    rolled = call(java_rollback=True, java_jar_src="hello.jar", java_env_src="app.env")
+    assert rolled["tssr_script_args"] == ["--quiet", "--name", "hello-service", "--rollback", "--keep", "5"]
+    assert all(file["src"] == "" for file in rolled["tssr_script_files"])
 
 
 def test_the_role_passes_only_options_the_script_knows():
-    tasks = (ROLE / "tasks" / "main.yml").read_text(encoding="utf-8")
-    # The task that runs the script, up to the next task (the others pass options to tar).
-    run_task = re.search(r"- name: Run the deploy script.*?(?=\n\s*- name: )", tasks, re.DOTALL)
-    assert run_task, "the task that runs the script was not found"
-    passed = set(re.findall(r"'(--[a-z-]+)'", run_task.group(0)))
-    passed |= {f"--{mode}" for mode in ("jar", "war")}  # built as '--' ~ mode
-    assert "--keep" in passed and "--rollback" in passed, "the role's argv was not found"
+    passed = set()
+    for variables in ({"java_jar_src": "a.jar", "java_version": "1", "java_cert_src": "c",
+                       "java_key_src": "k",
+                       "java_release": "17", "java_env_src": "e", "java_domain": "d", "java_health": "/h"},
+                      {"java_war_src": "a.war", "java_context": "/a"}, {"java_rollback": True}):
+        passed |= rolelib.options_in(call(**variables)["tssr_script_args"])
+    assert {"--keep", "--rollback", "--jar", "--war", "--env-file", "--context"} <= passed, passed
     rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPT)
 
 
 def test_the_exit_codes_the_role_explains_are_the_scripts():
-    meanings = rolelib.assert_exit_meanings_are_the_scripts(ROLE, SCRIPT, "__java_exit_meanings")
-    lock = re.search(r"^readonly LOCK_FILE=(\S+)$", SCRIPT.read_text(encoding="utf-8"), re.MULTILINE).group(1)
-    assert lock in meanings[3], f"exit 3's meaning does not name the lock {lock}"
+    lock = next(line for line in SCRIPT.read_text(encoding="utf-8").splitlines()
+                if line.startswith("readonly LOCK_FILE=")).split("=", 1)[1]
+    script = "bash/java/deploy-java.sh"
+    assert lock in rolelib.exit_meaning(script, 3), f"exit 3's meaning does not name {lock}"
+    assert rolelib.exit_meaning(script, 2) == "usage or validation error: nothing was changed"
 
 
 def test_the_playbook_builds_and_deploys_the_sample_service():
@@ -80,7 +118,7 @@ def test_the_playbook_builds_and_deploys_the_sample_service():
 
 
 def test_the_scenario_verifies_what_converge_deployed():
-    config = load(SCENARIO / "molecule.yml")
+    config = rolelib.scenario_config("java")
     rolelib.assert_scenario_platforms(config, "java")
     verifier = config["verifier"]
     assert verifier["options"] == {"k": "test_java.py"}
@@ -95,13 +133,11 @@ def test_the_scenario_verifies_what_converge_deployed():
     assert war["when"] == "ansible_facts['os_family'] != 'RedHat'", "the WAR must be skipped on RedHat only"
 
 
-SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", rolelib.scenarios())
 def test_each_scenario_verifies_its_own_hoststate_module_only(scenario):
-    verifier = load(REPO / "molecule" / scenario / "molecule.yml")["verifier"]
-    assert verifier["directory"] == "../../tests/hoststate"
+    verifier = rolelib.scenario_config(scenario)["verifier"]
+    assert verifier["directory"] == "${MOLECULE_PROJECT_DIRECTORY}/tests/hoststate"
+    assert verifier["env"]["TSSR_HOSTSTATE"] == "1"
     keyword = verifier["options"]["k"]
     modules = sorted(p.name for p in (REPO / "tests" / "hoststate").glob("test_*.py"))
     # pytest -k matches a substring of the names: exactly one module of the folder must hold it.

@@ -1,4 +1,5 @@
-"""roles/users without a host: its one CSV template and its links to the scripts.
+"""roles/users without a host: its one CSV template, the scripts it runs, the CSV and the arguments it
+gives them (rendered by Ansible's own templating), its documented variables.
 
 The template is rendered by Ansible (roles/users) and by the `inv` side (tssrkit.render) with plain
 Jinja2; both must give a file that the project's parser reads back as the same users.
@@ -6,7 +7,6 @@ Jinja2; both must give a file that the project's parser reads back as the same u
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,11 +14,10 @@ from pathlib import Path
 import jinja2
 import pytest
 import rolelib
-from ansible.plugins.filter.core import regex_replace
+from rolelib import REPO, SCRIPTS
 
 from tssrkit import render
 
-REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "users"
 EXAMPLE = REPO / "examples" / "users" / "users.csv"
 
@@ -87,42 +86,71 @@ def test_template_with_no_account_is_the_header_alone():
         "login;first_name;last_name;groups;shell;ssh_key;state\n")
 
 
-@pytest.mark.parametrize("link, script", [
-    ("provision-users.sh", "scripts/bash/users/provision-users.sh"),
-    ("provision_users.py", "scripts/python/provision_users.py"),
+@pytest.mark.parametrize("implementation, script", [
+    ("bash", "scripts/bash/users/provision-users.sh"),
+    ("python", "scripts/python/provision_users.py"),
 ])
-def test_role_ships_the_scripts_through_relative_links_not_copies(link, script):
-    path = ROLE / "files" / link
-    assert path.is_symlink()
-    assert not Path(path.readlink()).is_absolute()
-    assert path.resolve() == (REPO / script).resolve()
+def test_role_ships_the_scripts_through_relative_links_not_copies(implementation, script):
+    call = rolelib.rendered_call(ROLE, users_implementation=implementation)
+    assert SCRIPTS / call["tssr_script_file"] == REPO / script
+    link = rolelib.SHARED / "files" / "scripts"
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert (link / call["tssr_script_file"]).resolve() == (REPO / script).resolve()
+    assert not (ROLE / "files").exists(), "no copy of a script in the role"
 
 
 def test_every_role_variable_is_validated_prefixed_and_documented():
     rolelib.assert_every_default_is_validated(ROLE)
     rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "users_")
-    rolelib.assert_readme_documents_every_variable(ROLE)
+    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def script_argv(**variables) -> list[str]:
-    """The argv the role's run task gives the script, rendered with Jinja2 and Ansible's own filters."""
-    tasks = rolelib.load(ROLE / "tasks" / "main.yml")
-    block = next(t for t in tasks if "block" in t)["block"]
-    expression = next(t for t in block if t["name"].startswith("Run the provisioning script"))[
-        "ansible.builtin.command"]["argv"]
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 — argv, not HTML
-    env.filters["regex_replace"] = regex_replace
-    defaults = rolelib.load(ROLE / "defaults" / "main.yml")
-    names = {"__users_interpreter": {"bash": "bash"}, "__users_script_dest": "/s/provision-users.sh",
-             "__users_csv_dest": "/d/users.csv", "ansible_check_mode": False}
-    return ast.literal_eval(env.from_string(expression).render(**{**defaults, **names, **variables}))
+    """The arguments the role gives the script, rendered by Ansible (the CSV is /in/users.csv)."""
+    return rolelib.rendered_call(ROLE, **variables)["tssr_script_args"]
 
 
 def test_no_group_is_allowed_unless_the_playbook_says_so():
-    assert script_argv() == ["bash", "/s/provision-users.sh", "--quiet", "/d/users.csv"]
+    assert script_argv() == ["--quiet", "/in/users.csv"]
 
 
 def test_allowed_groups_reach_the_script_as_one_allow_group_option_each():
     argv = script_argv(users_allowed_privileged_groups=["sudo", "docker"])
-    assert argv == ["bash", "/s/provision-users.sh", "--allow-group=sudo", "--allow-group=docker", "--quiet",
-                    "/d/users.csv"]
+    assert argv == ["--allow-group=sudo", "--allow-group=docker", "--quiet", "/in/users.csv"]
+
+
+def test_a_password_file_is_passed_only_when_set():
+    assert script_argv(users_password_file="/root/new.csv") == [
+        "--password-file", "/root/new.csv", "--quiet", "/in/users.csv"]
+
+
+@pytest.mark.parametrize("script", ["bash/users/provision-users.sh", "python/provision_users.py"])
+def test_the_role_passes_only_options_both_scripts_know(script):
+    passed = rolelib.options_in(script_argv(users_allowed_privileged_groups=["sudo"],
+                                            users_password_file="/root/p.csv"))
+    assert passed == {"--allow-group", "--password-file", "--quiet"}
+    rolelib.assert_passes_only_options_the_script_knows(passed, SCRIPTS / script)
+
+
+def test_the_csv_file_given_goes_as_it_is_and_the_accounts_are_then_ignored():
+    rendered = rolelib.rendered_call(ROLE, users_csv_file="staff.csv", users_accounts=ACCOUNTS)
+    files = rendered["tssr_script_files"]
+    assert files == [{"name": "users.csv", "src": "staff.csv", "origin": "users_csv_file"}]
+
+
+def test_the_accounts_are_rendered_by_ansible_as_invoke_renders_them(provision_users):
+    files = rolelib.rendered_call(ROLE, users_accounts=ACCOUNTS)["tssr_script_files"]
+    assert [file["name"] for file in files] == ["users.csv"]
+    # Ansible's own template lookup, as the play runs it.
+    assert files[0]["content"] == render.render("users", "users.csv.j2", accounts=ACCOUNTS)
+    assert read_users(provision_users, files[0]["content"].encode()) == read_users(
+        provision_users, EXAMPLE.read_bytes())
+
+
+@pytest.mark.parametrize(("implementation", "interpreter"), [("bash", "bash"), ("python", "python3")])
+def test_the_packages_the_script_calls_are_there_on_both_families(implementation, interpreter):
+    packages = rolelib.rendered_call(ROLE, users_implementation=implementation)["tssr_script_packages"]
+    assert set(packages) == {"Debian", "RedHat"}
+    for family in packages.values():
+        assert interpreter in family and "util-linux" in family
+    assert "gawk" in packages["RedHat"] or implementation == "python"

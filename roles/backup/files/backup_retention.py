@@ -1,1 +1,0 @@
-../../../scripts/python/backup_retention.py

@@ -1,1 +1,0 @@
-../../../scripts/python/tssr_check.py

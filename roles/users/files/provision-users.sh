@@ -1,1 +1,0 @@
-../../../scripts/bash/users/provision-users.sh

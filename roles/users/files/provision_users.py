@@ -1,1 +1,0 @@
-../../../scripts/python/provision_users.py
