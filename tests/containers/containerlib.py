@@ -37,7 +37,8 @@ import pytest
 
 from tssrkit import containers, images
 from tssrkit.containers import docker
-from tssrkit.jobs import IMPLEMENTATIONS
+from tssrkit.jobs.command import interpreter
+from tssrkit.jobs.users import IMPLEMENTATIONS
 
 BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
 SESSION = uuid.uuid4().hex[:8]
@@ -168,7 +169,7 @@ class Target:
 
 # The same scripts and interpreters that `inv provision-users --impl` runs.
 IMPLS: dict[str, Impl] = {
-    name: Impl(name, script, interpreter[0]) for name, (script, interpreter) in IMPLEMENTATIONS.items()
+    name: Impl(name, script, interpreter(script)[0]) for name, script in IMPLEMENTATIONS.items()
 }
 PLATFORMS: dict[str, Platform] = {
     **{name: Platform(name, "debian", "/usr/sbin/nologin") for name in images.DISTROS},

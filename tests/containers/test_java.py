@@ -63,7 +63,7 @@ from containerlib import (
 )
 
 from tssrkit.containers import docker
-from tssrkit.jobs import JAVA_BUILD
+from tssrkit.jobs.java import BUILD as JAVA_BUILD
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
