@@ -1,152 +1,31 @@
 """tssr-kit's front door: ``inv --list`` shows the jobs, ``inv --help TASK`` their options.
 
-Every task is thin: it picks the hosts (``--hosts``, ``--inventory`` or the local lab) and hands a
-script from ``scripts/`` to the runner in ``tssrkit/``, through its job module (``tssrkit/jobs/``).
-See README.md.
+Every task is thin: it picks the hosts (``--hosts``, ``--inventory`` or the local lab: ``@fleet_task``,
+tssrkit/fleet.py) and runs a script of ``scripts/`` there through its job module (``tssrkit/jobs/``):
+``fleet.run(job)``. See README.md.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from tssrkit import hostkeys, jobs, pslint, runner
 from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
+from tssrkit import jobs, pslint, runner
 from tssrkit import lab as labmod
 from tssrkit import windows as winlib
+from tssrkit.fleet import HOST_KEY_HELP, HOSTS_HELP, Fleet, checks_host_keys, fleet_task
 from tssrkit.paths import REPO
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("paramiko").setLevel(logging.WARNING)  # "sftp session closed" is not news
-
-HOST_KEY_HELP = {
-    "known-hosts": "the known_hosts file that vouches for the hosts' SSH keys, and where "
-                   "--accept-new-host-key records a new one (default: ssh's own, ~/.ssh/known_hosts); "
-                   "lab hosts always use the lab's",
-    "accept-new-host-key": "trust a host met for the first time: record its key (--known-hosts FILE or "
-                           "~/.ssh/known_hosts). Without it an unknown key is refused; a changed key "
-                           "always is",
-}
-HOSTS_HELP = {
-    "hosts": "comma list of [user@]host[:port] or lab names (tssr-lab1); default: the local lab",
-    "inventory": "an Ansible inventory file (INI or YAML) instead of --hosts",
-    "parallel": "how many hosts at once (default 4)",
-    "dry-run": "report what would change, change nothing",
-    "verbose": "show each host's narration, not only on failure",
-    **HOST_KEY_HELP,
-}
-
-
-def _with_options(body, options: dict[str, object], drop: str | None = None) -> None:
-    """Invoke reads a task's options from its signature: ``body``'s (without ``drop``), then ``options``."""
-    parameters = [p for name, p in inspect.signature(body).parameters.items() if name != drop]
-    parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
-                   for name, default in options.items()]
-    body.__signature__ = inspect.Signature(parameters)
-
-
-def _checks_host_keys(usage_code: int = 2):
-    """Gives a task that connects to hosts the options --known-hosts and --accept-new-host-key: every
-    connection it makes checks host keys with them (tssrkit/hostkeys.py). A bad --known-hosts exits
-    ``usage_code`` before any host is touched."""
-    def decorate(body):
-        @functools.wraps(body)
-        def wrapper(c, *args, known_hosts=None, accept_new_host_key=False, **kwargs):
-            try:
-                options = hostkeys.Options.parse(known_hosts, accept_new_host_key)
-            except ValueError as exc:
-                raise Exit(f"error: {exc}", code=usage_code) from None
-            with hostkeys.using(options):
-                return body(c, *args, **kwargs)
-
-        _with_options(wrapper, {"known_hosts": None, "accept_new_host_key": False})
-        return wrapper
-    return decorate
-
-
-@dataclass
-class Fleet:
-    """Where and how a task runs its jobs: ``--hosts``/``--inventory`` (else the local lab),
-    ``--parallel``, ``--dry-run``, ``--verbose``."""
-
-    hosts: str | None
-    inventory: str | None
-    parallel: int = 4
-    dry_run: bool = False
-    verbose: bool = False
-
-    @property
-    def given(self) -> bool:
-        return bool(self.hosts or self.inventory)
-
-    @functools.cached_property
-    def targets(self) -> list[hostlib.Target]:
-        """The hosts; with neither option, the running lab hosts (tssr-lab1 is started if none runs)."""
-        if self.hosts and self.inventory:
-            raise hostlib.HostError("give --hosts or --inventory, not both")
-        if self.given:
-            return hostlib.parse_hosts(self.hosts) if self.hosts else hostlib.load_inventory(self.inventory)
-        running = [h for h in labmod.hosts() if h.state == "running"]
-        if not running:
-            logging.info("no host given: starting the local lab (tssr-lab1)…")
-            running = labmod.up(1)
-        names = {h.name for h in running}
-        return [hostlib.lab_target(h.name, names) for h in running]
-
-
-def _fleet_task(help: dict[str, str], *, dry_run: bool = True, usage_code: int = 2,  # noqa: A002
-                order: tuple[str, ...] = (), **options):
-    """``@task`` for a job run on hosts: the body gets a :class:`Fleet` after ``c``, and the task the
-    options --hosts, --inventory, --parallel, (--dry-run,) --verbose and the host key options. Bad
-    input (a ValueError, a bad host) exits ``usage_code`` with its message. ``order``: the options'
-    order where it must stay (it decides the short flags)."""
-    fleet_options = {"hosts": None, "inventory": None, "parallel": 4, "dry_run": False, "verbose": False}
-    if not dry_run:
-        del fleet_options["dry_run"]
-
-    def decorate(body):
-        @functools.wraps(body)
-        def wrapper(c, *args, hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False, **kwargs):
-            try:
-                return body(c, Fleet(hosts, inventory, int(parallel), dry_run, verbose), *args, **kwargs)
-            except (ValueError, FileNotFoundError, hostlib.HostError) as exc:
-                raise Exit(f"error: {exc}", code=usage_code) from None
-
-        _with_options(wrapper, fleet_options, drop="fleet")
-        checked = _checks_host_keys(usage_code)(wrapper)
-        if order:
-            parameters = inspect.signature(checked).parameters
-            checked.__signature__ = inspect.Signature([parameters["c"], *(parameters[n] for n in order)])
-        fleet_help = {k: v for k, v in HOSTS_HELP.items() if k.replace("-", "_") in
-                      (*fleet_options, "known_hosts", "accept_new_host_key")}
-        return task(checked, help={**help, **fleet_help}, **options)
-    return decorate
-
-
-def _run(fleet: Fleet, *runs: runner.Job | tuple[runner.Job, list[hostlib.Target]], report: bool = True
-         ) -> list[runner.HostResult]:
-    """Run each job on its hosts (the fleet's when not given; several jobs are all checked on every
-    host before any runs) with progress lines; with ``report``, the summary table and a non-zero exit
-    when a host failed (2 when it refused the input)."""
-    pairs = [run if isinstance(run, tuple) else (run, fleet.targets) for run in runs]
-    results = runner.run_jobs(pairs, parallel=fleet.parallel, dry_run=fleet.dry_run,
-                              progress=runner.Progress(verbose=fleet.verbose))
-    if report:
-        print(runner.summary(results))
-        if runner.exit_code(results):
-            raise Exit(code=runner.exit_code(results))
-    return results
-
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
@@ -197,7 +76,7 @@ def lab_down(c):
     print("removed: " + (", ".join(removed) if removed else "nothing"))
 
 
-@_fleet_task(iterable=["allow_group"], help={
+@fleet_task(iterable=["allow_group"], help={
     "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
     "accounts": "instead of --csv: a YAML list of accounts (roles/users' users_accounts format)",
     "impl": "bash (default) or python: the two implementations of the same contract",
@@ -218,14 +97,14 @@ def provision_users(c, fleet, csv=str(jobs.users.DEFAULT_CSV), accounts=None, im
         if not accounts and not Path(csv).is_file():
             raise ValueError(f"--csv {csv}: no such file")
         path = jobs.users.csv_from_accounts(Path(accounts), Path(tmp)) if accounts else Path(csv)
-        results = _run(fleet, jobs.users.provision(path, impl, allow_group or ()))
+        results = fleet.run(jobs.users.provision(path, impl, allow_group or ()))
     files = [f"{r.target.label()}:{r.result['password_file']}" for r in results
              if r.result.get("password_file")]
     if files:
         print("new passwords (root-only files on each host): " + runner.printable(", ".join(files)))
 
 
-@_fleet_task(auto_shortflags=False, help={
+@fleet_task(auto_shortflags=False, help={
     "app": "the application: a folder (packed into a tarball) or a .tar/.tar.gz/.tgz "
            "(default examples/lamp/parc-v1)",
     "schema": "SQL applied once per content as the app's migration account NAME-migrate, never root "
@@ -248,11 +127,11 @@ def deploy_lamp(c, fleet, app=str(jobs.lamp.DEFAULT_APP), schema=None, name=None
     with tempfile.TemporaryDirectory(prefix="tssr-lamp-") as tmp:
         job = jobs.lamp.deploy(app_path, schema=schema_path, domain=domain, name=name, health=health,
                                cert=_path(cert), key=_path(key), rollback=rollback, out_dir=Path(tmp))
-        results = _run(fleet, job)
+        results = fleet.run(job)
     _print_sites(fleet, results, self_signed=not (cert or key))
 
 
-@_fleet_task(auto_shortflags=False, help={
+@fleet_task(auto_shortflags=False, help={
     "jar": "an executable jar to run as a hardened service (default: the sample hello-service, built "
            "from examples/java at --version, 1.0.0 by default)",
     "war": "instead of --jar: a WAR to run on the distribution's Tomcat (Debian's tomcat10)",
@@ -286,7 +165,7 @@ def deploy_java(c, fleet, jar=None, war=None, name=None, version=None, domain=No
                                cert=_path(cert), key=_path(key), context=context, port=port, java=java,
                                heap=heap, env_file=_path(env_file), health=health,
                                health_timeout=health_timeout, rollback=rollback)
-        results = _run(fleet, job)
+        results = fleet.run(job)
     _print_sites(fleet, results, self_signed=not (cert or key))
 
 
@@ -302,7 +181,7 @@ BACKUP_HELP = {
 }
 
 
-@_fleet_task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
+@fleet_task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
     "source": "a folder or file of the host to archive (repeat the option for more; default /etc when "
               "no database and no --config is given)",
     "exclude": "a tar --exclude pattern (repeatable)",
@@ -328,14 +207,14 @@ def backup(c, fleet, job=jobs.backup.DEFAULT_JOB, source=None, exclude=None, mys
            compress=None, encrypt_key=None, config=None, install_timer=False, on_calendar=None):
     """Back up folders and databases now, as a verified set on each host, or install the job's timer."""
     keep = {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}
-    _run(fleet, jobs.backup.backup(
+    fleet.run(jobs.backup.backup(
         job=job, sources=source or (), excludes=exclude or (), mysql=mysql, mysql_dbs=mysql_db or (),
         postgres=postgres, postgres_dbs=postgres_db or (), dest=dest, ssh_key=ssh_key, host_key=dest_host_key,
         known_hosts=dest_known_hosts, keep=keep, compress=compress, encrypt_key=encrypt_key, config=config,
         install_timer=install_timer, on_calendar=on_calendar))
 
 
-@_fleet_task(auto_shortflags=False, iterable=["path"], help={
+@fleet_task(auto_shortflags=False, iterable=["path"], help={
     "set": "the set to restore from: latest (default) or its name (JOB-YYYYmmddTHHMMSSZ)",
     "target": "restore files into this folder of the host (it must be empty or missing, unless --in-place)",
     "path": "with --target: only this member, relative to / (srv/data); repeatable",
@@ -358,7 +237,7 @@ def restore(c, fleet, job=jobs.backup.DEFAULT_JOB, set_="latest", target=None, p
             dest_known_hosts=None, dest=jobs.backup.DEFAULT_DEST):
     """Restore files, a database or the PostgreSQL roles from a backup set (verified, and authenticated
     with its key, first) on each host."""
-    _run(fleet, jobs.backup.restore(
+    fleet.run(jobs.backup.restore(
         job=job, dest=dest, backup_set=set_, target=target, paths=path or (), in_place=in_place,
         keep_setuid=keep_setuid, mysql_db=mysql_db, postgres_db=postgres_db,
         postgres_globals=postgres_globals, into=into, replace=replace, encrypt_key=encrypt_key,
@@ -366,7 +245,7 @@ def restore(c, fleet, job=jobs.backup.DEFAULT_JOB, set_="latest", target=None, p
         known_hosts=dest_known_hosts))
 
 
-@_fleet_task(auto_shortflags=False, dry_run=False, help={
+@fleet_task(auto_shortflags=False, dry_run=False, help={
     **BACKUP_HELP,
     "job": f"the job(s) to check, comma-separated (default {jobs.backup.DEFAULT_JOB})",
     "max-age": "hours: an older newest set is a failure (default 26: a daily job and some slack)",
@@ -383,9 +262,9 @@ def backup_status(c, fleet, job=jobs.backup.DEFAULT_JOB, max_age=26, dest=jobs.b
     names = [name.strip() for name in str(job).split(",") if name.strip()]
     if not names:
         raise ValueError("--job is empty")
-    runs = [(jobs.backup.status(name, dest, ssh_key=ssh_key, host_key=dest_host_key,
-                                known_hosts=dest_known_hosts), fleet.targets) for name in names]
-    results = _run(fleet, *runs, report=False)
+    statuses = [jobs.backup.status(name, dest, ssh_key=ssh_key, host_key=dest_host_key,
+                                   known_hosts=dest_known_hosts) for name in names]
+    results = fleet.run(*statuses, report=False)
     print(jobs.backup.status_table(results, hours))
     if any(jobs.backup.health(r, hours) != "ok" for r in results):
         raise Exit(code=1)
@@ -394,7 +273,7 @@ def backup_status(c, fleet, job=jobs.backup.DEFAULT_JOB, max_age=26, dest=jobs.b
 # --------------------------------------------------------------------------------------------------
 # Monitoring: the SNMP agent, log forwarding, checks over SSH and the SNMP poller.
 
-@_fleet_task(auto_shortflags=False, iterable=["monitor", "listen", "view", "disk", "proc"], help={
+@fleet_task(auto_shortflags=False, iterable=["monitor", "listen", "view", "disk", "proc"], help={
     "monitor": "the monitoring server's address or CIDR, the only source allowed to query the agent "
                "(repeatable; required with --hosts; lab: the lab network's gateway, i.e. this machine)",
     "credentials": "the SNMPv3 user: a key = value file in snmp_poll.py's format, mode 0600 (required with "
@@ -423,8 +302,9 @@ def setup_snmp(c, fleet, monitor=None, credentials=None, listen=None, sys_name=N
     if not credentials:
         logging.info("SNMPv3 credentials of the lab: %s", labmod.SNMP_CREDENTIALS)
     creds = _path(credentials) or jobs.snmp.ensure_lab_credentials(labmod.SNMP_CREDENTIALS)
+    # On the lab: its network's gateway, this machine (known once the lab is started: fleet.targets).
     monitors = monitor or ([labmod.monitor()] if lab and fleet.targets else [])
-    _run(fleet, jobs.snmp.setup(
+    fleet.run(jobs.snmp.setup(
         credentials=creds, monitors=monitors, listen=listen or (), sys_name=sys_name, location=location,
         contact=contact, views=view or (), disks=disk or (), load=load, procs=proc or (),
         backup_job=backup_job, v2c_community_file=_path(v2c_community_file), v2c_source=v2c_source))
@@ -436,11 +316,7 @@ def setup_snmp(c, fleet, monitor=None, credentials=None, listen=None, sys_name=N
             print(f"warning: {exc}", file=sys.stderr)
 
 
-LOGGING_CLIENT_OPTIONS = ("tls", "ca", "cert", "key", "server_name", "queue_size")
-LOGGING_SERVER_OPTIONS = ("port", "tls", "ca", "cert", "key", "log_dir", "keep_days", "listen")
-
-
-@_fleet_task(auto_shortflags=False, positional=["mode"], iterable=["allow"], help={
+@fleet_task(auto_shortflags=False, positional=["mode"], iterable=["allow"], help={
     "mode": "client (forward to --server), server (receive from --allow), or lab: both on the lab "
             "(the central first)",
     "server": "client: the central log server, HOST[:PORT] (default port 514, 6514 with --tls; lab: the "
@@ -478,25 +354,12 @@ def setup_logging(c, fleet, mode, server=None, allow=None, listen=None, port=Non
             raise ValueError("mode lab is the lab's default: give client or server with --hosts")
         if central:
             raise ValueError("--central is for the lab: with --hosts give --server")
-        _run(fleet, jobs.logging.setup(mode, server=server, allow=allow or (), **options))
+        fleet.run(jobs.logging.setup(mode, server=server, allow=allow or (), **options))
         return
-    central = central or labmod.log_central()
-    if not central.startswith(labmod.PREFIX):
-        raise ValueError(f"--central {central!r}: expected a lab host ({labmod.log_central()})")
-    running = labmod.ensure_running(max(2, int(central.removeprefix(labmod.PREFIX) or 0)))
-    runs = []
-    if mode in ("server", "lab"):
-        job = jobs.logging.setup("server", allow=allow or [labmod.log_clients()],
-                                 **{k: options[k] for k in LOGGING_SERVER_OPTIONS})
-        runs.append((job, [hostlib.lab_target(central, running)]))
-    if mode in ("client", "lab"):
-        job = jobs.logging.setup("client", server=server or central,
-                                 **{k: options[k] for k in LOGGING_CLIENT_OPTIONS})
-        runs.append((job, [hostlib.lab_target(n, running) for n in sorted(running) if n != central]))
-    _run(fleet, *runs)
+    fleet.run(*jobs.logging.on_lab(mode, central, server=server, allow=allow or (), **options))
 
 
-@_fleet_task(auto_shortflags=False, dry_run=False, usage_code=3, iterable=["check"], help={
+@fleet_task(auto_shortflags=False, dry_run=False, usage_code=3, iterable=["check"], help={
     "check": "a tssr_check.py command line, quoted: disk, memory, load, \"service ssh.service\", "
              "\"http https://localhost/ --insecure\", \"disk --path /var -w 85 -c 95\", \"backup --job web\" "
              "(repeatable; default: disk, memory and load)",
@@ -508,22 +371,10 @@ def check(c, fleet, check=None):
     that cannot be reached), 3 UNKNOWN (also bad input: an unknown check, a bad host).
     """
     job = jobs.checks.check(check or jobs.checks.DEFAULT_CHECKS)
-    rows = jobs.checks.rows(_run(fleet, job, report=False))
+    rows = jobs.checks.rows(fleet.run(job, report=False))
     print(jobs.checks.table(rows))
     if jobs.checks.exit_code(rows):
         raise Exit(code=jobs.checks.exit_code(rows))
-
-
-def _poll_agents(agents: list[str], hosts: str | None, inventory: str | None) -> tuple[list[str], bool]:
-    """The agents to poll, and whether the lab's are among them (the lab hosts' published 161/udp)."""
-    if agents:
-        return agents, False
-    targets = hostlib.parse_hosts(hosts) if hosts else hostlib.load_inventory(inventory) if inventory else []
-    lab_names = {t.name for t in targets if t.lab}
-    lab = not targets or bool(lab_names)
-    lab_hosts = [h for h in labmod.hosts() if not targets or h.name in lab_names] if lab else []
-    found = jobs.poll.lab_agents(lab_hosts) if lab else []
-    return found + [f"[{t.host}]" if ":" in t.host else t.host for t in targets if not t.lab], lab
 
 
 @task(auto_shortflags=False, iterable=["agent"], help={
@@ -550,7 +401,7 @@ def poll(c, agent=None, credentials=None, format="table", sequential=False, conc
     snmp_poll.py's (table/json: 0 all OK, 1 some agent not OK, 2 bad input; nagios: 0-3).
     """
     try:
-        agents, lab = _poll_agents(list(agent or ()), hosts, inventory)
+        agents, lab = (list(agent), False) if agent else jobs.poll.agents_of(hosts, inventory)
         creds = _path(credentials) or (labmod.SNMP_CREDENTIALS if lab else None)
         if lab and not credentials and not creds.exists():
             raise ValueError(f"no {creds}: configure the lab's agents first with `inv setup-snmp`")
@@ -584,7 +435,7 @@ def lint_powershell(c):
     "hosts": "comma list of [user@]host[:port] of Windows hosts running OpenSSH Server",
     **HOST_KEY_HELP,
 })
-@_checks_host_keys()
+@checks_host_keys()
 def run_powershell(c, script, hosts, param=None, file=None):
     """NOT TESTED HERE (no Windows, no pwsh): run a PowerShell script on Windows hosts over OpenSSH (Fabric).
 

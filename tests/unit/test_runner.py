@@ -107,6 +107,31 @@ def test_dry_run_runs_once_and_only_as_dry_run():
     assert all(r.result["dry_run"] for r in results)
 
 
+def run_two_jobs(server_accepts: bool, clients: dict[str, bool]):
+    """A log server's job on one host and its clients' job on others, as `inv setup-logging lab` runs."""
+    fakes = {"central": FakeHost(server_accepts), **{name: FakeHost(ok) for name, ok in clients.items()}}
+    server, client = (runner.Job(name, Path(__file__)) for name in ("server", "client"))
+    runs = [(server, [Target("central", "central")]), (client, [Target(n, n) for n in clients])]
+    results = runner.run_jobs(runs, progress=runner.Progress(io.StringIO()),
+                              connector=lambda t: fakes[t.name])
+    return results, fakes
+
+
+def test_when_one_hosts_input_is_refused_no_job_of_the_run_changes_any_host():
+    results, fakes = run_two_jobs(True, {"web1": False})
+    assert [(r.target.name, r.status) for r in results] == [("central", "not run"), ("web1", "failed")]
+    assert all("--dry-run" in c for f in fakes.values() for c in fakes_commands(f)), "only dry runs"
+    assert runner.exit_code(results) == 2
+
+
+def test_several_jobs_run_for_real_one_after_the_other_once_every_host_accepted():
+    results, fakes = run_two_jobs(True, {"web1": True, "web2": True})
+    assert [r.target.name for r in results] == ["central", "web1", "web2"]
+    assert [r.status for r in results] == ["changed"] * 3
+    for fake in fakes.values():
+        assert ["--dry-run" in c for c in fakes_commands(fake)] == [True, False], "checked once, then run"
+
+
 def test_remote_folder_is_removed_even_when_the_script_fails():
     _, fakes = run_fleet({"a": False})
     assert fakes["a"].commands[-1].startswith("rm -rf -- /tmp/tssr-kit.abc")

@@ -1,8 +1,8 @@
 """``inv poll``: snmp_poll.py, run on this machine against the hosts' SNMPv3 agents.
 
-Nothing is checked here but the lab's state (which agents it publishes): the poller checks its own
-command line and the credentials file (``--format``, ranges, the file's owner and mode), with its own
-exit codes (2, or 3 for a plugin answer).
+Nothing is checked here but which agents to poll (the hosts, or the lab's published 161/udp): the
+poller checks its own command line and the credentials file (``--format``, ranges, the file's owner
+and mode), with its own exit codes (2, or 3 for a plugin answer).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tssrkit import lab
+from tssrkit.hosts import load_inventory, parse_hosts
 from tssrkit.jobs.command import words
 from tssrkit.lab import LabHost
 from tssrkit.paths import SCRIPTS
@@ -43,3 +45,13 @@ def lab_agents(lab_hosts: Sequence[LabHost]) -> list[str]:
         raise ValueError(f"{', '.join(missing)} does not publish 161/udp (started by an older lab): "
                          "`inv lab.down && inv lab.up` recreates the lab with it (the hosts are wiped)")
     return [f"127.0.0.1:{h.ports['snmp']}" for h in running]
+
+
+def agents_of(hosts: str | None, inventory: str | None) -> tuple[list[str], bool]:
+    """The agents of ``--hosts`` or ``--inventory`` (port 161), the lab's when neither is given or a host
+    is a lab host (their published 161/udp); and whether the lab's are among them."""
+    targets = parse_hosts(hosts) if hosts else load_inventory(inventory) if inventory else []
+    lab_names = {t.name for t in targets if t.lab}
+    on_lab = not targets or bool(lab_names)
+    found = lab_agents([h for h in lab.hosts() if not targets or h.name in lab_names]) if on_lab else []
+    return found + [f"[{t.host}]" if ":" in t.host else t.host for t in targets if not t.lab], on_lab
