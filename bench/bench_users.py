@@ -22,22 +22,21 @@ import os
 import secrets
 import string
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import deploybench  # first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import images  # noqa: E402 — after the path set-up above
-from tssrkit.bundles import with_script  # noqa: E402
-from tssrkit.containers import docker, remove  # noqa: E402
-from tssrkit.jobs.command import interpreter  # noqa: E402
-from tssrkit.jobs.users import IMPLEMENTATIONS  # noqa: E402
+from tssrkit import images
+from tssrkit.bundles import with_script
+from tssrkit.containers import docker, remove
+from tssrkit.jobs.command import interpreter
+from tssrkit.jobs.users import IMPLEMENTATIONS
 
 log = logging.getLogger("bench")
+REPO = deploybench.REPO
 FIRST = ["Élodie", "François", "Noémie", "Seán", "Zoé", "Lucas", "Ana", "Jean-Éric", "Chloé", "Mathis"]
 LAST = ["Dupont", "Garçon", "Müller", "O'Brien", "Ben Ali", "Martin", "Lefèvre", "Nguyen", "Da Silva"]
 GROUPS = ["compta", "support", "vpn", "rh", "dev"]

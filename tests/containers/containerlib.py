@@ -39,6 +39,7 @@ from tssrkit import containers, images
 from tssrkit.containers import docker
 from tssrkit.jobs.command import interpreter
 from tssrkit.jobs.users import IMPLEMENTATIONS
+from tssrkit.paths import REPO
 
 BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
 SESSION = uuid.uuid4().hex[:8]
@@ -347,6 +348,21 @@ def copy_in(node: Node, copies: dict[str, Path]) -> None:
         node.exec("mkdir", "-p", *parents)
     for remote, local in copies.items():
         docker("cp", str(local), f"{node.name}:{remote}")
+
+
+def kit_copies(*paths: str | tuple[str, str]) -> dict[str, Path]:
+    """What a test copies into its containers, as ``start_systemd_node`` takes it: each path of the
+    repository (``scripts/bash/lib``) below SCRIPT_DIR at the same place, so that a script finds
+    ``../lib`` as in the repository; a pair ``(name, path)`` puts the path at SCRIPT_DIR/name."""
+    pairs = [(path, path) if isinstance(path, str) else path for path in paths]
+    return {f"{SCRIPT_DIR}/{name}": REPO / path for name, path in pairs}
+
+
+def require(*paths: Path) -> None:
+    """Fail (never skip) the test when a file of the repository it runs is missing, naming it."""
+    for path in paths:
+        if not path.exists():
+            pytest.fail(f"{path.relative_to(REPO)} does not exist (yet)")
 
 
 def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test", *,

@@ -49,8 +49,10 @@ from containerlib import (
     copy_in,
     host_state_script,
     ip_address,
+    kit_copies,
     nodes_on_network,
     parse_snapshot,
+    require,
     script_result,
     start_plain_node,
     start_systemd_node,
@@ -58,15 +60,11 @@ from containerlib import (
     wait_until,
 )
 
+from tssrkit.paths import REPO
+
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SYSLOG_SOURCE = ROOT / "scripts" / "bash" / "logging"
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/logging": SYSLOG_SOURCE,
-    f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
-}
+COPIES = kit_copies("scripts/bash/logging", "scripts/bash/lib")
 SCRIPT = f"{SCRIPT_DIR}/scripts/bash/logging/setup-logging.sh"
 REMOTE = "/var/log/remote"
 CLIENT_CONF = "/etc/rsyslog.d/60-tssr-forward.conf"
@@ -229,8 +227,7 @@ PLATFORM_PARAMS = [
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     platform: Platform = request.param
     platform.image()
-    if not (SYSLOG_SOURCE / "setup-logging.sh").exists():
-        pytest.fail("scripts/bash/logging/setup-logging.sh does not exist (yet)")
+    require(*COPIES.values(), REPO / "scripts" / "bash" / "logging" / "setup-logging.sh")
     start = time.monotonic()
     # The server and the client are systemd containers: rsyslog as on a host, journald in front of it.
     try:

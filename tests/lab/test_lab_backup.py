@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_lab_lamp import HOST, inv, lab_containers, on_host, summary_row
+from lablib import HOST, inv, lab_containers, on_host, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 

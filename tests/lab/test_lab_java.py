@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from test_lab_lamp import HOST, fetch, inv, lab_containers, on_host, summary_row
+from lablib import HOST, fetch, inv, lab_containers, on_host, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 

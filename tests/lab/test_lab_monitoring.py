@@ -25,16 +25,11 @@ import time
 import uuid
 
 import pytest
-from test_lab_lamp import LAB, REPO, inv, lab_containers, summary_row
+from lablib import HOSTS, STATE, inv, lab_containers, on, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
-HOSTS = [f"{LAB}1", f"{LAB}2"]
-CREDENTIALS = REPO / ".tssr" / LAB / "snmp-credentials.conf"
-
-
-def on(host: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True)
+CREDENTIALS = STATE / "snmp-credentials.conf"
 
 
 def passphrases() -> list[str]:

@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 MOLECULE_DIR = REPO / "molecule"
 BIN = Path(sys.executable).parent
 TIMEOUT = int(os.environ.get("TSSR_MOLECULE_TIMEOUT", "1800"))  # seconds for one scenario on one platform

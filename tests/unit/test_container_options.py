@@ -3,14 +3,11 @@ this keeps the two in agreement."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from tssrkit.containers import SYSTEMD_RUN_ARGS
-
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
 
 
 def expected() -> dict[str, set[str]]:

@@ -24,12 +24,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import invlib
 import pytest
 
 from tssrkit import bundles, jobs, runner
 from tssrkit.hosts import Target
 from tssrkit.lab import LabHost
-from tssrkit.paths import REPO
 
 AUTH = "auth-passphrase-Zq81"
 PRIV = "priv-passphrase-Xw72"
@@ -415,12 +415,9 @@ def test_a_root_only_name_that_is_not_uploaded_is_a_bug_caught_before_any_host(t
 # --------------------------------------------------------------------------------------------------
 # the tasks themselves (`inv …` as typed): bad input stops before any host; `inv poll` runs the poller
 
-INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO)]
-
-
-def inv(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*INV, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TSSR_LAB": "tssr-unit-none", **env})
+def inv(*args: str) -> subprocess.CompletedProcess:
+    """`inv` with a lab name no lab has: a task that would start one is a bug of the test."""
+    return invlib.inv(*args, timeout=120, TSSR_LAB="tssr-unit-none")
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
