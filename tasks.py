@@ -267,7 +267,7 @@ def backup_status(c, fleet, job=jobs.backup.DEFAULT_JOB, max_age=26, dest=jobs.b
     results = fleet.run(*statuses, report=False)
     print(jobs.backup.status_table(results, hours))
     if any(jobs.backup.health(r, hours) != "ok" for r in results):
-        raise Exit(code=1)
+        raise Exit(code=2 if runner.exit_code(results) == 2 else 1)   # 2: a host refused the input
 
 
 # --------------------------------------------------------------------------------------------------

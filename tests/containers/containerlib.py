@@ -19,7 +19,6 @@ fixtures that use this are in conftest.py.
 from __future__ import annotations
 
 import base64
-import difflib
 import io
 import json
 import os
@@ -34,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Shared with the lab tests (tests/snapshots.py); the container tests take them from here.
+from snapshots import assert_nothing_changed, host_state_script, parse_snapshot, snapshot_diff  # noqa: F401
 
 from tssrkit import containers, images
 from tssrkit.containers import docker
@@ -259,46 +261,6 @@ class Node:
         return proc.stdout.decode(errors="replace")
 
 
-def parse_snapshot(text: str) -> dict[str, str]:
-    """The output of SNAPSHOT as section name → text."""
-    sections: dict[str, str] = {}
-    name = ""
-    for line in text.splitlines(keepends=True):
-        if line.startswith("=== "):
-            name = line[4:].strip()
-            sections[name] = ""
-        else:
-            sections[name] += line
-    return sections
-
-
-def host_state_script(paths: tuple[str, ...]) -> str:
-    """A shell snippet that prints a server's state in :func:`parse_snapshot`'s sections: for each
-    of ``paths`` that exists, its tree (modes, owners, link targets) and the sums of its files; then
-    the installed packages and the loaded firewall (nftables). A deploy script's run that must change
-    nothing leaves it the same."""
-    return (f"for p in {' '.join(paths)}; do\n" + r"""    [ -e "$p" ] || [ -L "$p" ] || continue
-    printf '=== tree %s\n' "$p"; find "$p" -printf '%M %u %g %p -> %l\n' | LC_ALL=C sort
-    printf '=== sums %s\n' "$p"; find "$p" -type f -exec sha256sum {} + | LC_ALL=C sort
-done
-printf '=== packages\n'
-if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W; else rpm -qa | LC_ALL=C sort; fi
-printf '=== firewall\n'
-if command -v nft >/dev/null 2>&1; then nft -s list ruleset 2>&1; fi
-""")
-
-
-def snapshot_diff(before: dict[str, str], after: dict[str, str]) -> str:
-    """What differs between two snapshots, as a unified diff per section ('' when nothing does)."""
-    out: list[str] = []
-    for section in sorted(set(before) | set(after)):
-        old, new = before.get(section, "<none>\n"), after.get(section, "<none>\n")
-        if old != new:
-            out.append(f"--- {section}")
-            out += list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))[2:60]
-    return "\n".join(out)
-
-
 def subset(result: dict, expected: dict) -> dict:
     """The keys of ``result`` that ``expected`` names (so that pytest shows a readable diff)."""
     return {key: result.get(key, "<missing>") for key in expected}
@@ -309,13 +271,6 @@ def script_result(run: ScriptRun, script: str) -> dict:
     value = run.result
     assert value.get("script") == script, f"`script` is not {script}{run!r}"
     return value
-
-
-def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
-    """Two snapshots are the same (and no injected command left a trace in a ``pwned`` section)."""
-    assert not after.get("pwned", "").strip(), f"an injected command ran: {after['pwned']}{run!r}"
-    diff = snapshot_diff(before, after)
-    assert not diff, f"the run changed the host:\n{diff}{run!r}"
 
 
 def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interval: float = 0.5) -> None:

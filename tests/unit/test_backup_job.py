@@ -96,9 +96,15 @@ def test_values_are_passed_as_given_for_the_script_to_judge():
     """A bad job name, a relative path, a retention of 0, an unknown compression: backup.sh refuses
     them on every host before any change (tests/lab/test_lab_refusals.py)."""
     job = backup.backup(job="Web", sources=["srv/data"], keep={"last": 0, "daily": "x"}, compress="xz",
-                        on_calendar="daily")
-    assert job.args == ["--job", "Web", "--dest", "/var/backups/tssr-kit", "--source", "srv/data",
-                        "--compress", "xz", "--on-calendar", "daily", "--keep-last", "0", "--keep-daily", "x"]
+                        on_calendar="every full moon", install_timer=True)
+    assert job.args == ["--install-timer", "--job", "Web", "--dest", "/var/backups/tssr-kit", "--source",
+                        "srv/data", "--compress", "xz", "--on-calendar", "every full moon",
+                        "--keep-last", "0", "--keep-daily", "x"]
+
+
+def test_a_calendar_without_install_timer_is_refused_here_since_backup_sh_would_ignore_it():
+    with pytest.raises(ValueError, match="--on-calendar goes with --install-timer"):
+        backup.backup(on_calendar="daily")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """``inv backup``, ``inv restore`` and ``inv backup-status``: backup.sh and restore.sh.
 
 Every path of these jobs is on the host (the sources, the passphrase file, the SSH key, the config,
-the restore target): a secret never travels with the job, and nothing is checked here — the job's
-name, the destination, retention, what to restore and which options go together are the scripts' to
-check, on every host first. The one default taken here: with no source, no database and no config, a
-backup takes ``/etc``. After the run, the status table (age, sets, verdict) is made here.
+the restore target): a secret never travels with the job. The job's name, the destination, retention,
+what to restore and which options go together are the scripts' to check, on every host first; checked
+here is only ``--on-calendar`` without ``--install-timer``, which backup.sh would ignore (a set now, no
+timer). The one default taken here: with no source, no database and no config, a backup takes
+``/etc``. After the run, the status table (age, sets, verdict) is made here.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def backup(*, job: str = DEFAULT_JOB, sources: Sequence[str] = (), excludes: Seq
     ``known_hosts``) the key recorded by ``install_timer`` is checked. ``keep``: ``{"last": 1,
     "daily": 7, ...}``, any subset.
     """
+    if on_calendar and not install_timer:   # backup.sh would make a set now, and no timer: say so
+        raise ValueError("--on-calendar goes with --install-timer")
     if not (sources or mysql or mysql_dbs or postgres or postgres_dbs or config):
         sources = DEFAULT_SOURCES
     keep = keep or {}
