@@ -37,7 +37,7 @@ import pytest
 # Shared with the lab tests (tests/snapshots.py); the container tests take them from here.
 from snapshots import assert_nothing_changed, host_state_script, parse_snapshot, snapshot_diff  # noqa: F401
 
-from tssrkit import containers, images
+from tssrkit import bundles, containers, images
 from tssrkit.containers import docker
 from tssrkit.jobs.command import interpreter
 from tssrkit.jobs.users import IMPLEMENTATIONS
@@ -174,6 +174,15 @@ class Target:
 IMPLS: dict[str, Impl] = {
     name: Impl(name, script, interpreter(script)[0]) for name, script in IMPLEMENTATIONS.items()
 }
+
+
+def impl_files() -> dict[str, Path]:
+    """The users scripts as `inv provision-users` uploads them, beside each other in SCRIPT_DIR: each
+    with what travels with it (scripts/bundles.yml: lib/ for the Bash one), as name -> local file."""
+    return {name: path for impl in IMPLS.values() if impl.source.exists()
+            for name, path in bundles.with_script(impl.source).items()}
+
+
 PLATFORMS: dict[str, Platform] = {
     **{name: Platform(name, "debian", "/usr/sbin/nologin") for name in images.DISTROS},
     "redhat": Platform("redhat", "redhat", "/sbin/nologin"),
@@ -409,9 +418,9 @@ def start_node(platform: Platform) -> Node:
         else:
             docker("exec", "--detach", name, "python3", "-c", SYSLOG_SINK)
         node.exec("mkdir", "-p", SCRIPT_DIR, WORKDIR)
-        for impl in IMPLS.values():
-            if impl.source.exists():
-                docker("cp", str(impl.source), f"{name}:{impl.path}")
+        proc = node.exec("tar", "-x", "-C", SCRIPT_DIR, stdin=tar_of(impl_files()))
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name}: copying the scripts failed: {proc.stderr.decode(errors='replace')}")
         if BOOT != "systemd":
             deadline = time.monotonic() + 10
             while not node.exists("/dev/log"):
@@ -473,13 +482,8 @@ def start_node_quickly(platform: Platform) -> Node:
            *SLEEP_RUN_ARGS, image, "sleep", "infinity")
     node = Node(name, platform)
     try:
-        scripts = io.BytesIO()
-        with tarfile.open(fileobj=scripts, mode="w") as tar:
-            for impl in IMPLS.values():
-                if impl.source.exists():
-                    tar.add(impl.source, arcname=impl.source.name, filter=_owned_by_root)
         proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,
-                         stdin=scripts.getvalue())
+                         stdin=tar_of(impl_files()))
         if proc.returncode != 0:
             raise RuntimeError(f"{name}: set-up failed: {proc.stderr.decode(errors='replace')}")
     except BaseException:
@@ -493,6 +497,15 @@ def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info
+
+
+def tar_of(files: dict[str, Path]) -> bytes:
+    """A tar stream of ``files`` (name in the archive -> local file), owned by root, for ``tar -x``."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, local in files.items():
+            tar.add(local, arcname=name, filter=_owned_by_root)
+    return stream.getvalue()
 
 
 class QuickNodeFactory(NodeFactory):

@@ -30,7 +30,6 @@ Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one plat
 from __future__ import annotations
 
 import shlex
-import subprocess
 import tempfile
 import time
 import uuid
@@ -59,6 +58,7 @@ from containerlib import (
     subset,
     wait_until,
 )
+from tlslib import make_pki
 
 from tssrkit.paths import REPO
 
@@ -198,20 +198,6 @@ def stop_server(lab: Lab) -> None:
 
 def start_server(lab: Lab) -> None:
     lab.server.sh("systemctl start rsyslog.service")
-
-
-def make_pki(folder: Path, server_name: str) -> None:
-    """A CA, and a server certificate for ``server_name`` signed by it (openssl, on this machine)."""
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=tssr-test-logging-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", f"/CN={server_name}")
-    (folder / "ext").write_text(f"subjectAltName=DNS:{server_name}\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "ext")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import ssl
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import invlib
 
@@ -61,6 +62,20 @@ def lab_containers() -> list[str]:
     proc = subprocess.run(["docker", "ps", "--all", "--filter", f"label=org.tssr-kit.lab={LAB}",
                            "--format", "{{.Names}}"], capture_output=True, text=True, check=True)
     return proc.stdout.split()
+
+
+@contextmanager
+def running_lab(count: int = 1) -> Iterator[list[str]]:
+    """The test lab with its hosts 1…count running (`inv lab.up`); removed at the end when it was started
+    here, so the modules that follow get fresh hosts (a lab found there is left as found)."""
+    ours = not lab_containers()
+    up = inv("lab.up", "--count", str(count))
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        yield HOSTS[:count]
+    finally:
+        if ours:
+            inv("lab.down")
 
 
 def host_state_tests(module: str, hosts: Sequence[str], **env: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import re
 import subprocess
 
 import pytest
-from lablib import HOST, fetch, host_state_tests, inv, lab_containers, on_host, summary_row
+from lablib import HOST, fetch, host_state_tests, inv, on_host, running_lab, summary_row
 
 from tssrkit.paths import EXAMPLES
 
@@ -31,12 +31,8 @@ def releases() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def lab_host():
-    ours = not lab_containers()
-    proc = inv("lab.up")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield HOST
-    if ours:
-        inv("lab.down")
+    with running_lab():
+        yield HOST
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lablib import HOST, HOSTS, STATE, inv, lab_containers, on
+from lablib import HOST, HOSTS, STATE, inv, on, running_lab
 from snapshots import assert_nothing_changed, host_state_script, parse_snapshot
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
@@ -126,12 +126,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def lab():
-    ours = not lab_containers()
-    up = inv("lab.up", "--count", "2")
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield HOSTS
-    if ours:
-        inv("lab.down")
+    with running_lab(2) as hosts:
+        yield hosts
 
 
 @pytest.fixture(scope="module")

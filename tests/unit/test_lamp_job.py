@@ -8,11 +8,11 @@ only what tssrkit.jobs.lamp decides before connecting.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 
 import pytest
+from fakehost import FakeHost
 
 from tssrkit import bundles, jobs, runner
 from tssrkit.hosts import Target
@@ -218,32 +218,13 @@ def test_with_a_given_certificate_there_is_no_self_signed_hint():
 
 def test_the_job_runs_through_the_runner_with_its_templates_folder(tmp_path, templates, app):
     """End to end without SSH: the fake host sees `mkdir -p …/templates` and the packed app go up."""
-    commands: list[str] = []
-
-    class Host:
-        user = "root"
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def put(self, local, remote):
-            commands.append(f"put {remote}")
-
-        def run(self, command, **kwargs):
-            commands.append(command)
-            stdout = "/tmp/tssr-kit.q\n" if command.startswith("mktemp") else json.dumps(
-                {"script": "deploy-lamp", "status": "ok", "changed": 0})
-            return type("Proc", (), {"stdout": stdout, "stderr": "", "exited": 0})()
-
+    host = FakeHost(user="root", remote_dir="/tmp/tssr-kit.q")
     job = jobs.lamp.deploy(app, out_dir=out(tmp_path))
     [result] = runner.run_job(job, [Target("h", "h")], progress=runner.Progress(io.StringIO()),
-                              connector=lambda t: Host())
+                              connector=lambda t: host)
     assert result.status == "ok"
-    assert "mkdir -p -- /tmp/tssr-kit.q/templates" in commands
-    assert "put /tmp/tssr-kit.q/templates/vhost.conf.tmpl" in commands
-    assert "put /tmp/tssr-kit.q/parc-v1.tar.gz" in commands
-    assert any(c.startswith("bash /tmp/tssr-kit.q/deploy-lamp.sh --app /tmp/tssr-kit.q/parc-v1.tar.gz")
-               for c in commands)
+    assert "mkdir -p -- /tmp/tssr-kit.q/templates" in host.commands
+    assert "put /tmp/tssr-kit.q/templates/vhost.conf.tmpl" in host.commands
+    assert "put /tmp/tssr-kit.q/parc-v1.tar.gz" in host.commands
+    assert host.script_runs()[0].startswith(
+        "bash /tmp/tssr-kit.q/deploy-lamp.sh --app /tmp/tssr-kit.q/parc-v1.tar.gz")

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import invlib
 import pytest
+from fakehost import FakeHost
 
 from tssrkit import bundles, jobs, runner
 from tssrkit.hosts import Target
@@ -355,42 +354,12 @@ def test_the_poller_really_refuses_the_credentials_file_when_others_can_read_it(
 # the runner: root-only secrets
 
 
-@dataclass
-class RecordingHost:
-    user: str = "tssr"
-    commands: list[str] = field(default_factory=list)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def put(self, local, remote):
-        self.commands.append(f"put {remote}")
-
-    def run(self, command, **kwargs):
-        self.commands.append(command)
-        if command.startswith("mktemp"):
-            return FakeProc("/tmp/tssr-kit.abc\n")
-        if command.startswith(("sudo -n -- bash", "bash")):
-            return FakeProc(json.dumps({"script": "setup-snmp.sh", "status": "ok", "changed": 0}))
-        return FakeProc("")
-
-
-@dataclass
-class FakeProc:
-    stdout: str
-    stderr: str = ""
-    exited: int = 0
-
-
 @pytest.mark.parametrize(("user", "sudo"), [("tssr", "sudo -n "), ("root", "")])
 def test_the_runner_makes_secret_files_root_only_before_the_script_runs(tmp_path, creds, user, sudo):
     stand_in = tmp_path / "setup-snmp.sh"    # the runner checks that the script exists: any file will do
     stand_in.write_text("#!/bin/bash\n")
     job = dataclasses.replace(jobs.snmp.setup(credentials=creds, monitors=["10.0.0.1"]), script=stand_in)
-    host = RecordingHost(user=user)
+    host = FakeHost(user=user)
     [result] = runner.run_job(job, [Target("h", "h")], progress=runner.Progress(io.StringIO()),
                               connector=lambda t: host)
     assert result.status == "ok", result
