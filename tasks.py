@@ -27,6 +27,7 @@ from tssrkit.paths import REPO
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("paramiko").setLevel(logging.WARNING)  # "sftp session closed" is not news
 
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
