@@ -1,13 +1,12 @@
 """tssr-kit's front door: ``inv --list`` shows the jobs, ``inv --help TASK`` their options.
 
-Every task is thin: it picks the hosts (``--hosts``, ``--inventory`` or the local lab) and hands a
-script from ``scripts/`` to the runner in ``tssrkit/``. See README.md.
+Every task is thin: it picks the hosts (``--hosts``, ``--inventory`` or the local lab: ``@fleet_task``,
+tssrkit/fleet.py) and runs a script of ``scripts/`` there through its job module (``tssrkit/jobs/``):
+``fleet.run(job)``. See README.md.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import subprocess
@@ -17,94 +16,29 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from tssrkit import hostkeys, jobs, pslint, runner
 from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
+from tssrkit import jobs, pslint, runner
 from tssrkit import lab as labmod
 from tssrkit import windows as winlib
-from tssrkit.paths import EXAMPLES, REPO
+from tssrkit.fleet import HOST_KEY_HELP, HOSTS_HELP, Fleet, checks_host_keys, fleet_task
+from tssrkit.paths import REPO
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 logging.getLogger("paramiko").setLevel(logging.WARNING)  # "sftp session closed" is not news
 
-HOST_KEY_HELP = {
-    "known-hosts": "the known_hosts file that vouches for the hosts' SSH keys, and where "
-                   "--accept-new-host-key records a new one (default: ssh's own, ~/.ssh/known_hosts); "
-                   "lab hosts always use the lab's",
-    "accept-new-host-key": "trust a host met for the first time: record its key (--known-hosts FILE or "
-                           "~/.ssh/known_hosts). Without it an unknown key is refused; a changed key "
-                           "always is",
-}
-HOSTS_HELP = {
-    "hosts": "comma list of [user@]host[:port] or lab names (tssr-lab1); default: the local lab",
-    "inventory": "an Ansible inventory file (INI or YAML) instead of --hosts",
-    "parallel": "how many hosts at once (default 4)",
-    "dry-run": "report what would change, change nothing",
-    "verbose": "show each host's narration, not only on failure",
-    **HOST_KEY_HELP,
-}
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
-def _checks_host_keys(usage_code: int = 2):
-    """Gives a task that connects to hosts the options --known-hosts and --accept-new-host-key: every
-    connection it makes checks host keys with them (tssrkit/hostkeys.py). A bad --known-hosts exits
-    ``usage_code`` before any host is touched."""
-    def decorate(body):
-        @functools.wraps(body)
-        def wrapper(c, *args, known_hosts=None, accept_new_host_key=False, **kwargs):
-            try:
-                options = hostkeys.Options.parse(known_hosts, accept_new_host_key)
-            except ValueError as exc:
-                raise Exit(f"error: {exc}", code=usage_code) from None
-            with hostkeys.using(options):
-                return body(c, *args, **kwargs)
-
-        # Invoke reads a task's options from its signature: the body's, and these two.
-        signature = inspect.signature(body)
-        extra = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
-                 for name, default in (("known_hosts", None), ("accept_new_host_key", False))]
-        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
-        return wrapper
-    return decorate
-
-
-def _targets(hosts: str | None, inventory: str | None) -> list[hostlib.Target]:
-    """The hosts a task runs on; with neither option, the running lab hosts (tssr-lab1 is started)."""
-    try:
-        if hosts and inventory:
-            raise hostlib.HostError("give --hosts or --inventory, not both")
-        if hosts:
-            return hostlib.parse_hosts(hosts)
-        if inventory:
-            return hostlib.load_inventory(inventory)
-    except hostlib.HostError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    running = [h for h in labmod.hosts() if h.state == "running"]
-    if not running:
-        logging.info("no host given: starting the local lab (tssr-lab1)…")
-        running = labmod.up(1)
-    names = {h.name for h in running}
-    return [hostlib.lab_target(h.name, names) for h in running]
-
-
-def _results(job: runner.Job, targets: list[hostlib.Target], parallel: int, dry_run: bool,
-             verbose: bool) -> list[runner.HostResult]:
-    """Run ``job`` on ``targets`` with progress lines; a job that cannot start is a usage error."""
-    try:
-        return runner.run_job(job, targets, parallel=parallel, dry_run=dry_run,
-                              progress=runner.Progress(verbose=verbose))
-    except (FileNotFoundError, ValueError) as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-
-
-def _run(job: runner.Job, hosts: str | None, inventory: str | None, parallel: int, dry_run: bool,
-         verbose: bool) -> list[runner.HostResult]:
-    results = _results(job, _targets(hosts, inventory), parallel, dry_run, verbose)
-    print(runner.summary(results))
-    code = runner.exit_code(results)
-    if code:
-        raise Exit(code=code)
-    return results
+def _print_sites(fleet: Fleet, results: list[runner.HostResult], self_signed: bool) -> None:
+    """After a deploy: where to open the site on each host (lab hosts: their port on 127.0.0.1)."""
+    if fleet.dry_run:
+        return
+    lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
+    for line in jobs.web.site_urls(results, lab_hosts, self_signed):
+        print(runner.printable(line))
 
 
 @task(help={"distro": "debian12, debian13 or all (default)", "force": "rebuild even if up to date"})
@@ -143,43 +77,35 @@ def lab_down(c):
     print("removed: " + (", ".join(removed) if removed else "nothing"))
 
 
-@task(iterable=["allow_group"], help={
+@fleet_task(iterable=["allow_group"], help={
     "csv": "the users CSV (default examples/users/users.csv); format: docs/reference/users-csv.md",
     "accounts": "instead of --csv: a YAML list of accounts (roles/users' users_accounts format)",
     "impl": "bash (default) or python: the two implementations of the same contract",
     "allow-group": "a privileged (sudo, adm, docker...), system or foreign group the file may grant, "
                    "and whose members it may manage (repeatable; root never). Without it such rows are "
                    "refused",
-    **HOSTS_HELP,
-})
-@_checks_host_keys()
-def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None, hosts=None, inventory=None,
-                    parallel=4, dry_run=False, impl="bash", verbose=False, allow_group=None):
+}, order=("csv", "accounts", "hosts", "inventory", "parallel", "dry_run", "impl", "verbose", "allow_group",
+          "known_hosts", "accept_new_host_key"))
+def provision_users(c, fleet, csv=str(jobs.users.DEFAULT_CSV), accounts=None, impl="bash", allow_group=None):
     """Create, update and disable Linux accounts from a CSV on every host (validated everywhere first).
 
     A file grants no privilege by itself: groups such as sudo, adm or docker, system groups and groups
     the script did not create are refused unless --allow-group names each (docs/reference/users-csv.md).
     """
     with tempfile.TemporaryDirectory(prefix="tssr-users-") as tmp:
-        path = Path(csv)
-        try:
-            if accounts:
-                if not Path(accounts).is_file():
-                    raise ValueError(f"--accounts {accounts}: no such file")
-                path = jobs.users_csv_from_accounts(Path(accounts), Path(tmp))
-            elif not path.is_file():
-                raise ValueError(f"--csv {csv}: no such file")
-            job = jobs.provision_users(path, impl, allow_group or ())
-        except ValueError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
-        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
+        if accounts and not Path(accounts).is_file():
+            raise ValueError(f"--accounts {accounts}: no such file")
+        if not accounts and not Path(csv).is_file():
+            raise ValueError(f"--csv {csv}: no such file")
+        path = jobs.users.csv_from_accounts(Path(accounts), Path(tmp)) if accounts else Path(csv)
+        results = fleet.run(jobs.users.provision(path, impl, allow_group or ()))
     files = [f"{r.target.label()}:{r.result['password_file']}" for r in results
              if r.result.get("password_file")]
     if files:
         print("new passwords (root-only files on each host): " + runner.printable(", ".join(files)))
 
 
-@task(auto_shortflags=False, help={
+@fleet_task(auto_shortflags=False, help={
     "app": "the application: a folder (packed into a tarball) or a .tar/.tar.gz/.tgz "
            "(default examples/lamp/parc-v1)",
     "schema": "SQL applied once per content as the app's migration account NAME-migrate, never root "
@@ -190,37 +116,23 @@ def provision_users(c, csv=str(EXAMPLES / "users" / "users.csv"), accounts=None,
     "key": "the certificate's PEM private key (with --cert)",
     "health": "the path that must answer 200 over HTTPS after the switch (default /)",
     "rollback": "switch back to the previous release (needs --name or --app)",
-    **HOSTS_HELP,
 })
-@_checks_host_keys()
-def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domain=None, cert=None, key=None,
-                health=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
-                verbose=False):
+def deploy_lamp(c, fleet, app=str(jobs.lamp.DEFAULT_APP), schema=None, name=None, domain=None, cert=None,
+                key=None, health=None, rollback=False):
     """Put a PHP + MariaDB app into production (Apache, PHP-FPM, TLS, firewall) as a new release."""
-    app_path = Path(app) if app else None
-    if rollback and app_path == jobs.LAMP_DEFAULT_APP and not name:
+    app_path = _path(app)
+    if rollback and app_path == jobs.lamp.DEFAULT_APP and not name:
         # A rollback needs only the name: the sample app's, without uploading it.
-        app_path, name = None, jobs.LAMP_DEFAULT_NAME
-    schema_path = Path(schema) if schema else None
-    if schema_path is None and app_path is not None:
-        schema_path = jobs.default_lamp_schema(app_path, rollback)
+        app_path, name = None, jobs.lamp.DEFAULT_NAME
+    schema_path = _path(schema) or (app_path and jobs.lamp.default_schema(app_path, rollback))
     with tempfile.TemporaryDirectory(prefix="tssr-lamp-") as tmp:
-        try:
-            job = jobs.deploy_lamp(app_path, schema=schema_path, domain=domain, name=name, health=health,
-                                   cert=Path(cert) if cert else None, key=Path(key) if key else None,
-                                   rollback=rollback, out_dir=Path(tmp))
-        except ValueError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
-        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
-    if dry_run:
-        return
-    lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
-    for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
-        print(runner.printable(line))
+        job = jobs.lamp.deploy(app_path, schema=schema_path, domain=domain, name=name, health=health,
+                               cert=_path(cert), key=_path(key), rollback=rollback, out_dir=Path(tmp))
+        results = fleet.run(job)
+    _print_sites(fleet, results, self_signed=not (cert or key))
 
 
-
-@task(auto_shortflags=False, help={
+@fleet_task(auto_shortflags=False, help={
     "jar": "an executable jar to run as a hardened service (default: the sample hello-service, built "
            "from examples/java at --version, 1.0.0 by default)",
     "war": "instead of --jar: a WAR to run on the distribution's Tomcat (Debian's tomcat10)",
@@ -238,57 +150,39 @@ def deploy_lamp(c, app=str(jobs.LAMP_DEFAULT_APP), schema=None, name=None, domai
     "health": "the path that must answer 200 over HTTPS after a change (default /health)",
     "health-timeout": "seconds the app has to answer after a (re)start (default 90)",
     "rollback": "switch back to the previous release (needs --name, or the sample's)",
-    **HOSTS_HELP,
 })
-@_checks_host_keys()
-def deploy_java(c, jar=None, war=None, name=None, version=None, domain=None, cert=None, key=None,
+def deploy_java(c, fleet, jar=None, war=None, name=None, version=None, domain=None, cert=None, key=None,
                 context=None, port=None, java=None, heap=None, env_file=None, health=None,
-                health_timeout=None, rollback=False, hosts=None, inventory=None, parallel=4, dry_run=False,
-                verbose=False):
+                health_timeout=None, rollback=False):
     """Run a Java app in production: a jar as a hardened systemd service or a WAR on Tomcat, behind HTTPS."""
     with tempfile.TemporaryDirectory(prefix="tssr-java-") as tmp:
-        try:
-            jar_path = Path(jar) if jar else None
-            if rollback and not (jar or war or name):
-                name = jobs.JAVA_SAMPLE_NAME
-            elif not (jar or war or rollback):
-                # The sample service, built here from its source (no prebuilt binary in the repository).
-                jar_path = jobs.build_java_samples(version or "1.0.0", Path(tmp))["jar"]
-            job = jobs.deploy_java(jar_path, Path(war) if war else None, name=name, version=version,
-                                   domain=domain, cert=Path(cert) if cert else None,
-                                   key=Path(key) if key else None, context=context, port=port, java=java,
-                                   heap=heap, env_file=Path(env_file) if env_file else None, health=health,
-                                   health_timeout=health_timeout, rollback=rollback)
-        except ValueError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
-        results = _run(job, hosts, inventory, int(parallel), dry_run, verbose)
-    if dry_run:
-        return
-    lab_hosts = labmod.hosts() if any(r.target.lab for r in results) else []
-    for line in jobs.site_urls(results, lab_hosts, self_signed=not (cert or key)):
-        print(runner.printable(line))
-
-def _whole_number(option: str, value) -> int | None:
-    """An option's value as an int (None when not given); anything else is a usage error."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise Exit(f"error: --{option} {value!r}: expected a whole number", code=2) from None
+        jar_path = _path(jar)
+        if rollback and not (jar or war or name):
+            name = jobs.java.SAMPLE_NAME
+        elif not (jar or war or rollback):
+            # The sample service, built here from its source (no prebuilt binary in the repository).
+            jar_path = jobs.java.build_samples(version or jobs.java.SAMPLE_VERSION, Path(tmp))["jar"]
+        job = jobs.java.deploy(jar_path, _path(war), name=name, version=version, domain=domain,
+                               cert=_path(cert), key=_path(key), context=context, port=port, java=java,
+                               heap=heap, env_file=_path(env_file), health=health,
+                               health_timeout=health_timeout, rollback=rollback)
+        results = fleet.run(job)
+    _print_sites(fleet, results, self_signed=not (cert or key))
 
 
-BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the host (default "
-                                          f"{jobs.BACKUP_DEFAULT_DEST}) or ssh://[user@]host[:port]/path",
-                     "job": f"the job's name: its repository DEST/JOB/ (default {jobs.BACKUP_DEFAULT_JOB})",
-                     "dest-host-key": "with an ssh:// --dest: the backup server's SSH host key, "
-                                      "'TYPE BASE64' (default: the one --install-timer recorded; an "
-                                      "unknown key is refused)",
-                     "dest-known-hosts": "with an ssh:// --dest: a known_hosts file on the host holding the "
-                                         "backup server's key"}
+BACKUP_HELP = {
+    "dest": f"where the sets are: a folder of the host (default {jobs.backup.DEFAULT_DEST}) or "
+            "ssh://[user@]host[:port]/path",
+    "job": f"the job's name: its repository DEST/JOB/ (default {jobs.backup.DEFAULT_JOB})",
+    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
+    "dest-host-key": "with an ssh:// --dest: the backup server's SSH host key, 'TYPE BASE64' (default: the "
+                     "one --install-timer recorded; an unknown key is refused)",
+    "dest-known-hosts": "with an ssh:// --dest: a known_hosts file on the host holding the backup server's "
+                        "key",
+}
 
 
-@task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
+@fleet_task(auto_shortflags=False, iterable=["source", "exclude", "mysql_db", "postgres_db"], help={
     "source": "a folder or file of the host to archive (repeat the option for more; default /etc when "
               "no database and no --config is given)",
     "exclude": "a tar --exclude pattern (repeatable)",
@@ -296,7 +190,6 @@ BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the
     "mysql-db": "dump this MariaDB/MySQL database (repeatable)",
     "postgres": "dump every PostgreSQL database of the host, and its roles",
     "postgres-db": "dump this PostgreSQL database (repeatable)",
-    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
     "keep-last": "retention: the N newest sets (default 1)",
     "keep-daily": "retention: the newest set of each of the N last days with one (default 7)",
     "keep-weekly": "retention: the same per ISO week (default 4)",
@@ -307,31 +200,22 @@ BACKUP_HOSTS_HELP = {**HOSTS_HELP, "dest": f"where the sets are: a folder of the
     "config": "a job config on the host (key = value lines, e.g. /etc/tssr-kit/backup/JOB.conf)",
     "install-timer": "instead of a backup now: install the job (config, scripts, systemd timer)",
     "on-calendar": "with --install-timer: when the timer runs (systemd calendar, default daily)",
-    **BACKUP_HOSTS_HELP,
+    **BACKUP_HELP,
 })
-@_checks_host_keys()
-def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=False, mysql_db=None,
-           postgres=False, postgres_db=None, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None, dest_host_key=None,
+def backup(c, fleet, job=jobs.backup.DEFAULT_JOB, source=None, exclude=None, mysql=False, mysql_db=None,
+           postgres=False, postgres_db=None, dest=jobs.backup.DEFAULT_DEST, ssh_key=None, dest_host_key=None,
            dest_known_hosts=None, keep_last=None, keep_daily=None, keep_weekly=None, keep_monthly=None,
-           compress=None, encrypt_key=None, config=None, install_timer=False, on_calendar=None, hosts=None,
-           inventory=None, parallel=4, dry_run=False, verbose=False):
+           compress=None, encrypt_key=None, config=None, install_timer=False, on_calendar=None):
     """Back up folders and databases now, as a verified set on each host, or install the job's timer."""
-    keep = {period: _whole_number(f"keep-{period}", value) for period, value in (
-        ("last", keep_last), ("daily", keep_daily), ("weekly", keep_weekly), ("monthly", keep_monthly))}
-    try:
-        work = jobs.backup(job=job, sources=source or (), excludes=exclude or (), mysql=mysql,
-                           mysql_dbs=mysql_db or (), postgres=postgres, postgres_dbs=postgres_db or (),
-                           dest=dest, ssh_key=ssh_key, host_key=dest_host_key,
-                           known_hosts=dest_known_hosts,
-                           compress=compress, encrypt_key=encrypt_key,
-                           config=config, install_timer=install_timer, on_calendar=on_calendar,
-                           keep={k: v for k, v in keep.items() if v is not None})
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    _run(work, hosts, inventory, int(parallel), dry_run, verbose)
+    keep = {"last": keep_last, "daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}
+    fleet.run(jobs.backup.backup(
+        job=job, sources=source or (), excludes=exclude or (), mysql=mysql, mysql_dbs=mysql_db or (),
+        postgres=postgres, postgres_dbs=postgres_db or (), dest=dest, ssh_key=ssh_key, host_key=dest_host_key,
+        known_hosts=dest_known_hosts, keep=keep, compress=compress, encrypt_key=encrypt_key, config=config,
+        install_timer=install_timer, on_calendar=on_calendar))
 
 
-@task(auto_shortflags=False, iterable=["path"], help={
+@fleet_task(auto_shortflags=False, iterable=["path"], help={
     "set": "the set to restore from: latest (default) or its name (JOB-YYYYmmddTHHMMSSZ)",
     "target": "restore files into this folder of the host (it must be empty or missing, unless --in-place)",
     "path": "with --target: only this member, relative to / (srv/data); repeatable",
@@ -346,91 +230,51 @@ def backup(c, job=jobs.BACKUP_DEFAULT_JOB, source=None, exclude=None, mysql=Fals
                    "authenticated by it",
     "allow-unauthenticated": "restore a set nothing authenticates (no key, and storage someone else holds; "
                              "or an encrypted set made before set version 2): only if you trust the storage",
-    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
-    **BACKUP_HOSTS_HELP,
+    **BACKUP_HELP,
 })
-@_checks_host_keys()
-def restore(c, job=jobs.BACKUP_DEFAULT_JOB, set_="latest", target=None, path=None, in_place=False,
+def restore(c, fleet, job=jobs.backup.DEFAULT_JOB, set_="latest", target=None, path=None, in_place=False,
             keep_setuid=False, mysql_db=None, postgres_db=None, postgres_globals=False, into=None,
             replace=False, encrypt_key=None, allow_unauthenticated=False, ssh_key=None, dest_host_key=None,
-            dest_known_hosts=None, dest=jobs.BACKUP_DEFAULT_DEST, hosts=None, inventory=None, parallel=4,
-            dry_run=False, verbose=False):
+            dest_known_hosts=None, dest=jobs.backup.DEFAULT_DEST):
     """Restore files, a database or the PostgreSQL roles from a backup set (verified, and authenticated
     with its key, first) on each host."""
-    try:
-        work = jobs.restore(job=job, dest=dest, backup_set=set_, target=target, paths=path or (),
-                            in_place=in_place, keep_setuid=keep_setuid, mysql_db=mysql_db,
-                            postgres_db=postgres_db, postgres_globals=postgres_globals, into=into,
-                            replace=replace, encrypt_key=encrypt_key,
-                            allow_unauthenticated=allow_unauthenticated, ssh_key=ssh_key,
-                            host_key=dest_host_key, known_hosts=dest_known_hosts)
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    _run(work, hosts, inventory, int(parallel), dry_run, verbose)
+    fleet.run(jobs.backup.restore(
+        job=job, dest=dest, backup_set=set_, target=target, paths=path or (), in_place=in_place,
+        keep_setuid=keep_setuid, mysql_db=mysql_db, postgres_db=postgres_db,
+        postgres_globals=postgres_globals, into=into, replace=replace, encrypt_key=encrypt_key,
+        allow_unauthenticated=allow_unauthenticated, ssh_key=ssh_key, host_key=dest_host_key,
+        known_hosts=dest_known_hosts))
 
 
-@task(auto_shortflags=False, help={
-    "job": f"the job(s) to check, comma-separated (default {jobs.BACKUP_DEFAULT_JOB})",
+@fleet_task(auto_shortflags=False, dry_run=False, help={
+    **BACKUP_HELP,
+    "job": f"the job(s) to check, comma-separated (default {jobs.backup.DEFAULT_JOB})",
     "max-age": "hours: an older newest set is a failure (default 26: a daily job and some slack)",
-    "dest": BACKUP_HOSTS_HELP["dest"],
-    "ssh-key": "with an ssh:// --dest: the private key, a path on the host",
-    "dest-host-key": BACKUP_HOSTS_HELP["dest-host-key"],
-    "dest-known-hosts": BACKUP_HOSTS_HELP["dest-known-hosts"],
-    "hosts": HOSTS_HELP["hosts"],
-    "inventory": HOSTS_HELP["inventory"],
-    "parallel": HOSTS_HELP["parallel"],
-    "verbose": HOSTS_HELP["verbose"],
-    **HOST_KEY_HELP,
 })
-@_checks_host_keys()
-def backup_status(c, job=jobs.BACKUP_DEFAULT_JOB, max_age=26, dest=jobs.BACKUP_DEFAULT_DEST, ssh_key=None,
-                  dest_host_key=None, dest_known_hosts=None, hosts=None, inventory=None, parallel=4,
-                  verbose=False):
+def backup_status(c, fleet, job=jobs.backup.DEFAULT_JOB, max_age=26, dest=jobs.backup.DEFAULT_DEST,
+                  ssh_key=None, dest_host_key=None, dest_known_hosts=None):
     """Show each host's last good backup, its age and the sets kept; fail when one is missing or too old."""
     try:
         hours = float(max_age)
-        if hours <= 0:
-            raise ValueError
     except ValueError:
-        raise Exit(f"error: --max-age {max_age!r}: expected a number of hours above 0", code=2) from None
-    try:
-        checks = [jobs.backup_status(name.strip(), dest, ssh_key=ssh_key, host_key=dest_host_key,
-                                     known_hosts=dest_known_hosts)
-                  for name in str(job).split(",") if name.strip()]
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    if not checks:
-        raise Exit("error: --job is empty", code=2)
-    targets = _targets(hosts, inventory)
-    results = [r for check in checks for r in _results(check, targets, int(parallel), False, verbose)]
-    print(jobs.backup_status_table(results, hours))
-    if any(jobs.backup_health(r, hours) != "ok" for r in results):
-        raise Exit(code=1)
+        hours = 0
+    if hours <= 0:
+        raise ValueError(f"--max-age {max_age!r}: expected a number of hours above 0")
+    names = [name.strip() for name in str(job).split(",") if name.strip()]
+    if not names:
+        raise ValueError("--job is empty")
+    statuses = [jobs.backup.status(name, dest, ssh_key=ssh_key, host_key=dest_host_key,
+                                   known_hosts=dest_known_hosts) for name in names]
+    results = fleet.run(*statuses, report=False)
+    print(jobs.backup.status_table(results, hours))
+    if any(jobs.backup.health(r, hours) != "ok" for r in results):
+        raise Exit(code=2 if runner.exit_code(results) == 2 else 1)   # 2: a host refused the input
 
 
 # --------------------------------------------------------------------------------------------------
-# Monitoring (issue 6): the SNMP agent, log forwarding, checks over SSH and the SNMP poller.
+# Monitoring: the SNMP agent, log forwarding, checks over SSH and the SNMP poller.
 
-def _run_on(job: runner.Job, targets: list[hostlib.Target], parallel: int, dry_run: bool,
-            verbose: bool) -> list[runner.HostResult]:
-    """``_run`` on targets already chosen: progress, the summary table, exit on failure."""
-    results = _results(job, targets, parallel, dry_run, verbose)
-    print(runner.summary(results))
-    code = runner.exit_code(results)
-    if code:
-        raise Exit(code=code)
-    return results
-
-
-def _all_lab(targets: list[hostlib.Target]) -> bool:
-    return bool(targets) and all(t.lab for t in targets)
-
-
-def _lab_snmp_credentials() -> Path:
-    return labmod.LAB_STATE / "snmp-credentials.conf"
-
-
-@task(auto_shortflags=False, iterable=["monitor", "listen", "view", "disk", "proc"], help={
+@fleet_task(auto_shortflags=False, iterable=["monitor", "listen", "view", "disk", "proc"], help={
     "monitor": "the monitoring server's address or CIDR, the only source allowed to query the agent "
                "(repeatable; required with --hosts; lab: the lab network's gateway, i.e. this machine)",
     "credentials": "the SNMPv3 user: a key = value file in snmp_poll.py's format, mode 0600 (required with "
@@ -448,48 +292,32 @@ def _lab_snmp_credentials() -> Path:
     "v2c-community-file": "ALSO allow SNMP v2c (read-only, not recommended) with the community in this "
                           "file (goes with --v2c-source)",
     "v2c-source": "the only network v2c is answered from (CIDR)",
-    **HOSTS_HELP,
 })
-@_checks_host_keys()
-def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, location=None, contact=None,
-               view=None, disk=None, load=None, proc=None, backup_job=None, v2c_community_file=None,
-               v2c_source=None, hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+def setup_snmp(c, fleet, monitor=None, credentials=None, listen=None, sys_name=None, location=None,
+               contact=None, view=None, disk=None, load=None, proc=None, backup_job=None,
+               v2c_community_file=None, v2c_source=None):
     """Configure an SNMPv3 agent (authPriv only, firewalled to the monitor) on each host: setup-snmp.sh."""
-    lab_default = not (hosts or inventory)
-    targets = [] if lab_default else _targets(hosts, inventory)
-    lab = lab_default or _all_lab(targets)
-    monitors = list(monitor or ())
-    try:
-        if credentials:
-            creds = Path(credentials)
-        elif lab:
-            creds = jobs.ensure_lab_snmp_credentials(_lab_snmp_credentials())
-            logging.info("SNMPv3 credentials of the lab: %s", creds)
-        else:
-            raise ValueError("--credentials FILE is required with --hosts/--inventory "
-                             "(snmp_poll.py's format)")
-        options = dict(credentials=creds, listen=listen or (), sys_name=sys_name, location=location,
-                       contact=contact, views=view or (), disks=disk or (), load=load, procs=proc or (),
-                       backup_job=backup_job, v2c_source=v2c_source,
-                       v2c_community_file=Path(v2c_community_file) if v2c_community_file else None)
-        # Input checked before the lab is started (the lab's monitor, its gateway, is known only then).
-        job = jobs.setup_snmp(monitors=monitors or ([] if not lab else ["127.0.0.1"]), **options)
-        if lab_default:
-            targets = _targets(None, None)
-        if lab and not monitors:
-            job = jobs.setup_snmp(monitors=[labmod.network_gateway()], **options)
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    _run_on(job, targets, int(parallel), dry_run, verbose)
-    if lab and not dry_run:
+    lab = not fleet.given or all(t.lab for t in fleet.targets)
+    if not (credentials or lab):
+        raise ValueError("--credentials FILE is required with --hosts/--inventory (snmp_poll.py's format)")
+    if not credentials:
+        logging.info("SNMPv3 credentials of the lab: %s", labmod.SNMP_CREDENTIALS)
+    creds = _path(credentials) or jobs.snmp.ensure_lab_credentials(labmod.SNMP_CREDENTIALS)
+    # On the lab: its network's gateway, this machine (known once the lab is started: fleet.targets).
+    monitors = monitor or ([labmod.monitor()] if lab and fleet.targets else [])
+    fleet.run(jobs.snmp.setup(
+        credentials=creds, monitors=monitors, listen=listen or (), sys_name=sys_name, location=location,
+        contact=contact, views=view or (), disks=disk or (), load=load, procs=proc or (),
+        backup_job=backup_job, v2c_community_file=_path(v2c_community_file), v2c_source=v2c_source))
+    if lab and not fleet.dry_run:
         try:
-            jobs.lab_agents([h for h in labmod.hosts() if h.name in {t.name for t in targets}])
-            print(f"poll the agents: inv poll{' --hosts ' + hosts if hosts else ''}")
+            jobs.poll.lab_agents([h for h in labmod.hosts() if h.name in {t.name for t in fleet.targets}])
+            print(f"poll the agents: inv poll{' --hosts ' + fleet.hosts if fleet.hosts else ''}")
         except ValueError as exc:
             print(f"warning: {exc}", file=sys.stderr)
 
 
-@task(auto_shortflags=False, positional=["mode"], iterable=["allow"], help={
+@fleet_task(auto_shortflags=False, positional=["mode"], iterable=["allow"], help={
     "mode": "client (forward to --server), server (receive from --allow), or lab: both on the lab "
             "(the central first)",
     "server": "client: the central log server, HOST[:PORT] (default port 514, 6514 with --tls; lab: the "
@@ -505,94 +333,49 @@ def setup_snmp(c, monitor=None, credentials=None, listen=None, sys_name=None, lo
     "queue-size": "client: the disk-assisted queue's largest size on disk, MB",
     "dir": "server: where the hosts' logs go, one folder per host (default /var/log/remote)",
     "keep-days": "server: days of logs kept by logrotate (default 30)",
-    "central": f"lab: the central log server among the lab hosts (default {labmod.host_name(2)}, started "
+    "central": f"lab: the central log server among the lab hosts (default {labmod.log_central()}, started "
                "if needed)",
-    **HOSTS_HELP,
 })
-@_checks_host_keys()
-def setup_logging(c, mode, server=None, allow=None, listen=None, port=None, tls=False, ca=None, cert=None,
-                  key=None, server_name=None, queue_size=None, dir=None, keep_days=None, central=None,  # noqa: A002
-                  hosts=None, inventory=None, parallel=4, dry_run=False, verbose=False):
+def setup_logging(c, fleet, mode, server=None, allow=None, listen=None, port=None, tls=False, ca=None,
+                  cert=None, key=None, server_name=None, queue_size=None, dir=None,  # noqa: A002
+                  keep_days=None, central=None):
     """Forward each host's logs to a central rsyslog over TCP, losing none (client), or be it (server).
 
     Without --hosts/--inventory the lab is used: the central log server is tssr-lab2 (started with
     tssr-lab1 if needed; --central picks another lab host) and the clients are the other running lab
     hosts. `inv setup-logging lab` configures both, the central first.
     """
-    if mode not in (*jobs.LOGGING_MODES, "lab"):
-        raise Exit(f"error: mode {mode!r}: expected client, server or lab", code=2)
-    options = dict(port=_whole_number("port", port), tls=tls, ca=Path(ca) if ca else None,
-                   cert=Path(cert) if cert else None, key=Path(key) if key else None,
-                   server_name=server_name, queue_size=_whole_number("queue-size", queue_size),
-                   log_dir=dir, keep_days=_whole_number("keep-days", keep_days), listen=listen)
-    client_keys = ("tls", "ca", "cert", "key", "server_name", "queue_size")
-    server_keys = ("port", "tls", "ca", "cert", "key", "log_dir", "keep_days", "listen")
-    runs: list[tuple[jobs.Job, list[hostlib.Target] | None]] = []
-    try:
-        if hosts or inventory:
-            if mode == "lab":
-                raise ValueError("mode lab is the lab's default: give client or server with --hosts")
-            if central:
-                raise ValueError("--central is for the lab: with --hosts give --server")
-            runs.append((jobs.setup_logging(mode, server=server, allow=allow or (), **options), None))
-        else:
-            central_name = central or labmod.host_name(2)
-            if not central_name.startswith(labmod.PREFIX):
-                raise ValueError(f"--central {central_name!r}: expected a lab host ({labmod.host_name(2)})")
-            count = max(2, int(central_name.removeprefix(labmod.PREFIX) or 0))
-            running = {h.name for h in labmod.hosts() if h.state == "running"}
-            if not all(labmod.host_name(i) in running for i in range(1, count + 1)):
-                logging.info("starting the lab's hosts 1-%d (the central log server is %s)…", count,
-                             central_name)
-                labmod.up(count)
-                running = labmod.running_names()
-            names = sorted(running)
-            central_target = [hostlib.lab_target(central_name, running)]
-            clients = [hostlib.lab_target(n, running) for n in names if n != central_name]
-            if mode in ("server", "lab"):
-                job = jobs.setup_logging("server", allow=allow or [labmod.network_subnet()],
-                                         **{k: options[k] for k in server_keys})
-                runs.append((job, central_target))
-            if mode in ("client", "lab"):
-                job = jobs.setup_logging("client", server=server or central_name,
-                                         **{k: options[k] for k in client_keys})
-                runs.append((job, clients))
-    except (ValueError, hostlib.HostError) as exc:
-        raise Exit(f"error: {exc}", code=2) from None
-    for job, targets in runs:
-        _run_on(job, targets if targets is not None else _targets(hosts, inventory), int(parallel), dry_run,
-                verbose)
+    if mode not in (*jobs.logging.MODES, "lab"):
+        raise ValueError(f"mode {mode!r}: expected client, server or lab")
+    options = dict(port=port, tls=tls, ca=_path(ca), cert=_path(cert), key=_path(key),
+                   server_name=server_name, queue_size=queue_size, log_dir=dir, keep_days=keep_days,
+                   listen=listen)
+    if fleet.given:
+        if mode == "lab":
+            raise ValueError("mode lab is the lab's default: give client or server with --hosts")
+        if central:
+            raise ValueError("--central is for the lab: with --hosts give --server")
+        fleet.run(jobs.logging.setup(mode, server=server, allow=allow or (), **options))
+        return
+    fleet.run(*jobs.logging.on_lab(mode, central, server=server, allow=allow or (), **options))
 
 
-@task(auto_shortflags=False, iterable=["check"], help={
+@fleet_task(auto_shortflags=False, dry_run=False, usage_code=3, iterable=["check"], help={
     "check": "a tssr_check.py command line, quoted: disk, memory, load, \"service ssh.service\", "
              "\"http https://localhost/ --insecure\", \"disk --path /var -w 85 -c 95\", \"backup --job web\" "
              "(repeatable; default: disk, memory and load)",
-    "hosts": HOSTS_HELP["hosts"],
-    "inventory": HOSTS_HELP["inventory"],
-    "parallel": HOSTS_HELP["parallel"],
-    "verbose": HOSTS_HELP["verbose"],
-    **HOST_KEY_HELP,
 })
-@_checks_host_keys(usage_code=3)
-def check(c, check=None, hosts=None, inventory=None, parallel=4, verbose=False):
+def check(c, fleet, check=None):
     """Run service checks (tssr_check.py) on each host over SSH: one row per host and check.
 
     Exit code: the worst state, as a monitoring plugin's: 0 OK, 1 WARNING, 2 CRITICAL (also a host
     that cannot be reached), 3 UNKNOWN (also bad input: an unknown check, a bad host).
     """
-    try:
-        job = jobs.check(check or jobs.DEFAULT_CHECKS)
-        targets = _targets(hosts, inventory)
-    except ValueError as exc:
-        raise Exit(f"error: {exc}", code=3) from None
-    except Exit as exc:
-        raise Exit(exc.message, code=3) from None
-    rows = jobs.check_rows(_results(job, targets, int(parallel), False, verbose))
-    print(jobs.check_table(rows))
-    code = jobs.check_exit_code(rows)
-    if code:
-        raise Exit(code=code)
+    job = jobs.checks.check(check or jobs.checks.DEFAULT_CHECKS)
+    rows = jobs.checks.rows(fleet.run(job, report=False))
+    print(jobs.checks.table(rows))
+    if jobs.checks.exit_code(rows):
+        raise Exit(code=jobs.checks.exit_code(rows))
 
 
 @task(auto_shortflags=False, iterable=["agent"], help={
@@ -619,32 +402,16 @@ def poll(c, agent=None, credentials=None, format="table", sequential=False, conc
     snmp_poll.py's (table/json: 0 all OK, 1 some agent not OK, 2 bad input; nagios: 0-3).
     """
     try:
-        agents = list(agent or ())
-        lab = False
-        if not agents:
-            if hosts or inventory:
-                targets = hostlib.parse_hosts(hosts) if hosts else hostlib.load_inventory(inventory)
-            else:
-                targets = []
-            lab_names = {t.name for t in targets if t.lab}
-            if not targets or lab_names:
-                lab = True
-                lab_hosts = [h for h in labmod.hosts() if not targets or h.name in lab_names]
-                agents = jobs.lab_agents(lab_hosts)
-            agents += [f"[{t.host}]" if ":" in t.host else t.host for t in targets if not t.lab]
-        creds = Path(credentials) if credentials else None
-        if creds is None and lab:
-            creds = _lab_snmp_credentials()
-            if not creds.exists():
-                raise ValueError(f"no {creds}: configure the lab's agents first with `inv setup-snmp`")
-        argv = jobs.poll_argv(agents, credentials=creds, fmt=format, sequential=sequential,
-                              concurrency=_whole_number("concurrency", concurrency),
-                              timeout=float(timeout) if timeout else None,
-                              retries=_whole_number("retries", retries),
-                              thresholds={"load-warning": load_warning, "load-critical": load_critical,
-                                          "disk-warning": disk_warning, "disk-critical": disk_critical})
+        agents, lab = (list(agent), False) if agent else jobs.poll.agents_of(hosts, inventory)
+        creds = _path(credentials) or (labmod.SNMP_CREDENTIALS if lab else None)
+        if lab and not credentials and not creds.exists():
+            raise ValueError(f"no {creds}: configure the lab's agents first with `inv setup-snmp`")
     except (ValueError, hostlib.HostError) as exc:
         raise Exit(f"error: {exc}", code=3 if format == "nagios" else 2) from None
+    argv = jobs.poll.argv(agents, credentials=creds, fmt=format, sequential=sequential,
+                          concurrency=concurrency, timeout=timeout, retries=retries, thresholds={
+                              "load-warning": load_warning, "load-critical": load_critical,
+                              "disk-warning": disk_warning, "disk-critical": disk_critical})
     proc = subprocess.run(argv, check=False)
     if proc.returncode:
         raise Exit(code=proc.returncode)
@@ -669,7 +436,7 @@ def lint_powershell(c):
     "hosts": "comma list of [user@]host[:port] of Windows hosts running OpenSSH Server",
     **HOST_KEY_HELP,
 })
-@_checks_host_keys()
+@checks_host_keys()
 def run_powershell(c, script, hosts, param=None, file=None):
     """NOT TESTED HERE (no Windows, no pwsh): run a PowerShell script on Windows hosts over OpenSSH (Fabric).
 

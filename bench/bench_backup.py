@@ -43,8 +43,8 @@ import deploybench  # first: it puts the repository on the import path, for tssr
 from deploybench import APT_INSTALL, result_line, timed
 
 from tssrkit import images
+from tssrkit.bundles import BASH_LIB
 from tssrkit.containers import docker, remove, run_node, wait_booted
-from tssrkit.jobs import BASH_LIB
 
 log = logging.getLogger("bench")
 REPO = deploybench.REPO

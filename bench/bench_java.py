@@ -42,7 +42,8 @@ import deploybench  # first: it puts the repository on the import path, for tssr
 from deploybench import Bench, Spec, deploy_twice, result_line, timed
 
 from tssrkit.containers import docker
-from tssrkit.jobs import JAVA_SCRIPT, JAVA_TEMPLATES, build_java_samples
+from tssrkit.jobs.java import SCRIPT as JAVA_SCRIPT
+from tssrkit.jobs.java import build_samples as build_java_samples
 
 log = logging.getLogger("bench")
 DOMAIN = "bench.example.test"
@@ -68,7 +69,7 @@ def build_jars(tmp: Path) -> dict[str, Path]:
 def deploy(bench: Bench, jars: dict[str, Path]) -> dict:
     """(b), (c) and (d): the deploy in a fresh container, again, then the update, in the same one."""
     with bench.container() as box:
-        work = bench.install(box, JAVA_SCRIPT, JAVA_TEMPLATES, *jars.values())
+        work = bench.install(box, JAVA_SCRIPT, JAVA_SCRIPT.parent / "templates", *jars.values())
 
         def argv(version: str) -> list[str]:
             return ["bash", f"{work}/{JAVA_SCRIPT.name}", "--quiet", "--jar", f"{work}/{jars[version].name}",

@@ -8,7 +8,7 @@ In one run, on fresh containers of the same test image (systemd as PID 1, like a
 (b) fresh deploy: ``deploy-lamp.sh`` with the sample app ``examples/lamp/parc-v1`` and its schema,
     in another fresh container. The script, its ``templates/`` and ``lib/`` are copied in with ``docker cp``
     and run with ``docker exec`` (no SSH: the figure is the script's, not the runner's); the app goes
-    in as the same tarball ``inv deploy-lamp`` would upload (tssrkit.jobs.pack_app);
+    in as the same tarball ``inv deploy-lamp`` would upload (tssrkit.jobs.lamp.pack_app);
 (c) second run: the same deploy again in the same container (nothing to change).
 
 Downloads: by default (``--downloads cached``) the packages are fetched once, before timing, by a
@@ -34,7 +34,9 @@ from pathlib import Path
 import deploybench  # first: it puts the repository on the import path, for tssrkit
 from deploybench import Bench, Spec, deploy_twice
 
-from tssrkit.jobs import LAMP_DEFAULT_APP, LAMP_SCRIPT, LAMP_TEMPLATES, pack_app
+from tssrkit.jobs.lamp import DEFAULT_APP as LAMP_DEFAULT_APP
+from tssrkit.jobs.lamp import SCRIPT as LAMP_SCRIPT
+from tssrkit.jobs.lamp import pack_app
 
 
 def debian_packages(distro: str) -> list[str]:
@@ -46,7 +48,7 @@ def deploy(bench: Bench, tarball: Path) -> dict:
     """(b) and (c): the deploy in a fresh container, then again in the same one."""
     schema = LAMP_DEFAULT_APP / "schema.sql"
     with bench.container() as box:
-        work = bench.install(box, LAMP_SCRIPT, LAMP_TEMPLATES, tarball, schema)
+        work = bench.install(box, LAMP_SCRIPT, LAMP_SCRIPT.parent / "templates", tarball, schema)
         argv = ["bash", f"{work}/{LAMP_SCRIPT.name}", "--quiet", "--app", f"{work}/{tarball.name}",
                 "--schema", f"{work}/{schema.name}"]
         figures = deploy_twice(box, argv)

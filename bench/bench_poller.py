@@ -58,7 +58,7 @@ from pathlib import Path
 
 import deploybench  # noqa: F401 — first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import images, jobs, runner
+from tssrkit import bundles, images, jobs, runner
 from tssrkit.containers import docker, remove, run_node, wait_booted
 
 log = logging.getLogger("bench")
@@ -135,12 +135,11 @@ def set_up(run_id: str, containers: int, per_container: int, distro: str,
     figures = {"boot_s": round(time.perf_counter() - start, 1)}
     gateway = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
                      network).stdout.strip()
-    credentials_file = jobs.ensure_lab_snmp_credentials(state / "credentials.conf")
-    credentials = jobs.read_snmp_credentials(credentials_file)
+    credentials_file = jobs.snmp.ensure_lab_credentials(state / "credentials.conf")
+    credentials = jobs.snmp.read_credentials(credentials_file)
     stage = state / "stage"
     stage.mkdir()
-    for name, local in {jobs.SNMP_SCRIPT.name: jobs.SNMP_SCRIPT, **jobs.script_folder_files(
-            jobs.SNMP_SCRIPT, jobs.CHECK_SCRIPT)}.items():
+    for name, local in bundles.with_script(jobs.snmp.SCRIPT).items():
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         (stage / name).write_bytes(local.read_bytes())
     (stage / "credentials.conf").write_bytes(credentials_file.read_bytes())
@@ -167,7 +166,7 @@ def poll_once(agents: list[str], silent: list[str], credentials: Path, mode: str
     """One poll of every agent; the poller's own time, the wall time; checks every agent's state."""
     extra = {"sequential": True} if mode == "sequential" else {"concurrency": concurrency}
     timing = {"timeout": SILENT_TIMEOUT, "retries": 0} if silent else {}
-    argv = jobs.poll_argv(agents + silent, credentials=credentials, fmt="json", **extra, **timing)
+    argv = jobs.poll.argv(agents + silent, credentials=credentials, fmt="json", **extra, **timing)
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - start

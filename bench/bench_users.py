@@ -22,20 +22,21 @@ import os
 import secrets
 import string
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import deploybench  # first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import images  # noqa: E402 — after the path set-up above
-from tssrkit.containers import docker, remove  # noqa: E402
-from tssrkit.jobs import IMPLEMENTATIONS  # noqa: E402
+from tssrkit import images
+from tssrkit.bundles import with_script
+from tssrkit.containers import docker, remove
+from tssrkit.jobs.command import interpreter
+from tssrkit.jobs.users import IMPLEMENTATIONS
 
 log = logging.getLogger("bench")
+REPO = deploybench.REPO
 FIRST = ["Élodie", "François", "Noémie", "Seán", "Zoé", "Lucas", "Ana", "Jean-Éric", "Chloé", "Mathis"]
 LAST = ["Dupont", "Garçon", "Müller", "O'Brien", "Ben Ali", "Martin", "Lefèvre", "Nguyen", "Da Silva"]
 GROUPS = ["compta", "support", "vpn", "rh", "dev"]
@@ -95,12 +96,14 @@ def bench_floor_and_scripts(count: int, image: str, tmp: Path) -> dict:
         remove(box)
     log.info("floor (newusers): %.1f s", figures["floor_newusers_s"])
 
-    for impl, (script, interpreter) in IMPLEMENTATIONS.items():
+    for impl, script in IMPLEMENTATIONS.items():
         box = fresh(image)
         try:
-            docker("cp", str(script), f"{box}:/root/{script.name}")
+            for name, local in with_script(script).items():   # the script and what travels with it
+                docker("exec", box, "mkdir", "-p", str(Path(f"/root/{name}").parent))
+                docker("cp", str(local), f"{box}:/root/{name}")
             docker("cp", str(csv), f"{box}:/root/users.csv")
-            argv = [*interpreter, f"/root/{script.name}", "--quiet", "/root/users.csv"]
+            argv = [*interpreter(script), f"/root/{script.name}", "--quiet", "/root/users.csv"]
             first, proc = timed(box, *argv)
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             second, proc2 = timed(box, *argv)

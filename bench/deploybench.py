@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tssrkit import images  # noqa: E402 — after the path set-up above
+from tssrkit.bundles import BASH_LIB  # noqa: E402
 from tssrkit.containers import docker, remove, run_node, wait_booted  # noqa: E402
-from tssrkit.jobs import BASH_LIB  # noqa: E402
 
 log = logging.getLogger("bench")
 APT_ENV = ("--env", "DEBIAN_FRONTEND=noninteractive")

@@ -133,6 +133,38 @@ def running_names() -> set[str]:
     return set(proc.stdout.split())
 
 
+def ensure_running(count: int) -> set[str]:
+    """The running lab hosts' names; tssr-lab1…N are started first unless they all run."""
+    running = {h.name for h in hosts() if h.state == "running"}
+    if not all(host_name(i) in running for i in range(1, count + 1)):
+        log.info("starting the lab's hosts 1-%d…", count)
+        up(count)
+        running = running_names()
+    return running
+
+
+# --------------------------------------------------------------------------------------------------
+# What a task takes on the lab when it is not told (every job's lab defaults, in one place)
+
+SNMP_CREDENTIALS = LAB_STATE / "snmp-credentials.conf"   # the lab's SNMPv3 user, generated once
+
+
+def log_central() -> str:
+    """The lab's central log server (``inv setup-logging`` without --central)."""
+    return host_name(2)
+
+
+def monitor() -> str:
+    """The monitoring server the lab's agents answer (``inv setup-snmp`` without --monitor): this
+    machine, as the lab hosts see it (the network's gateway; ``inv poll`` runs here)."""
+    return network_gateway()
+
+
+def log_clients() -> str:
+    """The networks the lab's central log server admits (``inv setup-logging`` without --allow)."""
+    return network_subnet()
+
+
 def _ensure_network() -> None:
     if docker("network", "inspect", NETWORK, check=False).returncode != 0:
         docker("network", "create", NETWORK)

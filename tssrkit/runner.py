@@ -5,7 +5,8 @@ sub-folders when their remote names have one: ``templates/vhost.conf.tmpl``), ru
 ``sudo -n`` (or directly as root), read the JSON object on the last line of its stdout, remove the
 folder. Hosts run in parallel up to a bound; each prints a progress line; a summary table ends the
 run. A job marked ``validate_first`` is first run with ``--dry-run`` on every host, and runs for real
-only when every host accepted its input: bad input changes nothing anywhere.
+only when every host accepted its input: bad input changes nothing anywhere (several jobs run
+together, such as a log server and its clients, are all checked first).
 """
 
 from __future__ import annotations
@@ -222,31 +223,41 @@ def run_on_host(job: Job, target: Target, dry_run: bool, progress: Progress,
     return outcome
 
 
-def run_job(job: Job, targets: Sequence[Target], *, parallel: int = 4, dry_run: bool = False,
-            progress: Progress | None = None,
-            connector: Callable[[Target], Connection] = connect) -> list[HostResult]:
+def run_job(job: Job, targets: Sequence[Target], **options) -> list[HostResult]:
     """Run ``job`` on every target (at most ``parallel`` at once) and return one result per host."""
-    progress = progress or Progress()
-    for local in (job.script, *job.files.values()):
-        if not Path(local).is_file():
-            raise FileNotFoundError(f"{job.name}: {local} is not a file")
-    job.remote_folders()  # a bad remote name is refused before any host is touched
-    unknown = [name for name in job.root_only if name not in job.files]
-    if unknown:
-        raise ValueError(f"{job.name}: root-only {unknown[0]!r} is not one of the job's files")
+    return run_jobs([(job, targets)], **options)
 
-    def on_all(as_dry_run: bool) -> list[HostResult]:
+
+def run_jobs(runs: Sequence[tuple[Job, Sequence[Target]]], *, parallel: int = 4, dry_run: bool = False,
+             progress: Progress | None = None,
+             connector: Callable[[Target], Connection] = connect) -> list[HostResult]:
+    """Run each job on its targets, one job after the other, and return one result per job and host.
+
+    When more than one host would change, every ``validate_first`` job first runs with ``--dry-run`` on
+    each of its hosts, and no job runs for real unless every host accepted its input."""
+    progress = progress or Progress()
+    for job, _ in runs:
+        for local in (job.script, *job.files.values()):
+            if not Path(local).is_file():
+                raise FileNotFoundError(f"{job.name}: {local} is not a file")
+        job.remote_folders()  # a bad remote name is refused before any host is touched
+        unknown = [name for name in job.root_only if name not in job.files]
+        if unknown:
+            raise ValueError(f"{job.name}: root-only {unknown[0]!r} is not one of the job's files")
+
+    def on_all(job: Job, targets: Sequence[Target], as_dry_run: bool) -> list[HostResult]:
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             return list(pool.map(lambda t: run_on_host(job, t, as_dry_run, progress, connector), targets))
 
-    if job.validate_first and not dry_run and len(targets) > 1:
-        checks = on_all(True)
+    checked = [(job, targets) for job, targets in runs if job.validate_first]
+    if not dry_run and sum(len(targets) for _, targets in checked) > 1:
+        checks = [r for job, targets in checked for r in on_all(job, targets, True)]
         if not all(r.succeeded for r in checks):
             for r in checks:
                 if r.succeeded:
                     r.status, r.changed, r.note = "not run", 0, "another host rejected the input"
             return checks
-    return on_all(dry_run)
+    return [r for job, targets in runs for r in on_all(job, targets, dry_run)]
 
 
 def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:

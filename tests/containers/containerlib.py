@@ -19,7 +19,6 @@ fixtures that use this are in conftest.py.
 from __future__ import annotations
 
 import base64
-import difflib
 import io
 import json
 import os
@@ -35,9 +34,14 @@ from pathlib import Path
 
 import pytest
 
-from tssrkit import containers, images
+# Shared with the lab tests (tests/snapshots.py); the container tests take them from here.
+from snapshots import assert_nothing_changed, host_state_script, parse_snapshot, snapshot_diff  # noqa: F401
+
+from tssrkit import bundles, containers, images
 from tssrkit.containers import docker
-from tssrkit.jobs import IMPLEMENTATIONS
+from tssrkit.jobs.command import interpreter
+from tssrkit.jobs.users import IMPLEMENTATIONS
+from tssrkit.paths import REPO
 
 BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
 SESSION = uuid.uuid4().hex[:8]
@@ -168,8 +172,17 @@ class Target:
 
 # The same scripts and interpreters that `inv provision-users --impl` runs.
 IMPLS: dict[str, Impl] = {
-    name: Impl(name, script, interpreter[0]) for name, (script, interpreter) in IMPLEMENTATIONS.items()
+    name: Impl(name, script, interpreter(script)[0]) for name, script in IMPLEMENTATIONS.items()
 }
+
+
+def impl_files() -> dict[str, Path]:
+    """The users scripts as `inv provision-users` uploads them, beside each other in SCRIPT_DIR: each
+    with what travels with it (scripts/bundles.yml: lib/ for the Bash one), as name -> local file."""
+    return {name: path for impl in IMPLS.values() if impl.source.exists()
+            for name, path in bundles.with_script(impl.source).items()}
+
+
 PLATFORMS: dict[str, Platform] = {
     **{name: Platform(name, "debian", "/usr/sbin/nologin") for name in images.DISTROS},
     "redhat": Platform("redhat", "redhat", "/sbin/nologin"),
@@ -257,46 +270,6 @@ class Node:
         return proc.stdout.decode(errors="replace")
 
 
-def parse_snapshot(text: str) -> dict[str, str]:
-    """The output of SNAPSHOT as section name → text."""
-    sections: dict[str, str] = {}
-    name = ""
-    for line in text.splitlines(keepends=True):
-        if line.startswith("=== "):
-            name = line[4:].strip()
-            sections[name] = ""
-        else:
-            sections[name] += line
-    return sections
-
-
-def host_state_script(paths: tuple[str, ...]) -> str:
-    """A shell snippet that prints a server's state in :func:`parse_snapshot`'s sections: for each
-    of ``paths`` that exists, its tree (modes, owners, link targets) and the sums of its files; then
-    the installed packages and the loaded firewall (nftables). A deploy script's run that must change
-    nothing leaves it the same."""
-    return (f"for p in {' '.join(paths)}; do\n" + r"""    [ -e "$p" ] || [ -L "$p" ] || continue
-    printf '=== tree %s\n' "$p"; find "$p" -printf '%M %u %g %p -> %l\n' | LC_ALL=C sort
-    printf '=== sums %s\n' "$p"; find "$p" -type f -exec sha256sum {} + | LC_ALL=C sort
-done
-printf '=== packages\n'
-if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W; else rpm -qa | LC_ALL=C sort; fi
-printf '=== firewall\n'
-if command -v nft >/dev/null 2>&1; then nft -s list ruleset 2>&1; fi
-""")
-
-
-def snapshot_diff(before: dict[str, str], after: dict[str, str]) -> str:
-    """What differs between two snapshots, as a unified diff per section ('' when nothing does)."""
-    out: list[str] = []
-    for section in sorted(set(before) | set(after)):
-        old, new = before.get(section, "<none>\n"), after.get(section, "<none>\n")
-        if old != new:
-            out.append(f"--- {section}")
-            out += list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))[2:60]
-    return "\n".join(out)
-
-
 def subset(result: dict, expected: dict) -> dict:
     """The keys of ``result`` that ``expected`` names (so that pytest shows a readable diff)."""
     return {key: result.get(key, "<missing>") for key in expected}
@@ -307,13 +280,6 @@ def script_result(run: ScriptRun, script: str) -> dict:
     value = run.result
     assert value.get("script") == script, f"`script` is not {script}{run!r}"
     return value
-
-
-def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: ScriptRun) -> None:
-    """Two snapshots are the same (and no injected command left a trace in a ``pwned`` section)."""
-    assert not after.get("pwned", "").strip(), f"an injected command ran: {after['pwned']}{run!r}"
-    diff = snapshot_diff(before, after)
-    assert not diff, f"the run changed the host:\n{diff}{run!r}"
 
 
 def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interval: float = 0.5) -> None:
@@ -346,6 +312,21 @@ def copy_in(node: Node, copies: dict[str, Path]) -> None:
         node.exec("mkdir", "-p", *parents)
     for remote, local in copies.items():
         docker("cp", str(local), f"{node.name}:{remote}")
+
+
+def kit_copies(*paths: str | tuple[str, str]) -> dict[str, Path]:
+    """What a test copies into its containers, as ``start_systemd_node`` takes it: each path of the
+    repository (``scripts/bash/lib``) below SCRIPT_DIR at the same place, so that a script finds
+    ``../lib`` as in the repository; a pair ``(name, path)`` puts the path at SCRIPT_DIR/name."""
+    pairs = [(path, path) if isinstance(path, str) else path for path in paths]
+    return {f"{SCRIPT_DIR}/{name}": REPO / path for name, path in pairs}
+
+
+def require(*paths: Path) -> None:
+    """Fail (never skip) the test when a file of the repository it runs is missing, naming it."""
+    for path in paths:
+        if not path.exists():
+            pytest.fail(f"{path.relative_to(REPO)} does not exist (yet)")
 
 
 def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test", *,
@@ -437,9 +418,9 @@ def start_node(platform: Platform) -> Node:
         else:
             docker("exec", "--detach", name, "python3", "-c", SYSLOG_SINK)
         node.exec("mkdir", "-p", SCRIPT_DIR, WORKDIR)
-        for impl in IMPLS.values():
-            if impl.source.exists():
-                docker("cp", str(impl.source), f"{name}:{impl.path}")
+        proc = node.exec("tar", "-x", "-C", SCRIPT_DIR, stdin=tar_of(impl_files()))
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name}: copying the scripts failed: {proc.stderr.decode(errors='replace')}")
         if BOOT != "systemd":
             deadline = time.monotonic() + 10
             while not node.exists("/dev/log"):
@@ -501,13 +482,8 @@ def start_node_quickly(platform: Platform) -> Node:
            *SLEEP_RUN_ARGS, image, "sleep", "infinity")
     node = Node(name, platform)
     try:
-        scripts = io.BytesIO()
-        with tarfile.open(fileobj=scripts, mode="w") as tar:
-            for impl in IMPLS.values():
-                if impl.source.exists():
-                    tar.add(impl.source, arcname=impl.source.name, filter=_owned_by_root)
         proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,
-                         stdin=scripts.getvalue())
+                         stdin=tar_of(impl_files()))
         if proc.returncode != 0:
             raise RuntimeError(f"{name}: set-up failed: {proc.stderr.decode(errors='replace')}")
     except BaseException:
@@ -521,6 +497,15 @@ def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info
+
+
+def tar_of(files: dict[str, Path]) -> bytes:
+    """A tar stream of ``files`` (name in the archive -> local file), owned by root, for ``tar -x``."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, local in files.items():
+            tar.add(local, arcname=name, filter=_owned_by_root)
+    return stream.getvalue()
 
 
 class QuickNodeFactory(NodeFactory):

@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from containerlib import (
@@ -43,8 +42,10 @@ from containerlib import (
     assert_nothing_changed,
     host_state_script,
     install,
+    kit_copies,
     nodes_on_network,
     parse_snapshot,
+    require,
     script_result,
     start_plain_node,
     start_systemd_node,
@@ -52,17 +53,11 @@ from containerlib import (
     wait_until,
 )
 
+from tssrkit.paths import SCRIPTS
+
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-BACKUP_SOURCE = ROOT / "scripts" / "bash" / "backup"
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
-PLANNER_SOURCE = ROOT / "scripts" / "python" / "backup_retention.py"
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/backup": BACKUP_SOURCE,
-    f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
-    f"{SCRIPT_DIR}/scripts/python/backup_retention.py": PLANNER_SOURCE,
-}
+COPIES = kit_copies("scripts/bash/backup", "scripts/bash/lib", "scripts/python/backup_retention.py")
 BACKUP = f"{SCRIPT_DIR}/scripts/bash/backup/backup.sh"
 RESTORE = f"{SCRIPT_DIR}/scripts/bash/backup/restore.sh"
 PLANNER = f"{SCRIPT_DIR}/scripts/python/backup_retention.py"
@@ -238,9 +233,7 @@ def prepare_remote(node: Node, family: str) -> None:
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     platform: Platform = request.param
     platform.image()
-    for path in (BACKUP_SOURCE / "backup.sh", BACKUP_SOURCE / "restore.sh", LIB_SOURCE, PLANNER_SOURCE):
-        if not path.exists():
-            pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
+    require(*COPIES.values(), *(SCRIPTS / "bash" / "backup" / name for name in ("backup.sh", "restore.sh")))
     start = time.monotonic()
     family = platform.family
     try:

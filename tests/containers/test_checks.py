@@ -18,14 +18,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from containerlib import PLATFORMS, Node, Platform, start_systemd_node, stop_node
+from containerlib import PLATFORMS, Node, Platform, kit_copies, start_systemd_node, stop_node
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "/opt/tssr-test/tssr_check.py"
 
 SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
@@ -46,7 +44,7 @@ def restarts(node: Node, unit: str) -> int:
 @pytest.fixture(scope="module", params=[pytest.param(p, id=p.name) for p in PLATFORMS.values()])
 def node(request: pytest.FixtureRequest) -> Iterator[Node]:
     platform: Platform = request.param
-    started = start_systemd_node(platform, {SCRIPT: ROOT / "scripts" / "python" / "tssr_check.py"},
+    started = start_systemd_node(platform, kit_copies(("tssr_check.py", "scripts/python/tssr_check.py")),
                                  "tssr-test-checks")
     try:
         for unit, text in UNITS.items():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from containerlib import (
@@ -32,6 +31,7 @@ from containerlib import (
     ScriptRun,
     assert_nothing_changed,
     host_state_script,
+    kit_copies,
     parse_snapshot,
     script_result,
     start_systemd_node,
@@ -40,12 +40,7 @@ from containerlib import (
 
 pytestmark = [pytest.mark.containers]
 
-ROOT = Path(__file__).resolve().parents[2]
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash": ROOT / "scripts" / "bash",
-    f"{SCRIPT_DIR}/scripts/python": ROOT / "scripts" / "python",
-    f"{SCRIPT_DIR}/examples/lamp/parc-v1": ROOT / "examples" / "lamp" / "parc-v1",
-}
+COPIES = kit_copies("scripts/bash", "scripts/python", "examples/lamp/parc-v1")
 UNIT_DIR = "/etc/systemd/system"
 SNAPSHOT = host_state_script(("/etc/mysql", "/etc/php", "/etc/apache2", "/etc/nftables.conf", "/etc/tssr-kit",
                               "/var/lib/tssr-kit", "/srv"))

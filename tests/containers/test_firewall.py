@@ -35,7 +35,6 @@ import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from containerlib import (
@@ -46,6 +45,7 @@ from containerlib import (
     ScriptRun,
     assert_nothing_changed,
     host_state_script,
+    kit_copies,
     nodes_on_network,
     parse_snapshot,
     script_result,
@@ -56,13 +56,8 @@ from containerlib import (
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/lib": ROOT / "scripts" / "bash" / "lib",
-    f"{SCRIPT_DIR}/scripts/bash/lamp": ROOT / "scripts" / "bash" / "lamp",
-    f"{SCRIPT_DIR}/examples/lamp/parc-v1": ROOT / "examples" / "lamp" / "parc-v1",
-    f"{SCRIPT_DIR}/web-firewall.sh": ROOT / "tests" / "fixtures" / "firewall" / "web-firewall.sh",
-}
+COPIES = kit_copies("scripts/bash/lib", "scripts/bash/lamp", "examples/lamp/parc-v1",
+                    ("web-firewall.sh", "tests/fixtures/firewall/web-firewall.sh"))
 DRIVER = f"{SCRIPT_DIR}/web-firewall.sh"
 DEPLOY_LAMP = f"{SCRIPT_DIR}/scripts/bash/lamp/deploy-lamp.sh"
 DROP_IN = "/etc/ssh/sshd_config.d/20-tssr-test.conf"

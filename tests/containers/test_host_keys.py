@@ -16,13 +16,12 @@ Each test gets its own container (sshd started by hand: no systemd needed), on D
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import invlib
 import pytest
 from containerlib import Node, Platform, start_plain_node, stop_node
 from paramiko import HostKeys, PKey
@@ -31,8 +30,6 @@ from tssrkit import hostkeys
 
 pytestmark = pytest.mark.containers
 
-REPO = Path(__file__).resolve().parents[2]
-INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO)]
 SSHD_LOG = "/var/log/tssr-test-sshd.log"
 # Started by hand: host keys, the account `tssr` (password-less sudo in the image) with the test's key.
 START_SSHD = f"""
@@ -121,9 +118,8 @@ def home(tmp_path: Path, client_key: Path) -> Path:
 
 
 def inv(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("SSH_AUTH_SOCK", None)          # the key in HOME, not an agent's
-    return subprocess.run([*INV, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    """`inv` with ``home`` as HOME: the key there, not an agent's."""
+    return invlib.inv(*args, timeout=300, HOME=str(home), SSH_AUTH_SOCK=None)
 
 
 def provision(home: Path, host: Host, csv: Path, *options: str) -> subprocess.CompletedProcess[str]:

@@ -55,7 +55,9 @@ from containerlib import (
     Platform,
     ScriptRun,
     host_state_script,
+    kit_copies,
     parse_snapshot,
+    require,
     snapshot_diff,
     start_systemd_node,
     stop_node,
@@ -63,17 +65,17 @@ from containerlib import (
 )
 
 from tssrkit.containers import docker
-from tssrkit.jobs import JAVA_BUILD
+from tssrkit.jobs.java import BUILD as JAVA_BUILD
+from tssrkit.paths import REPO
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "java"      # deploy-java.sh and templates/
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"          # the deploy scripts' shared blocks
-FIXTURES = ROOT / "tests" / "fixtures" / "java"          # crash/src, unhealthy/src
-SAMPLE_SOURCE = ROOT / "examples" / "java" / "hello-service" / "src"
-LAMP_SOURCE = ROOT / "scripts" / "bash" / "lamp"        # deploy-lamp.sh: it must leave the Java apps alone
-LAMP_APP = ROOT / "examples" / "lamp" / "parc-v1"
+# deploy-java.sh and templates/, the shared lib/ beside them (../lib, as in the repository), and
+# deploy-lamp.sh with the sample PHP app: it must leave the Java apps alone.
+COPIES = kit_copies(("java", "scripts/bash/java"), ("lib", "scripts/bash/lib"), ("lamp", "scripts/bash/lamp"),
+                    ("lamp-app", "examples/lamp/parc-v1"))
+FIXTURES = REPO / "tests" / "fixtures" / "java"          # crash/src, unhealthy/src
+SAMPLE_SOURCE = REPO / "examples" / "java" / "hello-service" / "src"
 
 SCRIPT = f"{SCRIPT_DIR}/java/deploy-java.sh"
 APPS = f"{SCRIPT_DIR}/apps"
@@ -415,9 +417,7 @@ def java_platform(request: pytest.FixtureRequest) -> Platform:
                     "--dist loadgroup (as `inv test` does)")
     chosen: Platform = request.param
     chosen.image()
-    for path in (SCRIPT_SOURCE / "deploy-java.sh", SCRIPT_SOURCE / "templates", LIB_SOURCE, JAVA_BUILD):
-        if not path.exists():
-            pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
+    require(*COPIES.values(), REPO / "scripts" / "bash" / "java" / "deploy-java.sh", JAVA_BUILD)
     return chosen
 
 
@@ -425,9 +425,7 @@ def java_platform(request: pytest.FixtureRequest) -> Platform:
 def host(java_platform: Platform, artifacts: Artifacts) -> Iterator[JavaHost]:
     """The platform's container: the script, its lib, the apps and the test's inputs in it."""
     start = time.monotonic()
-    copies = {f"{SCRIPT_DIR}/java": SCRIPT_SOURCE, f"{SCRIPT_DIR}/lib": LIB_SOURCE,
-              f"{SCRIPT_DIR}/lamp": LAMP_SOURCE, f"{SCRIPT_DIR}/lamp-app": LAMP_APP}
-    node = start_systemd_node(java_platform, copies, prefix="tssr-test-java")
+    node = start_systemd_node(java_platform, COPIES, prefix="tssr-test-java")
     try:
         docker("cp", str(artifacts.ready()), f"{node.name}:{APPS}")
         for path, text in ENV_FILES.items():

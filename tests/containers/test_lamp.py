@@ -41,7 +41,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 import pytest
@@ -53,7 +52,9 @@ from containerlib import (
     Platform,
     ScriptRun,
     host_state_script,
+    kit_copies,
     parse_snapshot,
+    require,
     snapshot_diff,
     start_systemd_node,
     stop_node,
@@ -61,18 +62,18 @@ from containerlib import (
 )
 
 from tssrkit import containers
+from tssrkit.paths import REPO
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT_SOURCE = ROOT / "scripts" / "bash" / "lamp"          # deploy-lamp.sh and templates/
-JAVA_SOURCE = ROOT / "scripts" / "bash" / "java"            # deploy-java.sh (it must leave this site alone)
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"              # the deploy scripts' shared blocks
-APPS_SOURCE = ROOT / "examples" / "lamp"                     # parc-v1, parc-v2
 
 LAMP = f"{SCRIPT_DIR}/lamp"
 SCRIPT = f"{LAMP}/deploy-lamp.sh"
 APPS = f"{SCRIPT_DIR}/apps"
+# deploy-lamp.sh and templates/, the shared lib/ beside them (../lib, as in the repository),
+# deploy-java.sh (it must leave this site alone), the sample apps parc-v1 and parc-v2.
+COPIES = kit_copies(("lamp", "scripts/bash/lamp"), ("lib", "scripts/bash/lib"), ("java", "scripts/bash/java"),
+                    *((f"apps/{app}", f"examples/lamp/{app}") for app in ("parc-v1", "parc-v2")))
 V1 = f"{APPS}/parc-v1"
 V2 = f"{APPS}/parc-v2"
 V1_SCHEMA = f"{V1}/schema.sql"
@@ -359,12 +360,7 @@ def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -
 
 def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
     """A systemd container (whatever TSSR_TEST_BOOT says) with the script, the apps and the test inputs."""
-    node = start_systemd_node(platform, {
-        LAMP: SCRIPT_SOURCE,
-        f"{SCRIPT_DIR}/lib": LIB_SOURCE,                    # ../lib, as in the repository
-        f"{SCRIPT_DIR}/java": JAVA_SOURCE,
-        **{f"{APPS}/{app}": APPS_SOURCE / app for app in ("parc-v1", "parc-v2")},
-    })
+    node = start_systemd_node(platform, COPIES)
     try:
         node.exec("mkdir", "-p", WORKDIR, SCHEMA_DIR)
         for file, data in certs.items():
@@ -394,10 +390,7 @@ def lamp_platform(request: pytest.FixtureRequest) -> Platform:
     """A platform (RedHat: skipped, not run, when no image is supplied); the script must exist."""
     chosen: Platform = request.param
     chosen.image()
-    for path in (SCRIPT_SOURCE / "deploy-lamp.sh", SCRIPT_SOURCE / "templates", APPS_SOURCE / "parc-v1",
-                 APPS_SOURCE / "parc-v2"):
-        if not path.exists():
-            pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
+    require(*COPIES.values(), REPO / "scripts" / "bash" / "lamp" / "deploy-lamp.sh")
     return chosen
 
 

@@ -30,7 +30,6 @@ Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one plat
 from __future__ import annotations
 
 import shlex
-import subprocess
 import tempfile
 import time
 import uuid
@@ -49,24 +48,23 @@ from containerlib import (
     copy_in,
     host_state_script,
     ip_address,
+    kit_copies,
     nodes_on_network,
     parse_snapshot,
+    require,
     script_result,
     start_plain_node,
     start_systemd_node,
     subset,
     wait_until,
 )
+from tlslib import make_pki
+
+from tssrkit.paths import REPO
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SYSLOG_SOURCE = ROOT / "scripts" / "bash" / "logging"
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/logging": SYSLOG_SOURCE,
-    f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
-}
+COPIES = kit_copies("scripts/bash/logging", "scripts/bash/lib")
 SCRIPT = f"{SCRIPT_DIR}/scripts/bash/logging/setup-logging.sh"
 REMOTE = "/var/log/remote"
 CLIENT_CONF = "/etc/rsyslog.d/60-tssr-forward.conf"
@@ -202,20 +200,6 @@ def start_server(lab: Lab) -> None:
     lab.server.sh("systemctl start rsyslog.service")
 
 
-def make_pki(folder: Path, server_name: str) -> None:
-    """A CA, and a server certificate for ``server_name`` signed by it (openssl, on this machine)."""
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=tssr-test-logging-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", f"/CN={server_name}")
-    (folder / "ext").write_text(f"subjectAltName=DNS:{server_name}\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "ext")
-
-
 # --------------------------------------------------------------------------------------------------
 # Fixtures
 
@@ -229,8 +213,7 @@ PLATFORM_PARAMS = [
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     platform: Platform = request.param
     platform.image()
-    if not (SYSLOG_SOURCE / "setup-logging.sh").exists():
-        pytest.fail("scripts/bash/logging/setup-logging.sh does not exist (yet)")
+    require(*COPIES.values(), REPO / "scripts" / "bash" / "logging" / "setup-logging.sh")
     start = time.monotonic()
     # The server and the client are systemd containers: rsyslog as on a host, journald in front of it.
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from containerlib import (
@@ -27,6 +26,7 @@ from containerlib import (
     ScriptRun,
     assert_nothing_changed,
     host_state_script,
+    kit_copies,
     parse_snapshot,
     start_systemd_node,
     stop_node,
@@ -34,11 +34,7 @@ from containerlib import (
 
 pytestmark = [pytest.mark.containers]
 
-ROOT = Path(__file__).resolve().parents[2]
-COPIES = {
-    f"{SCRIPT_DIR}/scripts": ROOT / "scripts",
-    f"{SCRIPT_DIR}/examples/lamp/parc-v1": ROOT / "examples" / "lamp" / "parc-v1",
-}
+COPIES = kit_copies("scripts", "examples/lamp/parc-v1")
 # ESC sequences (clear the screen, set the clipboard), BEL, CR, bytes that are not UTF-8, a C1 CSI.
 HOSTILE = b"\x1b[2J\x1b]52;c;eA==\x07\r\xff\xfe\xc2\x9bend"
 VALUE_FILE = "/root/hostile-value"

@@ -48,8 +48,10 @@ from containerlib import (
     host_state_script,
     install,
     ip_address,
+    kit_copies,
     nodes_on_network,
     parse_snapshot,
+    require,
     script_result,
     start_plain_node,
     start_systemd_node,
@@ -57,19 +59,12 @@ from containerlib import (
 )
 
 from tssrkit.containers import docker
+from tssrkit.paths import REPO
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SNMP_SOURCE = ROOT / "scripts" / "bash" / "snmp"
-LIB_SOURCE = ROOT / "scripts" / "bash" / "lib"
-CHECK_SOURCE = ROOT / "scripts" / "python" / "tssr_check.py"
-POLLER = ROOT / "scripts" / "python" / "snmp_poll.py"
-COPIES = {
-    f"{SCRIPT_DIR}/scripts/bash/snmp": SNMP_SOURCE,
-    f"{SCRIPT_DIR}/scripts/bash/lib": LIB_SOURCE,
-    f"{SCRIPT_DIR}/scripts/python/tssr_check.py": CHECK_SOURCE,
-}
+COPIES = kit_copies("scripts/bash/snmp", "scripts/bash/lib", "scripts/python/tssr_check.py")
+POLLER = REPO / "scripts" / "python" / "snmp_poll.py"
 SETUP = f"{SCRIPT_DIR}/scripts/bash/snmp/setup-snmp.sh"
 RUN_TIMEOUT = 300
 
@@ -280,9 +275,7 @@ def start_client(platform: Platform, network: str, role: str) -> Node:
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     platform: Platform = request.param
     platform.image()
-    for path in (SNMP_SOURCE / "setup-snmp.sh", LIB_SOURCE / "firewall.sh", CHECK_SOURCE):
-        if not path.exists():
-            pytest.fail(f"{path.relative_to(ROOT)} does not exist (yet)")
+    require(*COPIES.values(), REPO / "scripts" / "bash" / "snmp" / "setup-snmp.sh")
     start = time.monotonic()
     try:
         with nodes_on_network(

@@ -40,7 +40,8 @@ from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 PARSER = REPO / "scripts" / "python" / "provision_users.py"
 CSV = Path(os.environ.get("TSSR_USERS_CSV") or REPO / "examples" / "users" / "users.csv")
 

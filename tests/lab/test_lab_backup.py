@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_lab_lamp import HOST, inv, lab_containers, on_host, summary_row
+from lablib import HOST, inv, on_host, running_lab, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
@@ -26,14 +26,9 @@ TARGET = "/tmp/tssr-lab-restore"
 @pytest.fixture(scope="module")
 def backed_up():
     """The lab (started if needed) with one set of /etc made by `inv backup`."""
-    ours = not lab_containers()
-    up = inv("lab.up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    proc = inv("backup", "--hosts", HOST, "--job", JOB, "--source", "/etc")
-    yield proc
-    on_host("rm", "-rf", REPOSITORY, TARGET)
-    if ours:
-        inv("lab.down")
+    with running_lab():
+        yield inv("backup", "--hosts", HOST, "--job", JOB, "--source", "/etc")
+        on_host("rm", "-rf", REPOSITORY, TARGET)
 
 
 def test_backup_makes_a_set_and_names_it(backed_up):

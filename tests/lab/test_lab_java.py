@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from test_lab_lamp import HOST, fetch, inv, lab_containers, on_host, summary_row
+from lablib import HOST, fetch, inv, on_host, running_lab, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
@@ -23,13 +23,8 @@ LOCAL_URL = re.compile(r"https://127\.0\.0\.1:(\d+)/")
 @pytest.fixture(scope="module")
 def deployed():
     """The lab (started if needed) with the sample service 1.0.0 deployed by `inv deploy-java`."""
-    ours = not lab_containers()
-    up = inv("lab.up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    proc = inv("deploy-java", "--hosts", HOST)
-    yield proc
-    if ours:
-        inv("lab.down")
+    with running_lab():
+        yield inv("deploy-java", "--hosts", HOST)
 
 
 def url_of(proc) -> str:

@@ -8,57 +8,18 @@ get fresh hosts. Everything goes through the commands a technician types.
 
 from __future__ import annotations
 
-import os
 import re
-import ssl
 import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
+from lablib import HOST, fetch, host_state_tests, inv, on_host, running_lab, summary_row
 
-REPO = Path(__file__).resolve().parents[2]
-LAB = "tssr-t"
-HOST = f"{LAB}1"
-SAMPLE = REPO / "examples" / "lamp"
-INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO)]
+from tssrkit.paths import EXAMPLES
+
+SAMPLE = EXAMPLES / "lamp"
 LOCAL_URL = re.compile(r"https://127\.0\.0\.1:(\d+)/")
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "TSSR_LAB": LAB}
-
-
-def inv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*INV, *args], cwd=REPO, env=env(), capture_output=True, text=True, timeout=1200)
-
-
-def on_host(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", HOST, *argv], capture_output=True, text=True)
-
-
-def summary_row(output: str, host: str) -> list[str]:
-    rows = [re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(host + " ")]
-    assert rows, f"no summary row for {host} in:\n{output}"
-    return rows[-1]
-
-
-def fetch(url: str) -> tuple[int, str]:
-    """GET ``url`` like `curl -k`: the lab's certificate is self-signed."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310 — https only
-        return response.status, response.read().decode("utf-8", "replace")
-
-
-def lab_containers() -> list[str]:
-    proc = subprocess.run(["docker", "ps", "--all", "--filter", f"label=org.tssr-kit.lab={LAB}",
-                           "--format", "{{.Names}}"], capture_output=True, text=True, check=True)
-    return proc.stdout.split()
 
 
 def releases() -> tuple[str, str]:
@@ -70,12 +31,8 @@ def releases() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def lab_host():
-    ours = not lab_containers()
-    proc = inv("lab.up")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield HOST
-    if ours:
-        inv("lab.down")
+    with running_lab():
+        yield HOST
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +90,6 @@ def test_a_missing_app_is_a_usage_error_before_any_host(lab_host, tmp_path):
 def test_host_state_tests_pass_over_ssh(first_deploy, lab_host):
     """tests/hoststate/test_lamp.py over SSH, as against a real server."""
     assert first_deploy.returncode == 0, first_deploy.stdout + first_deploy.stderr[-4000:]
-    ssh_config = REPO / ".tssr" / LAB / "ssh_config"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hosts=ssh://{lab_host}",
-         f"--ssh-config={ssh_config}", "--sudo", "tests/hoststate/test_lamp.py"],
-        cwd=REPO, env={**env(), "TSSR_LAMP_NAME": "parc", "TSSR_LAMP_EXPECT": "PC-0001"},
-        capture_output=True, text=True, timeout=600)
+    proc = host_state_tests("test_lamp.py", [lab_host], TSSR_LAMP_NAME="parc", TSSR_LAMP_EXPECT="PC-0001")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout and "error" not in proc.stdout

@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import uuid
 
 import pytest
-from test_lab_lamp import LAB, REPO, inv, lab_containers, summary_row
+from lablib import HOSTS, STATE, inv, on, running_lab, summary_row
+from tlslib import make_pki
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab"), pytest.mark.slow]
 
-HOSTS = [f"{LAB}1", f"{LAB}2"]
-CREDENTIALS = REPO / ".tssr" / LAB / "snmp-credentials.conf"
-
-
-def on(host: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True)
+CREDENTIALS = STATE / "snmp-credentials.conf"
 
 
 def passphrases() -> list[str]:
@@ -44,12 +39,8 @@ def passphrases() -> list[str]:
 
 @pytest.fixture(scope="module")
 def lab():
-    ours = not lab_containers()
-    up = inv("lab.up", "--count", "2")
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield HOSTS
-    if ours:
-        inv("lab.down")
+    with running_lab(2) as hosts:
+        yield hosts
 
 
 @pytest.fixture(scope="module")
@@ -154,26 +145,9 @@ def wait_for(host: str, marker: str, seconds: float = 30) -> str:
     return found
 
 
-def make_tls_files(folder) -> dict[str, str]:
-    """An openssl-made CA and a certificate for the central lab host (its name, as the client checks it)."""
-    def openssl(*argv: str) -> None:
-        proc = subprocess.run(["openssl", *argv], cwd=folder, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-            "-days", "2", "-subj", "/CN=tssr lab test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", f"/CN={HOSTS[1]}")
-    (folder / "ext").write_text(f"subjectAltName=DNS:{HOSTS[1]}\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "ext")
-    (folder / "server.key").chmod(0o600)
-    return {name: str(folder / name) for name in ("ca.pem", "server.pem", "server.key")}
-
-
 def test_over_tls_a_message_arrives_and_the_key_is_root_only_on_the_server(logging_lab, tmp_path):
     assert logging_lab.returncode == 0, logging_lab.stderr[-4000:]
-    tls = make_tls_files(tmp_path)
+    tls = {name: str(path) for name, path in make_pki(tmp_path, HOSTS[1]).items()}
     server = inv("setup-logging", "server", "--tls", "--ca", tls["ca.pem"], "--cert", tls["server.pem"],
                  "--key", tls["server.key"])
     assert server.returncode == 0, server.stdout + server.stderr[-4000:]

@@ -7,45 +7,17 @@ and the Testinfra host-state tests over SSH.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-LAB = "tssr-t"
-HOSTS = [f"{LAB}1", f"{LAB}2"]
-SSH_CONFIG = REPO / ".tssr" / LAB / "ssh_config"
-EXAMPLE_CSV = REPO / "examples" / "users" / "users.csv"
-INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO)]
+from lablib import HOSTS, SAMPLE_CSV, SSH_CONFIG, host_state_tests, inv, on, summary_row
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab")]
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "TSSR_LAB": LAB}
-
-
-def inv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*INV, *args], cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
-
-
-def on_host(host: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True)
-
-
 def has_user(host: str, login: str) -> bool:
-    return on_host(host, "getent", "passwd", login).returncode == 0
-
-
-def summary_row(output: str, host: str) -> list[str]:
-    rows = [re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(host + " ")]
-    assert rows, f"no summary row for {host} in:\n{output}"
-    return rows[-1]
+    return on(host, "getent", "passwd", login).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +46,12 @@ def test_lab_status_lists_ports_published_on_loopback_only(lab):
 
 def test_lab_hosts_boot_systemd_and_run_sshd(lab):
     for host in lab:
-        assert on_host(host, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
-        assert on_host(host, "systemctl", "is-active", "ssh").stdout.strip() == "active"
+        assert on(host, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
+        assert on(host, "systemctl", "is-active", "ssh").stdout.strip() == "active"
 
 
 def test_provisioning_two_hosts_changes_each_and_prints_a_summary(lab):
-    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(EXAMPLE_CSV))
+    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(SAMPLE_CSV))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in lab:
         assert summary_row(proc.stdout, host)[1] == "changed"
@@ -88,32 +60,27 @@ def test_provisioning_two_hosts_changes_each_and_prints_a_summary(lab):
 
 def test_host_state_matches_the_csv_on_every_lab_host(lab):
     """The Testinfra host-state tests, over SSH, exactly as against a real server."""
-    hosts = ",".join(f"ssh://{h}" for h in lab)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hosts={hosts}",
-         f"--ssh-config={SSH_CONFIG}", "--sudo", "tests/hoststate/test_users.py"],
-        cwd=REPO, env={**env(), "TSSR_USERS_CSV": str(EXAMPLE_CSV)}, capture_output=True, text=True,
-        timeout=600)
+    proc = host_state_tests("test_users.py", lab, TSSR_USERS_CSV=str(SAMPLE_CSV))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout
 
 
 def test_second_run_reports_no_change_on_any_host(lab):
-    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(EXAMPLE_CSV))
+    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(SAMPLE_CSV))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in lab:
         assert summary_row(proc.stdout, host)[1:3] == ["ok", "0"]
 
 
 def test_python_implementation_finds_nothing_to_change_after_bash(lab):
-    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(EXAMPLE_CSV), "--impl", "python")
+    proc = inv("provision-users", "--hosts", ",".join(lab), "--csv", str(SAMPLE_CSV), "--impl", "python")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in lab:
         assert summary_row(proc.stdout, host)[1:3] == ["ok", "0"]
 
 
 def test_without_hosts_the_running_lab_is_the_target(lab):
-    proc = inv("provision-users", "--dry-run", "--csv", str(EXAMPLE_CSV))
+    proc = inv("provision-users", "--dry-run", "--csv", str(SAMPLE_CSV))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in lab:
         assert summary_row(proc.stdout, host)[1:3] == ["ok", "0"]
@@ -122,7 +89,7 @@ def test_without_hosts_the_running_lab_is_the_target(lab):
 def test_inventory_file_serves_the_same_fleet(lab, tmp_path):
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("[lab]\n" + "\n".join(lab) + "\n")
-    proc = inv("provision-users", "--inventory", str(inventory), "--csv", str(EXAMPLE_CSV), "--dry-run")
+    proc = inv("provision-users", "--inventory", str(inventory), "--csv", str(SAMPLE_CSV), "--dry-run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 host(s): 2 succeeded" in proc.stdout
 
@@ -140,7 +107,7 @@ def test_dry_run_reports_the_plan_and_creates_nobody(lab, tmp_path):
 def test_input_rejected_by_one_host_changes_no_host(lab, tmp_path):
     """Host checks differ per host (here /etc/shells): validation runs everywhere before any change."""
     shell = "/usr/local/bin/tssr-only-on-one-host"
-    assert on_host(lab[0], "sh", "-c", f"echo {shell} >> /etc/shells").returncode == 0
+    assert on(lab[0], "sh", "-c", f"echo {shell} >> /etc/shells").returncode == 0
     login = f"val{uuid.uuid4().hex[:6]}"
     csv = tmp_path / "shell.csv"
     csv.write_text(f"login,first_name,last_name,shell\n{login},Val,Idation,{shell}\n")
@@ -177,7 +144,7 @@ def test_accounts_from_yaml_go_through_the_roles_template(lab, tmp_path):
     accounts.write_text(f"users_accounts:\n  - {{login: {login}, first_name: Yann, last_name: Le Gall}}\n")
     proc = inv("provision-users", "--hosts", lab[0], "--accounts", str(accounts))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert on_host(lab[0], "getent", "passwd", login).stdout.split(":")[4] == "Yann Le Gall"
+    assert on(lab[0], "getent", "passwd", login).stdout.split(":")[4] == "Yann Le Gall"
 
 
 def test_missing_csv_is_a_usage_error(lab):
@@ -195,7 +162,7 @@ def test_a_privileged_group_in_the_csv_is_refused_on_the_fleet_unless_allowed(la
     assert not any(has_user(h, login) for h in lab)
     proc = inv("provision-users", "--hosts", lab[0], "--csv", str(csv), "--allow-group", "sudo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert login in on_host(lab[0], "getent", "group", "sudo").stdout
+    assert login in on(lab[0], "getent", "group", "sudo").stdout
 
 
 def test_a_lab_host_reached_by_its_address_is_an_unknown_host_and_refused(lab, tmp_path):
@@ -203,8 +170,7 @@ def test_a_lab_host_reached_by_its_address_is_an_unknown_host_and_refused(lab, t
     port = next(line.split()[1] for line in SSH_CONFIG.read_text().splitlines()
                 if line.strip().startswith("Port"))
     (tmp_path / ".ssh").mkdir()
-    proc = subprocess.run([*INV, "check", "--hosts", f"tssr@127.0.0.1:{port}"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env={**env(), "HOME": str(tmp_path)})
+    proc = inv("check", "--hosts", f"tssr@127.0.0.1:{port}", HOME=str(tmp_path))
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "unknown host key" in proc.stdout + proc.stderr
     assert not (tmp_path / ".ssh" / "known_hosts").exists()

@@ -33,9 +33,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
-import rolelib  # noqa: E402 — the one reader of the scenarios' configuration (base + molecule.yml)
+import rolelib  # the one reader of the scenarios' configuration (base + molecule.yml)
+from tssrkit.paths import REPO
 
 BIN = Path(sys.executable).parent
 TIMEOUT = int(os.environ.get("TSSR_MOLECULE_TIMEOUT", "1800"))  # seconds for one scenario on one platform

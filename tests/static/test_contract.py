@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 # scripts/bash/lib holds the deploy scripts' shared building blocks: sourced, never run on their own.
 LIBRARY = REPO / "scripts" / "bash" / "lib"
 SCRIPTS = sorted(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tssrkit import pslint
+from tssrkit.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "powershell"
 KIT_FILES = pslint.powershell_files(REPO)
 # bad file -> the one rule it breaks

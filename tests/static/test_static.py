@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 BIN = Path(sys.executable).parent
 
 

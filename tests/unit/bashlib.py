@@ -10,9 +10,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-LIB = ROOT / "scripts" / "bash" / "lib"
-USERS_SCRIPT = ROOT / "scripts" / "bash" / "users" / "provision-users.sh"
+from tssrkit.paths import REPO
+
+LIB = REPO / "scripts" / "bash" / "lib"
+USERS_SCRIPT = REPO / "scripts" / "bash" / "users" / "provision-users.sh"
 
 # What a script sets before it sources common.sh (the library's contract), then the libraries.
 PRELUDE = f"""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 BACKUP = REPO / "scripts" / "bash" / "backup" / "backup.sh"
 RESTORE = REPO / "scripts" / "bash" / "backup" / "restore.sh"
 

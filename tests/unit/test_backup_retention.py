@@ -10,11 +10,12 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "python" / "backup_retention.py"
+from tssrkit.paths import SCRIPTS
+
+SCRIPT = SCRIPTS / "python" / "backup_retention.py"
 UTC = datetime.UTC
 
 

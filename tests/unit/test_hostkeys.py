@@ -7,20 +7,16 @@ key objects and Fabric's own ssh-config reading are used, only the SSH handshake
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fabric import Config
+from invlib import inv
 from paramiko import ECDSAKey, HostKeys, PKey
 
 from tssrkit import hostkeys, runner
 from tssrkit.hosts import Target
-
-REPO = Path(__file__).resolve().parents[2]
-INV = [str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO)]
 
 
 @pytest.fixture(scope="module")
@@ -212,16 +208,13 @@ TASKS_THAT_CONNECT = ["provision-users", "deploy-lamp", "deploy-java", "backup",
 
 @pytest.mark.parametrize("task", TASKS_THAT_CONNECT)
 def test_every_task_that_connects_has_the_host_key_options(task):
-    proc = subprocess.run([*INV, "--help", task], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    proc = inv("--help", task, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--known-hosts" in proc.stdout and "--accept-new-host-key" in proc.stdout
 
 
 @pytest.mark.parametrize(("task", "code"), [("provision-users", 2), ("check", 3)])
 def test_a_known_hosts_option_that_cannot_serve_stops_the_task_before_any_host(tmp_path, task, code):
-    proc = subprocess.run([*INV, task, "--hosts", "admin@192.0.2.1", "--known-hosts", str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = inv(task, "--hosts", "admin@192.0.2.1", "--known-hosts", str(tmp_path), timeout=60)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert "--known-hosts" in proc.stderr and "not a file" in proc.stderr

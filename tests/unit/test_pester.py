@@ -13,11 +13,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tssrkit.paths import REPO
+
 SCRIPTS = REPO / "scripts" / "powershell"
 # Invoke-Pester with a configuration: every *.Tests.ps1 of the folder, detailed output, and the number
 # of failed tests as pwsh's exit code.

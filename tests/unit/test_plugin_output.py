@@ -29,9 +29,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-POLLER = ROOT / "scripts" / "python" / "snmp_poll.py"
-CHECK = ROOT / "scripts" / "python" / "tssr_check.py"
+from tssrkit.paths import REPO
+
+POLLER = REPO / "scripts" / "python" / "snmp_poll.py"
+CHECK = REPO / "scripts" / "python" / "tssr_check.py"
 AUTH_PASS, PRIV_PASS = "auth-pass-1234", "priv-pass-5678"
 
 HOSTILE_SYSNAME = b"\x1b[2J\n| evil=1 \x1b]52;c;cm0gLXJmIH4K\x07\r\xc2\x9b"

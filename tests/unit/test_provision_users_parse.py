@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "python" / "provision_users.py"
+from tssrkit.paths import SCRIPTS
+
+SCRIPT = SCRIPTS / "python" / "provision_users.py"
 
 
 def _load():

@@ -38,7 +38,7 @@ def test_accounts_yaml_renders_the_roles_csv_template(tmp_path):
         "users_accounts:\n"
         "  - {login: adupont, first_name: Anaïs, last_name: 'Du; \"Pont\"', groups: [compta, vpn]}\n"
         "  - {login: bleaver, first_name: Bob, last_name: Leaver, state: absent}\n")
-    csv = jobs.users_csv_from_accounts(accounts, tmp_path)
+    csv = jobs.users.csv_from_accounts(accounts, tmp_path)
     assert csv.read_text(encoding="utf-8").splitlines() == [
         "login;first_name;last_name;groups;shell;ssh_key;state",
         'adupont;Anaïs;"Du; ""Pont""";compta vpn;;;present',
@@ -52,4 +52,4 @@ def test_accounts_file_that_is_not_a_list_is_refused(tmp_path):
     accounts = tmp_path / "bad.yml"
     accounts.write_text("users_accounts: adupont\n")
     with pytest.raises(ValueError, match="list of accounts"):
-        jobs.users_csv_from_accounts(accounts, tmp_path)
+        jobs.users.csv_from_accounts(accounts, tmp_path)

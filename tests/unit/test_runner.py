@@ -7,11 +7,10 @@ host stands in for SSH so that the runner's decisions can be checked one by one.
 from __future__ import annotations
 
 import io
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fakehost import FakeHost
 
 from tssrkit import runner
 from tssrkit.hosts import Target
@@ -33,46 +32,17 @@ def test_job_argv_puts_dry_run_first_and_fills_the_remote_folder(tmp_path):
     assert job.argv("/tmp/x", dry_run=True) == ["bash", "/tmp/x/demo.sh", "--dry-run", "/tmp/x/in.csv"]
 
 
-@dataclass
-class FakeProc:
-    stdout: str
-    stderr: str
-    exited: int
-
-
-@dataclass
-class FakeHost:
-    """Answers like a host running a script that accepts or rejects its input."""
-
-    accepts: bool
-    user: str = "admin"
-    commands: list[str] = field(default_factory=list)
-    remote_dir: str = "/tmp/tssr-kit.abc"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def put(self, local, remote):
-        self.commands.append(f"put {Path(local).name} {remote}")
-
-    def run(self, command, **kwargs):
-        self.commands.append(command)
-        if command.startswith("mktemp"):
-            return FakeProc(self.remote_dir + "\n", "", 0)
-        if command.startswith(("rm", "mkdir")):
-            return FakeProc("", "", 0)
-        dry = "--dry-run" in command
-        if not self.accepts:
-            return FakeProc(json.dumps({"status": "failed", "changed": 0, "error": "bad input"}),
-                            "in.csv:3:login: bad\n", 2)
-        return FakeProc(json.dumps({"status": "changed", "changed": 2, "dry_run": dry}), "", 0)
+def script(accepts: bool):
+    """A script that accepts its input (2 changes, planned on a dry run) or refuses it (exit 2)."""
+    def reply(command: str) -> tuple[dict, str, int]:
+        if not accepts:
+            return {"status": "failed", "changed": 0, "error": "bad input"}, "in.csv:3:login: bad\n", 2
+        return {"status": "changed", "changed": 2, "dry_run": "--dry-run" in command}, "", 0
+    return reply
 
 
 def run_fleet(accepting: dict[str, bool], dry_run=False):
-    fakes = {name: FakeHost(ok) for name, ok in accepting.items()}
+    fakes = {name: FakeHost(script(ok)) for name, ok in accepting.items()}
     targets = [Target(name=n, host=n) for n in accepting]
     job = runner.Job("demo", Path(__file__), args=["{dir}/in.csv"])
     results = runner.run_job(job, targets, parallel=2, dry_run=dry_run,
@@ -84,27 +54,49 @@ def test_a_host_that_rejects_the_input_stops_every_host_before_any_change():
     results, fakes = run_fleet({"a": True, "b": False, "c": True})
     assert [r.status for r in results] == ["not run", "failed", "not run"]
     for fake in fakes.values():
-        runs = [c for c in fakes_commands(fake) if "test_runner.py" in c]
+        runs = [c for c in fake.script_runs() if "test_runner.py" in c]
         assert runs and all("--dry-run" in c for c in runs)
     assert runner.exit_code(results) == 2
-
-
-def fakes_commands(fake: FakeHost) -> list[str]:
-    return [c for c in fake.commands if not c.startswith(("mktemp", "rm", "put", "mkdir"))]
 
 
 def test_when_every_host_accepts_the_job_runs_for_real_with_sudo():
     results, fakes = run_fleet({"a": True, "b": True})
     assert [r.status for r in results] == ["changed", "changed"]
-    last = fakes_commands(fakes["a"])[-1]
+    last = fakes["a"].script_runs()[-1]
     assert last.startswith("sudo -n -- bash /tmp/tssr-kit.abc/test_runner.py") and "--dry-run" not in last
     assert runner.exit_code(results) == 0
 
 
 def test_dry_run_runs_once_and_only_as_dry_run():
     results, fakes = run_fleet({"a": True, "b": True}, dry_run=True)
-    assert all(len(fakes_commands(f)) == 1 and "--dry-run" in fakes_commands(f)[0] for f in fakes.values())
+    assert all(len(f.script_runs()) == 1 and "--dry-run" in f.script_runs()[0] for f in fakes.values())
     assert all(r.result["dry_run"] for r in results)
+
+
+def run_two_jobs(server_accepts: bool, clients: dict[str, bool]):
+    """A log server's job on one host and its clients' job on others, as `inv setup-logging lab` runs."""
+    fakes = {"central": FakeHost(script(server_accepts)),
+             **{name: FakeHost(script(ok)) for name, ok in clients.items()}}
+    server, client = (runner.Job(name, Path(__file__)) for name in ("server", "client"))
+    runs = [(server, [Target("central", "central")]), (client, [Target(n, n) for n in clients])]
+    results = runner.run_jobs(runs, progress=runner.Progress(io.StringIO()),
+                              connector=lambda t: fakes[t.name])
+    return results, fakes
+
+
+def test_when_one_hosts_input_is_refused_no_job_of_the_run_changes_any_host():
+    results, fakes = run_two_jobs(True, {"web1": False})
+    assert [(r.target.name, r.status) for r in results] == [("central", "not run"), ("web1", "failed")]
+    assert all("--dry-run" in c for f in fakes.values() for c in f.script_runs()), "only dry runs"
+    assert runner.exit_code(results) == 2
+
+
+def test_several_jobs_run_for_real_one_after_the_other_once_every_host_accepted():
+    results, fakes = run_two_jobs(True, {"web1": True, "web2": True})
+    assert [r.target.name for r in results] == ["central", "web1", "web2"]
+    assert [r.status for r in results] == ["changed"] * 3
+    for fake in fakes.values():
+        assert ["--dry-run" in c for c in fake.script_runs()] == [True, False], "checked once, then run"
 
 
 def test_remote_folder_is_removed_even_when_the_script_fails():
@@ -145,15 +137,15 @@ def test_files_with_a_sub_folder_get_one_quoted_mkdir_per_folder_before_their_up
     local.write_text("x")
     files = {"templates/vhost.conf.tmpl": local, "templates/pool.conf.tmpl": local, "in.csv": local,
              "deep/er/c.txt": local}
-    fake = FakeHost(accepts=True, remote_dir="/tmp/tssr kit.abc")
+    fake = FakeHost(remote_dir="/tmp/tssr kit.abc")
     job = runner.Job("demo", Path(__file__), files=files)
     runner.run_on_host(job, Target("a", "a"), False, runner.Progress(io.StringIO()), connector=lambda t: fake)
     mkdirs = [c for c in fake.commands if c.startswith("mkdir")]
     assert mkdirs == ["mkdir -p -- '/tmp/tssr kit.abc/deep/er'", "mkdir -p -- '/tmp/tssr kit.abc/templates'"]
-    puts = [c for c in fake.commands if c.startswith("put")]
-    assert "put x.tmpl /tmp/tssr kit.abc/templates/vhost.conf.tmpl" in puts
-    assert "put x.tmpl /tmp/tssr kit.abc/deep/er/c.txt" in puts
-    first_sub_folder_put = min(i for i, c in enumerate(fake.commands) if c.startswith("put x.tmpl"))
+    assert fake.uploads["/tmp/tssr kit.abc/templates/vhost.conf.tmpl"] == "x.tmpl"
+    assert fake.uploads["/tmp/tssr kit.abc/deep/er/c.txt"] == "x.tmpl"
+    in_sub_folders = [f"put /tmp/tssr kit.abc/{name}" for name in files if "/" in name]
+    first_sub_folder_put = min(fake.commands.index(put) for put in in_sub_folders)
     assert all(fake.commands.index(m) < first_sub_folder_put for m in mkdirs)
 
 

@@ -13,11 +13,10 @@ the SSH side runs for real in tests/lab.
 from __future__ import annotations
 
 import io
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fakehost import FakeHost
 
 from tssrkit import runner
 from tssrkit.hosts import Target
@@ -56,37 +55,12 @@ def test_printable_keeps_ordinary_text_and_unicode_as_it_is() -> None:
     assert runner.printable("a\rb\nc\td") == "a\\rb\\nc\\td"
 
 
-@dataclass
-class FakeProc:
-    stdout: str
-    stderr: str
-    exited: int
-
-
-@dataclass
-class HostileHost:
+def hostile(attack: str) -> FakeHost:
     """A host whose script's narration and result line carry terminal controls."""
-
-    attack: str
-    user: str = "admin"
-    commands: list[str] = field(default_factory=list)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def put(self, local, remote):
-        pass
-
-    def run(self, command, **kwargs):
-        if command.startswith("mktemp"):
-            return FakeProc("/tmp/tssr-kit.abc\n", "", 0)
-        if command.startswith(("rm", "mkdir")):
-            return FakeProc("", "", 0)
-        result = {"status": "failed", "changed": 0, "error": f"bad name {self.attack}"}
-        return FakeProc(json.dumps(result), f"narration {self.attack}\nmore {self.attack}\n", 1)
+    def reply(command: str) -> tuple[dict, str, int]:
+        result = {"status": "failed", "changed": 0, "error": f"bad name {attack}"}
+        return result, f"narration {attack}\nmore {attack}\n", 1
+    return FakeHost(reply)
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS.values()), ids=list(ATTACKS))
@@ -94,7 +68,7 @@ def test_progress_and_summary_escape_what_the_host_sent(attack: str) -> None:
     stream = io.StringIO()
     job = runner.Job("demo", Path(__file__), validate_first=False)
     results = runner.run_job(job, [Target(name="web1", host="web1")], progress=runner.Progress(stream),
-                             connector=lambda t: HostileHost(attack))
+                             connector=lambda t: hostile(attack))
     progress = stream.getvalue()
     table = runner.summary(results)
     assert_nothing_raw(progress)

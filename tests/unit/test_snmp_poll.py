@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "python" / "snmp_poll.py"
+from tssrkit.paths import REPO
+
+SCRIPT = REPO / "scripts" / "python" / "snmp_poll.py"
 AUTH_PASS, PRIV_PASS = "auth-pass-1234", "priv-pass-5678"
 N_AGENTS = 20
 

@@ -7,8 +7,9 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = ROOT / "docs" / "explanation" / "threat-model.md"
+from tssrkit.paths import REPO
+
+PAGE = REPO / "docs" / "explanation" / "threat-model.md"
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
 
@@ -21,7 +22,7 @@ def test_every_test_the_threat_model_names_exists() -> None:
     references = REFERENCE.findall(PAGE.read_text(encoding="utf-8"))
     assert len(references) > 50, "the page names its proofs as `tests/…py::test_name`"
     missing = [f"{file}::{name}" for file, name in references
-               if not (ROOT / file).is_file() or name not in functions_in(ROOT / file)]
+               if not (REPO / file).is_file() or name not in functions_in(REPO / file)]
     assert not missing, f"threat-model.md names tests that do not exist: {missing}"
 
 

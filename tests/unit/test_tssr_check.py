@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "python" / "tssr_check.py"
-BACKUP = ROOT / "scripts" / "bash" / "backup" / "backup.sh"
+from tssrkit.paths import REPO
+
+SCRIPT = REPO / "scripts" / "python" / "tssr_check.py"
+BACKUP = REPO / "scripts" / "bash" / "backup" / "backup.sh"
 PERF_ITEM = re.compile(r"^('([^']|'')+'|[^\s'=]+)=-?[\d.]+(s|%|B|KB|MB|TB|c)?(;[^;\s]*){0,4}$")
 
 

@@ -26,10 +26,9 @@ from molecule.util import merge_dicts
 
 init_plugin_loader()  # what ansible-playbook does first: the lookups (file, template) are plugins
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = REPO / "roles"
+from tssrkit.paths import REPO, ROLES, SCRIPTS  # noqa: E402 — after the plugin loader, as ansible-playbook does
+
 SHARED = ROLES / "tssr_script"
-SCRIPTS = REPO / "scripts"
 MOLECULE_BASE = REPO / ".config" / "molecule" / "config.yml"
 # The capability roles: every role but the shared one.
 CAPABILITIES = sorted(p.parent.parent.name for p in ROLES.glob("*/meta/argument_specs.yml")
