@@ -76,11 +76,15 @@ def assert_readme_documents_every_variable(role: Path) -> None:
 
 def script_options(script: Path) -> set[str]:
     """The options the script's parser knows (its `case` labels: `--job)`, `-n | --dry-run)`,
-    `--source | --exclude)`)."""
+    `--source | --exclude)`), with those every Bash script takes from lib/common.sh (common_option)."""
     labels = re.compile(r"^\s+((?:-\w \| )?--[a-z0-9-]+(?: \| --[a-z0-9-]+)*)\)", re.MULTILINE)
+    sources = [script]
+    if script.suffix == ".sh":
+        sources.append(script.parents[1] / "lib" / "common.sh")
     return {
         option
-        for label in labels.findall(script.read_text(encoding="utf-8"))
+        for source in sources
+        for label in labels.findall(source.read_text(encoding="utf-8"))
         for option in re.findall(r"--[a-z0-9-]+", label)
     }
 
