@@ -43,6 +43,7 @@ BOOT = os.environ.get("TSSR_TEST_BOOT", "sleep")
 SESSION = uuid.uuid4().hex[:8]
 LABEL = "org.tssr-kit.test"
 SCRIPT_DIR = "/opt/tssr-test"          # where the scripts are copied in the container
+BASH_LIB = Path(__file__).resolve().parents[2] / "scripts" / "bash" / "lib"   # travels with a Bash script
 WORKDIR = "/root/work"                 # where the CSV is written; the scripts are run from here
 SYSLOG_FILE = "/run/tssr-test-syslog"  # what the sink received (sleep mode)
 PWNED = "/tmp/pwned"                   # what the injection payloads try to create
@@ -440,6 +441,8 @@ def start_node(platform: Platform) -> Node:
         for impl in IMPLS.values():
             if impl.source.exists():
                 docker("cp", str(impl.source), f"{name}:{impl.path}")
+                if impl.source.suffix == ".sh":      # a Bash script travels with lib/ (scripts/bundles.yml)
+                    docker("cp", str(BASH_LIB), f"{name}:{SCRIPT_DIR}/lib")
         if BOOT != "systemd":
             deadline = time.monotonic() + 10
             while not node.exists("/dev/log"):
@@ -506,6 +509,8 @@ def start_node_quickly(platform: Platform) -> Node:
             for impl in IMPLS.values():
                 if impl.source.exists():
                     tar.add(impl.source, arcname=impl.source.name, filter=_owned_by_root)
+                    if impl.source.suffix == ".sh":      # with lib/ beside it (scripts/bundles.yml)
+                        tar.add(BASH_LIB, arcname="lib", filter=_owned_by_root)
         proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,
                          stdin=scripts.getvalue())
         if proc.returncode != 0:

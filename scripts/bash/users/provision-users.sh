@@ -36,7 +36,7 @@
 #   3  another run holds the lock /run/tssr-kit/provision-users.lock
 #
 # Output: narration on stderr; the last line on stdout is one JSON object, for example
-#   {"script": "provision-users", "impl": "bash", "status": "changed", "changed": 2, ...}
+#   {"script": "provision-users", "status": "changed", "changed": 2, "dry_run": false, "impl": "bash", ...}
 #
 # What it changes on the system (only accounts with 1000 <= UID <= 60000 are ever touched):
 #   /etc/passwd, /etc/shadow, /etc/group, /etc/gshadow (newusers, usermod, chage, chpasswd,
