@@ -432,7 +432,8 @@ def host_jobs(monitor_ip: str) -> dict[str, tuple[str, ...]]:
         "setup-snmp": ("bash", f"{SCRIPT_DIR}/scripts/bash/snmp/setup-snmp.sh", "--monitor", monitor_ip,
                        "--credentials", SNMP_CREDENTIALS),
         "deploy-lamp": ("bash", f"{SCRIPT_DIR}/scripts/bash/lamp/deploy-lamp.sh", "--app",
-                        f"{SCRIPT_DIR}/examples/lamp/parc-v1", "--domain", DOMAIN),
+                        f"{SCRIPT_DIR}/examples/lamp/parc-v1", "--schema",
+                        f"{SCRIPT_DIR}/examples/lamp/parc-v1/schema.sql", "--domain", DOMAIN),
         "setup-logging": ("bash", f"{SCRIPT_DIR}/scripts/bash/logging/setup-logging.sh", "server", "--allow",
                           f"{monitor_ip}/32"),
     }
