@@ -26,7 +26,7 @@ from molecule.util import merge_dicts
 
 init_plugin_loader()  # what ansible-playbook does first: the lookups (file, template) are plugins
 
-from tssrkit.paths import REPO, ROLES, SCRIPTS  # noqa: E402 — after the plugin loader, as ansible-playbook does
+from tssrkit.paths import REPO, ROLES  # noqa: E402 — after the plugin loader, as ansible-playbook does
 
 SHARED = ROLES / "tssr_script"
 MOLECULE_BASE = REPO / ".config" / "molecule" / "config.yml"
@@ -234,10 +234,12 @@ def script_header(script: Path) -> str:
 
 def script_options(script: Path) -> set[str]:
     """The options the script's parser knows: a Bash script's `case` labels (`--job)`,
-    `-n | --dry-run)`, `--source | --exclude)`), a Python script's add_argument calls."""
+    `-n | --dry-run)`, `--source | --exclude)`) with those every Bash script takes from lib/common.sh
+    (common_option), a Python script's add_argument calls."""
     text = script.read_text(encoding="utf-8")
     if script.suffix == ".py":
         return set(re.findall(r"add_argument\([^)]*?[\"'](--[a-z0-9-]+)[\"']", text, re.DOTALL))
+    text += (script.parents[1] / "lib" / "common.sh").read_text(encoding="utf-8")
     labels = re.compile(r"^\s+((?:-\w \| )?--[a-z0-9-]+(?:=\*)?(?: \| --[a-z0-9-]+)*)\)", re.MULTILINE)
     return {
         option

@@ -57,7 +57,7 @@ What it changes:
   1000 <= UID <= 60000 are ever touched. Leavers (state absent) are locked, expired and given the
   no-login shell; their home, groups and keys are kept. Narration goes to stderr, actions to syslog
   (tag tssr-provision-users), and the last line on stdout is one JSON object:
-  {"script": "provision-users", "impl": "python", "status": ..., "changed": N, ...}.
+  {"script": "provision-users", "status": ..., "changed": N, "dry_run": ..., "impl": "python", ...}.
   Passwords are never printed, logged or passed on a command line.
 
 Supported OS families:
@@ -1467,9 +1467,10 @@ def result_line(status: str, *, dry_run: bool, outcome: Outcome | None = None, t
         created, updated, disabled = outcome.created, outcome.updated, outcome.disabled
         groups_created, password_file = outcome.groups_created, outcome.password_file
     result: dict[str, object] = {
-        "script": SCRIPT, "impl": IMPL, "status": status,
+        # The members in the order of the Bash twin's (lib/common.sh's result_line: the contract's first).
+        "script": SCRIPT, "status": status,
         "changed": len(created) + len(updated) + len(disabled) + len(groups_created),
-        "dry_run": dry_run, "created": sorted(created), "updated": sorted(updated),
+        "dry_run": dry_run, "impl": IMPL, "created": sorted(created), "updated": sorted(updated),
         "disabled": sorted(disabled), "groups_created": sorted(groups_created),
         "unchanged": unchanged, "password_file": password_file,
     }

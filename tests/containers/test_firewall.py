@@ -1,18 +1,20 @@
-"""The deploy scripts' firewall (scripts/bash/lib/web.sh) never locks the operator out: real sshd, real
-nftables, real SSH logins.
+"""The kit's one firewall owner (scripts/bash/lib/firewall.sh) never locks the operator out, and its jobs
+never fight: real sshd, real nftables, real SSH logins, real services, real clients.
 
 Per platform (Debian 12, Debian 13; RedHat with TSSR_REDHAT_IMAGE, else *skipped, not run: no image*),
 two containers on a docker network of their own:
 
 - the *server*: systemd, sshd, the kit's scripts; a web server on 8080 stands for any port the firewall
-  must close (so that "SSH still answers" is not true merely because nothing is filtered);
+  must close (so that "SSH still answers" is not true merely because nothing is filtered), one on 80
+  for the opening `web` (HTTP and HTTPS from anyone) the deploy scripts declare;
 - the *operator*: a plain container with the OpenSSH client and a key the server's `tssr` account
   accepts (sudo without a password, as the lab's and the runner's accounts).
 
 The firewall step runs through tests/fixtures/firewall/web-firewall.sh: validation (report_errors runs
-web.sh's LIB_CHECKS), the lock, nftables installed, step_firewall, the result line: what deploy-lamp.sh
-and deploy-java.sh run before anything else, without a whole LAMP install per case. deploy-lamp.sh
-itself is run for the refusal (it stops at validation, before any package).
+web.sh's LIB_CHECKS), the lock, nftables installed, step_firewall (the baseline and the opening `web`),
+the result line: what deploy-lamp.sh and deploy-java.sh run before anything else, without a whole LAMP
+install per case. deploy-lamp.sh itself is run for the refusal (it stops at validation, before any
+package).
 
 The story, in file order:
 1. `sshd -T` failing (a broken sshd_config, sshd missing): exit 2, nothing changed (no package, no
@@ -25,14 +27,25 @@ The story, in file order:
 3. the firewall step run by that operator in the session on 2023, with `sudo -n` (which drops
    SSH_CONNECTION: the library reads it from an ancestor process);
 4. new SSH logins on 22, 2022 and 2222 still succeed, the session on 2023 still works, 8080 is dropped,
-   the rules name 2023 and 2200 too;
-5. the same run again changes nothing.
+   80 is let in, the rules name 2023 and 2200 too;
+5. the same run again changes nothing;
+6. a host set up by an earlier tssr-kit (HTTP and HTTPS in /etc/nftables.conf's SSH line) is migrated
+   in place by the next run, which says so, and changes nothing the run after.
+
+Then, per platform, the jobs on one host (three more containers): deploy-lamp.sh, setup-snmp.sh and
+setup-logging.sh server on the *host*; the *monitor*, the one source they allow (SNMP, syslog); a
+*stranger*. SSH and HTTP(S) answer both, SNMP and syslog the monitor only, 8080 nobody; a second run of
+each job changes nothing. setup-snmp.sh runs first (its opening before any baseline), deploy-lamp.sh
+second (the baseline written over a host that has an opening), setup-logging.sh last (an opening added
+to the baseline).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -45,6 +58,8 @@ from containerlib import (
     ScriptRun,
     assert_nothing_changed,
     host_state_script,
+    install,
+    ip_address,
     kit_copies,
     nodes_on_network,
     parse_snapshot,
@@ -107,7 +122,8 @@ PLATFORM_PARAMS = [
 
 def prepare_server(node: Node) -> None:
     node.sh("mkdir -p /srv/www && cd /srv/www && echo web > index.html && "
-            "setsid python3 -m http.server 8080 >/dev/null 2>&1 < /dev/null &")
+            "{ setsid python3 -m http.server 8080 >/dev/null 2>&1 < /dev/null & } && "
+            "{ setsid python3 -m http.server 80 >/dev/null 2>&1 < /dev/null & }")
 
 
 @pytest.fixture(scope="module", params=PLATFORM_PARAMS)
@@ -241,7 +257,12 @@ def test_the_firewall_keeps_every_port_sshd_names_listens_on_and_the_sessions_ow
     assert result["status"] == "changed", firewalled
     assert result["ssh_ports"] == "22,2022,2023,2200,2222", firewalled
     rules = moved_ssh.server.sh("nft list table inet tssr_kit")
-    assert "tcp dport { 22, 80, 443, 2022, 2023, 2200, 2222 } accept" in rules, rules
+    assert "tcp dport { 22, 2022, 2023, 2200, 2222 } accept" in rules, rules
+    assert "tcp dport { 80, 443 } accept" in rules, rules          # the opening web, web.rules
+
+
+def test_the_web_opening_lets_http_in(moved_ssh: Lab, firewalled: ScriptRun) -> None:
+    assert moved_ssh.reaches(80), "80 is dropped: the opening web is not in the baseline"
 
 
 @pytest.mark.parametrize("port", [22, 2022, 2222])
@@ -280,3 +301,216 @@ def test_a_broken_sshd_config_after_the_firewall_changes_nothing_either(moved_ss
     assert run.exit == 2, run
     assert_nothing_changed(before, after, run)
     assert moved_ssh.ssh(22).exit == 0
+
+
+# ==================================================================================================
+# 6. A host set up by an earlier tssr-kit: migrated in place, once
+
+# /etc/nftables.conf as the deploy scripts wrote it before issue 15 (HTTP and HTTPS in the SSH line),
+# for the SSH ports of this story.
+EARLIER_BASELINE = """#!/usr/sbin/nft -f
+# Written by the tssr-kit deploy scripts (deploy-lamp.sh, deploy-java.sh) from
+# scripts/bash/lib/templates/nftables.conf.tmpl, loaded at boot by nftables.service. Incoming
+# traffic is dropped except SSH, HTTP and HTTPS.
+table inet tssr_kit
+delete table inet tssr_kit
+
+table inet tssr_kit {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        iif "lo" accept
+        ct state established,related accept
+        ct state invalid drop
+        # ICMP and ICMPv6 (protocols 1 and 58: numbers, as /etc/protocols may be missing).
+        meta l4proto { 1, 58 } accept
+        # SSH (every port sshd listens on), HTTP, HTTPS.
+        tcp dport { 22, 80, 443, 2022, 2023, 2200, 2222 } accept
+        # What other tssr-kit scripts open to a few sources only (the SNMP agent to its monitoring
+        # server, the central log server to its clients): scripts/bash/lib/firewall.sh.
+        include "/etc/tssr-kit/nftables.d/*.rules"
+    }
+}
+
+# Their own tables, which drop those ports from anyone else.
+include "/etc/tssr-kit/nftables.d/*.nft"
+"""
+
+
+def test_a_host_set_up_by_an_earlier_kit_is_migrated_in_place_and_says_so(moved_ssh: Lab,
+                                                                         firewalled: ScriptRun) -> None:
+    server = moved_ssh.server
+    server.write("/etc/nftables.conf", EARLIER_BASELINE, "0755")
+    server.sh("rm -f /etc/tssr-kit/nftables.d/web.rules && nft -f /etc/nftables.conf")
+    assert moved_ssh.reaches(80), "the earlier baseline must let 80 in before the migration"
+    migrated = through_session(moved_ssh, f"sudo -n -- bash {shlex.quote(DRIVER)}")
+    assert migrated.exit == 0 and result_of(migrated)["status"] == "changed", migrated
+    assert "HTTP and HTTPS move from /etc/nftables.conf" in migrated.stderr, migrated
+    rules = server.sh("nft list table inet tssr_kit")
+    assert "tcp dport { 22, 2022, 2023, 2200, 2222 } accept" in rules, rules
+    assert "tcp dport { 80, 443 } accept" in rules, rules
+    assert "HTTP, HTTPS" not in server.read("/etc/nftables.conf")
+    assert moved_ssh.reaches(80) and not moved_ssh.reaches(8080)
+    for port in (22, 2022, 2222):
+        assert moved_ssh.ssh(port).exit == 0, f"SSH on {port} lost in the migration"
+    before = moved_ssh.snapshot()
+    again = through_session(moved_ssh, f"sudo -n -- bash {shlex.quote(DRIVER)}")
+    assert again.exit == 0 and result_of(again)["changed"] == 0, again
+    assert "HTTP and HTTPS move" not in again.stderr, again
+    assert_nothing_changed(before, moved_ssh.snapshot(), again)
+
+
+# ==================================================================================================
+# The jobs on one host: deploy-lamp.sh, setup-snmp.sh and setup-logging.sh server never fight
+
+JOB_COPIES = kit_copies("scripts/bash/lib", "scripts/bash/lamp", "scripts/bash/snmp", "scripts/bash/logging",
+                        "examples/lamp/parc-v1")
+JOB_SNAPSHOT = host_state_script(("/etc/nftables.conf", "/etc/tssr-kit", "/var/lib/tssr-kit", "/etc/apache2",
+                                  "/etc/snmp", "/etc/rsyslog.d", "/srv/lamp"))
+DOMAIN = "parc.test"
+SNMP_AUTH = f"auth-{uuid.uuid4().hex[:12]}"
+SNMP_PRIV = f"priv-{uuid.uuid4().hex[:12]}"
+SNMP_CREDENTIALS = "/root/snmp.conf"
+SYS_NAME = ".1.3.6.1.2.1.1.5.0"
+CLIENTS = {"debian": ("snmp", "curl"), "redhat": ("net-snmp-utils", "curl")}
+
+
+@dataclass
+class Host:
+    """The host of the three jobs, its two would-be clients, and each job's command line."""
+
+    host: Node
+    monitor: Node
+    stranger: Node
+    monitor_ip: str
+    jobs: dict[str, tuple[str, ...]]
+
+    def snapshot(self) -> dict[str, str]:
+        return parse_snapshot(self.host.sh(JOB_SNAPSHOT))
+
+    def run(self, job: str) -> ScriptRun:
+        argv = self.jobs[job]
+        start = time.monotonic()
+        return ScriptRun.of(self.host.exec(*argv, timeout=RUN_TIMEOUT), argv, start)
+
+    def tcp(self, client: Node, port: int) -> bool:
+        """Does a TCP connection from CLIENT to the host's PORT succeed (3 s)?"""
+        probe = (f"timeout 3 bash -c 'exec 3<>/dev/tcp/{self.host.name}/{port}' 2>/dev/null"
+                 " && echo open || echo closed")
+        return client.sh(probe).strip() == "open"
+
+    def https(self, client: Node) -> str:
+        """The HTTP status of https://DOMAIN/ from CLIENT, through the host's address."""
+        address = client.sh(f"getent hosts {self.host.name} | cut -d' ' -f1").split()[0]
+        return client.sh(f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time 5 "
+                         f"--resolve {DOMAIN}:443:{address} https://{DOMAIN}/ || true").strip()
+
+    def snmp_answers(self, client: Node) -> bool:
+        proc = client.exec("snmpget", "-v3", "-l", "authPriv", "-u", "monitor", "-a", "SHA-256",
+                           "-A", SNMP_AUTH, "-x", "AES", "-X", SNMP_PRIV, "-t", "2", "-r", "0", "-On", "-Oq",
+                           self.host.name, SYS_NAME, timeout=60)
+        return proc.returncode == 0
+
+
+def prepare_host(node: Node) -> None:
+    """A web server on 8080: a port no job opens (Apache takes 80 and 443)."""
+    node.sh("mkdir -p /srv/www && cd /srv/www && echo web > index.html && "
+            "setsid python3 -m http.server 8080 >/dev/null 2>&1 < /dev/null &")
+
+
+def host_jobs(monitor_ip: str) -> dict[str, tuple[str, ...]]:
+    return {
+        "setup-snmp": ("bash", f"{SCRIPT_DIR}/scripts/bash/snmp/setup-snmp.sh", "--monitor", monitor_ip,
+                       "--credentials", SNMP_CREDENTIALS),
+        "deploy-lamp": ("bash", f"{SCRIPT_DIR}/scripts/bash/lamp/deploy-lamp.sh", "--app",
+                        f"{SCRIPT_DIR}/examples/lamp/parc-v1", "--schema",
+                        f"{SCRIPT_DIR}/examples/lamp/parc-v1/schema.sql", "--domain", DOMAIN),
+        "setup-logging": ("bash", f"{SCRIPT_DIR}/scripts/bash/logging/setup-logging.sh", "server", "--allow",
+                          f"{monitor_ip}/32"),
+    }
+
+
+JOB_SCRIPTS = {"setup-snmp": "setup-snmp.sh", "deploy-lamp": "deploy-lamp",
+               "setup-logging": "setup-logging.sh"}
+HOST_PARAMS = [
+    pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(f"firewall-jobs-{p.name}"))
+    for p in PLATFORMS.values()
+]
+
+
+@pytest.fixture(scope="module", params=HOST_PARAMS)
+def jobs_host(request: pytest.FixtureRequest) -> Iterator[Host]:
+    """The three jobs run once each, in that order (each must succeed for the story to go on)."""
+    platform: Platform = request.param
+    platform.image()
+
+    def clients(node: Node) -> None:
+        install(node, platform.family, *CLIENTS[platform.family])
+
+    with nodes_on_network(
+        lambda net: start_systemd_node(platform, JOB_COPIES, "tssr-test-fw-host", network=net,
+                                       prepare=prepare_host),
+        lambda net: start_plain_node(platform, "tssr-test-fw-monitor", network=net, prepare=clients),
+        lambda net: start_plain_node(platform, "tssr-test-fw-stranger", network=net, prepare=clients),
+        prefix="tssr-test-fw-net",
+    ) as (network, (host, monitor, stranger)):
+        host.write(SNMP_CREDENTIALS, f"user = monitor\nauth_passphrase = {SNMP_AUTH}\n"
+                                     f"priv_passphrase = {SNMP_PRIV}\n", "0600")
+        monitor_ip = ip_address(monitor, network)
+        lab = Host(host, monitor, stranger, monitor_ip, host_jobs(monitor_ip))
+        for job in ("setup-snmp", "deploy-lamp", "setup-logging"):
+            run = lab.run(job)
+            assert run.exit == 0, f"{job} failed, the story cannot go on{run!r}"
+            assert script_result(run, JOB_SCRIPTS[job])["status"] == "changed", run
+        yield lab
+
+
+def test_ssh_and_https_answer_the_monitor_and_a_stranger_alike(jobs_host: Host) -> None:
+    for client in (jobs_host.monitor, jobs_host.stranger):
+        assert jobs_host.tcp(client, 22), f"SSH dropped for {client.name}"
+        assert jobs_host.tcp(client, 80), f"HTTP dropped for {client.name}"
+        assert jobs_host.https(client) == "200", f"HTTPS does not answer {client.name}"
+
+
+def test_snmp_and_syslog_answer_the_monitor_only(jobs_host: Host) -> None:
+    assert jobs_host.snmp_answers(jobs_host.monitor), "the monitor's SNMP request was dropped"
+    assert jobs_host.tcp(jobs_host.monitor, 514), "the monitor cannot reach the log server"
+    assert not jobs_host.snmp_answers(jobs_host.stranger), "a stranger was answered over SNMP"
+    assert not jobs_host.tcp(jobs_host.stranger, 514), "a stranger reached the log server"
+
+
+def test_any_other_port_is_dropped_for_everyone(jobs_host: Host) -> None:
+    assert jobs_host.host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/").strip() == "200"
+    for client in (jobs_host.monitor, jobs_host.stranger):
+        assert not jobs_host.tcp(client, 8080), f"8080 reached from {client.name}"
+
+
+def test_the_baseline_takes_in_every_jobs_opening(jobs_host: Host) -> None:
+    host, ip = jobs_host.host, re.escape(jobs_host.monitor_ip)
+    if host.platform.family == "redhat":
+        zone = host.sh("firewall-cmd --get-default-zone").strip()
+        assert {"ssh", "http", "https"} <= set(host.sh(f"firewall-cmd --zone={zone} --list-services").split())
+        rich = host.sh(f"firewall-cmd --zone={zone} --list-rich-rules")
+        for port, proto in (("161", "udp"), ("514", "tcp")):
+            rule = rf'source address="{ip}(/32)?" port port="{port}" protocol="{proto}" accept'
+            assert re.search(rule, rich), rich
+        return
+    kit = host.sh("nft list table inet tssr_kit")
+    assert "policy drop;" in kit and "tcp dport { 80, 443 } accept" in kit, kit
+    for port, proto in (("161", "udp"), ("514", "tcp")):
+        assert re.search(rf"ip saddr (\{{ )?{ip}(/32)?( \}})? {proto} dport {port} accept", kit), kit
+    ruleset = host.sh("nft list ruleset")
+    for table in ("tssr_snmp", "tssr_syslog"):
+        assert f"table inet {table} " in ruleset, ruleset
+    files = host.sh("ls /etc/tssr-kit/nftables.d").split()
+    assert sorted(files) == ["snmp.nft", "snmp.rules", "syslog.nft", "syslog.rules", "web.rules"], files
+
+
+@pytest.mark.parametrize("job", ["deploy-lamp", "setup-snmp", "setup-logging"])
+def test_a_second_run_of_each_job_changes_nothing(jobs_host: Host, job: str) -> None:
+    before = jobs_host.snapshot()
+    run = jobs_host.run(job)
+    after = jobs_host.snapshot()
+    assert run.exit == 0, run
+    assert subset(script_result(run, JOB_SCRIPTS[job]), {"status": "ok", "changed": 0}) == \
+        {"status": "ok", "changed": 0}, run
+    assert_nothing_changed(before, after, run)

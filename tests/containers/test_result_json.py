@@ -2,12 +2,12 @@
 
 A value that reaches a result line (an error quoting the option it refuses, a name, a path) may hold
 anything: terminal escapes, a carriage return, bytes that are not UTF-8, C1 controls. Every Bash script
-quotes it with lib/common.sh's json_quote (provision-users.sh, which travels alone, with its own copy
-of it), every Python script with json.dumps. Here each script is run, in a container of each platform,
-with one option set to such a value (read from a file inside the container: docker's exec API would
-mend invalid UTF-8 on the way): the run must refuse it (exit 2, nothing changed), and its last stdout
-line must be valid UTF-8, parse as one JSON object, carry no raw control character, and still hold
-the value, escaped, as data.
+builds its line with lib/common.sh's result_line, which quotes every string with json_quote
+(provision-users.sh too, since issue 15), every Python script with json.dumps. Here each script is run,
+in a container of each platform, with one option set to such a value (read from a file inside the
+container: docker's exec API would mend invalid UTF-8 on the way): the run must refuse it (exit 2,
+nothing changed), and its last stdout line must be valid UTF-8, parse as one JSON object, carry no raw
+control character, and still hold the value, escaped, as data.
 
 RedHat: *skipped, not run: no image* unless TSSR_REDHAT_IMAGE names one.
 """

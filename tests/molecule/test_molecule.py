@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 import rolelib  # the one reader of the scenarios' configuration (base + molecule.yml)
+
 from tssrkit.paths import REPO
 
 BIN = Path(sys.executable).parent

@@ -7,7 +7,6 @@ import pytest
 import rolelib
 
 from tssrkit.containers import SYSTEMD_RUN_ARGS
-from tssrkit.paths import REPO
 
 
 def expected() -> dict[str, set[str]]:

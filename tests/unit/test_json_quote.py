@@ -5,8 +5,8 @@ backslashes, Unicode, C1 controls, and bytes that are not UTF-8.
 A NUL byte cannot be tested: a Bash string (and an argv entry) cannot hold one, so a value that had one
 lost it before any script could quote it.
 
-provision-users.sh travels alone (the users role ships only that file), so it carries a copy of the
-escaper: the same strings must give the same bytes there.
+Every Bash script sources lib/common.sh (provision-users.sh too, since issue 15: it travels with lib/,
+scripts/bundles.yml): the escaper it runs is the library's, not a copy.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from pathlib import Path
 
 import bashlib
 import pytest
@@ -112,12 +113,23 @@ def test_json_number_prints_only_whole_numbers(value: str, expected: str) -> Non
     assert bashlib.call("json_number", value).decode() == expected
 
 
-def test_provision_users_copy_of_the_escaper_gives_the_same_bytes() -> None:
+def test_json_quote_to_sets_the_variable_it_is_given_whatever_its_name() -> None:
+    """Any name but json_quote_to's own locals (__jq_…): those of a caller (s, i, out...) work."""
+    raw = HOSTILE["json-breaker"] + HOSTILE["clear-screen"]
+    for name in ("out", "s", "i", "quoted", "valid", "line"):
+        proc = bashlib.bash(f'json_quote_to {name} "$1"; printf %s "${name}"', raw)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == bashlib.call("json_quote", raw), name
+
+
+def test_provision_users_runs_the_librarys_escaper_not_a_copy_of_it() -> None:
     values = [*HOSTILE.values(), bytes(range(1, 256))]
     body = (f'. {bashlib.USERS_SCRIPT}\n'
-            'for v in "$@"; do json_quote "$v"; printf "%s\\n" "$JSON_STRING"; done')
+            'shopt -s extdebug; declare -F json_quote json_quote_to result_line\n'
+            'for v in "$@"; do json_quote "$v"; printf "\\n"; done')
     proc = subprocess.run(["bash", "-c", body, "provision-users", *values], capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    theirs = proc.stdout.split(b"\n")[:-1]
-    ours = [bashlib.call("json_quote", v) for v in values]
-    assert theirs == ours
+    lines = proc.stdout.split(b"\n")
+    where = [Path(line.decode().split(" ", 2)[2]).resolve() for line in lines[:3]]
+    assert where == [bashlib.LIB / "common.sh"] * 3, where
+    assert lines[3:-1] == [bashlib.call("json_quote", v) for v in values]

@@ -1,4 +1,4 @@
-"""ssh_keep_ports (scripts/bash/lib/common.sh): the TCP ports a firewall must keep open for SSH.
+"""ssh_keep_ports (scripts/bash/lib/firewall.sh): the TCP ports a firewall must keep open for SSH.
 
 Here `sshd -T` is a stand-in printing what a real sshd prints for a given configuration (the lines
 were taken from Debian 12's and 13's sshd): the parsing is under test. The container tests

@@ -108,55 +108,33 @@ set -Eeuo pipefail
 export LC_ALL=C
 umask 077     # everything a backup writes is root's alone
 
-# The building blocks shared with the other scripts: lib/ beside this script (as installed by
-# --install-timer, inv and the role) or ../lib (as in the repository, scripts/bash/lib).
-# (dirname, not ${BASH_SOURCE[0]%/*}: run as `bash backup.sh`, the path has no slash.)
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" ]] || {
-  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library (common.sh, the database clients, the sets' tools): lib/ beside this script (as
+# installed by --install-timer, inv and the role) or ../lib (the repository); scripts/bundles.yml.
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/db.sh
 . "${TSSR_LIB}/db.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/sets.sh
+. "${TSSR_LIB}/sets.sh"
 
 #######################################
 # Constants
 #######################################
 readonly SCRIPT_NAME=backup
 readonly SYSLOG_TAG=tssr-backup
-readonly JOB_RE='^[a-z0-9][a-z0-9_-]{0,39}$'
-# A database name that is also a plain file name: its dump is named after it (others: @N).
-readonly PLAIN_NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
+readonly RESULT_SCRIPT=backup.sh
 # The files a set may hold (SHA256SUMS lists them; MANIFEST.gpg authenticates that list).
 readonly SET_FILE_RE='^(backup\.json|files\.tar\.(zst|gz)(\.gpg)?|(mysql|postgres)/[A-Za-z0-9_@$][A-Za-z0-9_$.-]{0,80})$'
-readonly SAFE_PATH_RE='^/[A-Za-z0-9._/@+-]*$'      # paths that reach ssh, rsync and unit files
-readonly REMOTE_RE='^ssh://(([a-z_][a-z0-9_.-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*)(:([0-9]{1,5}))?(/[A-Za-z0-9._/@+-]*)$'
-readonly HOST_KEY_RE='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^[:cntrl:]]*)?$'
 readonly STAMP_RE='[0-9]{8}T[0-9]{6}Z'
 readonly SET_VERSION=2
 readonly MANIFEST_HEADER='tssr-kit backup manifest 2'
 readonly DEFAULT_DEST=/var/backups/tssr-kit
-# Scratch space of remote runs: one private folder per run (mktemp -d) in a folder of root's under
-# a parent only root can write (never a fixed name under a world-writable folder such as /var/tmp).
-readonly SPOOL=/var/spool/tssr-kit
-readonly CONF_DIR=/etc/tssr-kit/backup
 readonly INSTALL_DIR=/usr/local/lib/tssr-kit/backup
 readonly UNIT_DIR=/etc/systemd/system
 readonly MYSQL_SKIP=(information_schema performance_schema sys)
 readonly CONFIG_KEYS=" job dest ssh-key host-key known-hosts source exclude mysql mysql-db postgres postgres-db encrypt-key keep-last keep-daily keep-weekly keep-monthly compress on-calendar "
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
-readonly SCRIPT_DIR
-
-# The names that differ between the two families: one table.
-declare -rA DEBIAN_PACKAGE=([zstd]=zstd [gpg]=gnupg [rsync]=rsync [ssh]=openssh-client
-  [mysqldump]=mariadb-client [pg_dump]=postgresql-client)
-declare -rA REDHAT_PACKAGE=([zstd]=zstd [gpg]=gnupg2 [rsync]=rsync [ssh]=openssh-clients
-  [mysqldump]=mariadb [pg_dump]=postgresql)
 
 #######################################
 # Settings (config file, then command line)
@@ -203,11 +181,7 @@ TEMPLATES="${SCRIPT_DIR}/templates"
 OS_FAMILY=""
 PACKAGES=()
 LOCK_FILE=""
-REPO=""                  # DEST/JOB, local or on the remote host
-REMOTE=""                # [user@]host of a remote destination
-REMOTE_HOST=""           # its host name, and its known_hosts pattern (host, or [host]:port)
-HOST_PATTERN=""
-REMOTE_PORT=""
+REPO=""                  # DEST/JOB, local or on the remote host (REMOTE...: lib/sets.sh)
 HOST_KEYS_RECORDED=()    # --install-timer: the fingerprints of the host key it recorded
 SSH=()                   # the ssh command (options, no host)
 SET_NAME=""
@@ -227,26 +201,15 @@ DUMP_INDEX=0             # the last @N given to a database whose name is not pla
 VERIFY_ERROR=""          # what verify_folder found wrong
 VERIFIED_AUTH=no         # whether verify_folder authenticated the set (MANIFEST.gpg and the key)
 DUMP_FILE=""             # dump_file's answer
-RESULT_FIELDS=""         # extra "key": value pairs of the result line, set by each command
+RESULT_FIELDS=()         # the command's own members of the result line (json_object's triples)
 
 #######################################
 # Narration and errors
 #######################################
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 # Narration that also goes to syslog: what a run did, for the journal.
 say() {
   info "$*"
   [[ "${DRY_RUN}" == true ]] || logger -t "${SYSLOG_TAG}" -- "${JOB}: $*" 2>/dev/null || true
-}
-
-# common.sh's ERR trap exits 1; here 1 means "complete with warnings", so a run that breaks says 4.
-on_error() {
-  local code=$? line="$1" command="$2"
-  trap - ERR
-  die "${FAIL_CODE}" "line ${line}: '${command}' failed (exit ${code})"
 }
 
 on_interrupt() {
@@ -301,20 +264,15 @@ emit_result() {
     printf 'BACKUP UNKNOWN - %s\n' "${error:-unknown state}"
     exit 3
   fi
-  if [[ "${status}" == failed && "${DRY_RUN}" == false ]]; then
-    logger -p user.err -t "${SYSLOG_TAG}" -- "${JOB}: failed: ${error}" 2>/dev/null || true
-  fi
-  printf '{"script": "backup.sh", "status": "%s", "changed": %d, "dry_run": %s, "command": "%s", "job": %s' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "${COMMAND}" "$(json_quote "${JOB}")"
-  printf '%s' "${RESULT_FIELDS}"
+  [[ "${status}" != failed ]] || syslog_failure "${JOB}: failed: ${error}"
+  local -a per_run=()
   if [[ "${COMMAND}" == run ]]; then
-    printf ', "set": %s, "archive": %s, "files": %s, "bytes": %s, "duration_seconds": %s, ' \
-      "$(json_or_null "${SET_NAME}")" "$(json_or_null "$(set_location)")" "$(json_number "${FILES_COUNT:-}")" \
-      "$(json_number "${SET_BYTES:-}")" "$(($(date +%s) - ${STARTED_EPOCH:-$(date +%s)}))"
-    printf '"removed": %s, "warnings": %s' "$(json_array "${REMOVED[@]}")" "$(json_array "${WARNINGS[@]}")"
+    per_run=(set opt "${SET_NAME}" archive opt "$(set_location)" files int "${FILES_COUNT:-}"
+      bytes int "${SET_BYTES:-}" duration_seconds int "$(($(date +%s) - ${STARTED_EPOCH:-$(date +%s)}))"
+      removed list REMOVED warnings list WARNINGS)
   fi
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
-  printf '}\n'
+  result_line "${status}" command str "${COMMAND}" job str "${JOB}" "${RESULT_FIELDS[@]}" "${per_run[@]}" \
+    error some "${error}"
 }
 
 # Where the set is (or would be): a folder, or ssh://host/folder.
@@ -382,11 +340,7 @@ parse_options() {
       --install-timer) COMMAND=install-timer; shift ;;
       --remove-timer) COMMAND=remove-timer; shift ;;
       --mysql=* | --postgres=*) flag_value "$1"; shift ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1 (commands: run, verify, list, status, check; they come first)" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1 (commands: run, verify, list, status, check; they come first)"; shift ;;
     esac
   done
   NAME="${JOB}"
@@ -438,96 +392,31 @@ validate_common() {
     || add_error "--job: '${JOB}' is not a valid job name: 1 to 40 characters, a-z 0-9 _ -, starting with a letter or digit"
   validate_dest
   if [[ -n "${ENCRYPT_KEY}" ]]; then
-    validate_secret_file --encrypt-key "${ENCRYPT_KEY}"
+    validate_secret_file --encrypt-key "${ENCRYPT_KEY}" plain || true
   fi
   if [[ -n "${SSH_KEY}" ]]; then
     if [[ -z "${REMOTE}" ]]; then
       add_error "--ssh-key: only for a remote --dest ssh://..."
     fi
-    validate_secret_file --ssh-key "${SSH_KEY}"
+    validate_secret_file --ssh-key "${SSH_KEY}" plain || true
   fi
   validate_host_key
 }
 
-# --host-key / --known-hosts: the remote's key, pinned (a remote destination only).
-validate_host_key() {
-  if [[ -n "${HOST_KEY}" || -n "${KNOWN_HOSTS}" ]] && [[ -z "${REMOTE}" ]]; then
-    add_error "--host-key, --known-hosts: only for a remote --dest ssh://..."
-    return 0
-  fi
-  if [[ -n "${HOST_KEY}" && -n "${KNOWN_HOSTS}" ]]; then
-    add_error "--host-key and --known-hosts: give one or the other"
-  fi
-  if [[ -n "${HOST_KEY}" && ! "${HOST_KEY}" =~ ${HOST_KEY_RE} ]]; then
-    add_error "--host-key: '$(shown "${HOST_KEY}")' is not a public key line 'TYPE BASE64' (the content of the server's /etc/ssh/ssh_host_ed25519_key.pub)"
-  fi
-  [[ -z "${KNOWN_HOSTS}" ]] || validate_root_file --known-hosts "${KNOWN_HOSTS}"
-}
-
-# A file only root can change (a known_hosts file): root's, not writable by group or others.
-validate_root_file() {
-  local option="$1" file="$2" owner_mode
-  if [[ ! "${file}" =~ ${SAFE_PATH_RE} ]]; then
-    add_error "${option}: '${file}' must be an absolute path (letters, digits and ._/@+-)"
-  elif [[ ! -f "${file}" || -L "${file}" ]]; then
-    add_error "${option}: '${file}' is not a regular file"
-  else
-    owner_mode="$(stat -c '%u %a' -- "${file}")"
-    if [[ "${owner_mode% *}" != 0 ]] || (((8#${owner_mode#* } & 8#022) != 0)); then
-      add_error "${option}: '${file}' must belong to root and be writable by root only (it is uid ${owner_mode% *}, mode ${owner_mode#* })"
-    fi
-  fi
-}
-
 validate_dest() {
   if [[ "${DEST}" == ssh://* ]]; then
-    local host="" name="" port="" path=""
-    if [[ "${DEST}" =~ ${REMOTE_RE} ]]; then
-      host="${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
-      name="${BASH_REMATCH[3]}"
-      port="${BASH_REMATCH[5]}"
-      path="${BASH_REMATCH[6]}"
-    fi
-    if [[ -z "${host}" || "${path}" == / || "${path}" =~ (^|/)\.\.?(/|$) ]] || { [[ -n "${port}" ]] && ((10#${port} > 65535)); }; then
+    if ! parse_remote "${DEST}" || [[ "${REMOTE_PATH}" == / || "${REMOTE_PATH}" =~ (^|/)\.\.?(/|$) ]]; then
+      REMOTE=""
       add_error "--dest: '${DEST}' is not ssh://[user@]host[:port]/absolute/path (letters, digits and ._/@+- in the path, no ..)"
       return 0
     fi
-    REMOTE="${host}"
-    REMOTE_HOST="${name}"
-    REMOTE_PORT="${port}"
-    HOST_PATTERN="${REMOTE_HOST}"
-    if [[ -n "${port}" ]] && ((10#${port} != 22)); then
-      HOST_PATTERN="[${REMOTE_HOST}]:$((10#${port}))"
-    fi
-    # The host key is checked, never accepted: the files it is looked up in are added by pin_host_key.
-    SSH=(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ConnectTimeout=10
-      -o ServerAliveInterval=15 -o LogLevel=ERROR)
-    [[ -z "${port}" ]] || SSH+=(-p "${port}")
-    [[ -z "${SSH_KEY}" ]] || SSH+=(-i "${SSH_KEY}" -o IdentitiesOnly=yes)
-    REPO="${path%/}/${JOB}"
-  elif [[ ! "${DEST}" =~ ${SAFE_PATH_RE} || "${DEST}" =~ (^|/)\.\.?(/|$) || "${DEST}" == / ]]; then
+    REPO="${REMOTE_PATH%/}/${JOB}"
+  elif [[ ! "${DEST}" =~ ${PLAIN_PATH_RE} || "${DEST}" =~ (^|/)\.\.?(/|$) || "${DEST}" == / ]]; then
     add_error "--dest: '${DEST}' must be an absolute folder (not /; letters, digits and ._/@+-, no ..) or ssh://[user@]host[:port]/path"
   elif [[ -e "${DEST}" && ! -d "${DEST}" ]]; then
     add_error "--dest: '${DEST}' exists and is not a folder"
   else
     REPO="${DEST%/}/${JOB}"
-  fi
-}
-
-# A secret (passphrase, private key): a regular file of root's that nobody else may read.
-validate_secret_file() {
-  local option="$1" file="$2" owner_mode
-  if [[ ! "${file}" =~ ${SAFE_PATH_RE} ]]; then
-    add_error "${option}: '${file}' must be an absolute path (letters, digits and ._/@+-)"
-  elif [[ ! -f "${file}" || -L "${file}" ]]; then
-    add_error "${option}: '${file}' is not a regular file"
-  elif [[ ! -s "${file}" ]]; then
-    add_error "${option}: '${file}' is empty"
-  else
-    owner_mode="$(stat -c '%u %a' -- "${file}")"
-    if [[ "${owner_mode}" != "0 400" && "${owner_mode}" != "0 600" ]]; then
-      add_error "${option}: '${file}' must belong to root with mode 0400 or 0600 (it is uid ${owner_mode% *}, mode ${owner_mode#* }): chown root: ${file}; chmod 0600 ${file}"
-    fi
   fi
 }
 
@@ -662,25 +551,6 @@ repo_sh() {
   fi
 }
 
-#######################################
-# The remote's host key: checked against the pinned key (--host-key), a known_hosts file
-# (--known-hosts), the one recorded by --install-timer (CONF_DIR/JOB.known_hosts), else root's
-# known_hosts files. StrictHostKeyChecking=yes: an unknown or changed key ends the connection.
-#######################################
-pin_host_key() {
-  [[ -n "${REMOTE}" ]] || return 0
-  local recorded="${CONF_DIR}/${JOB}.known_hosts" file=""
-  if [[ -n "${HOST_KEY}" ]]; then
-    file="${TMP_DIR}/known_hosts"
-    printf '%s %s\n' "${HOST_PATTERN}" "${HOST_KEY}" >"${file}"
-  elif [[ -n "${KNOWN_HOSTS}" ]]; then
-    file="${KNOWN_HOSTS}"
-  elif [[ -f "${recorded}" && ! -L "${recorded}" ]]; then
-    file="${recorded}"
-  fi
-  [[ -z "${file}" ]] || SSH+=(-o "UserKnownHostsFile=${file}" -o GlobalKnownHostsFile=/dev/null)
-}
-
 # Can the remote be reached, with the key it shows pinned? Dies (exit 5) with the reason when not.
 probe_remote() {
   [[ -n "${REMOTE}" ]] || return 0
@@ -743,14 +613,6 @@ extension() {
   if [[ "${COMPRESSION}" == zstd ]]; then printf '.zst'; else printf '.gz'; fi
 }
 
-# gpg with a private, throw-away home (no keyring of root's touched) and the passphrase read from
-# the key file by gpg itself: it is never on a command line, in a variable or in a log.
-gpg_batch() {
-  [[ -d "${TMP_DIR}/gnupg" ]] || mkdir -m 0700 -- "${TMP_DIR}/gnupg"
-  gpg --batch --yes --quiet --homedir "${TMP_DIR}/gnupg" --pinentry-mode loopback --no-symkey-cache \
-    --passphrase-file "${ENCRYPT_KEY}" "$@"
-}
-
 # stdin to FILE, encrypted when --encrypt-key was given. The SHA-256 of the bytes written goes to
 # FILE's digest in TMP_DIR/digests: check_written later proves the disk holds exactly those bytes.
 # (tee goes on to the digest when the disk fills, and fails: the caller sees the write failure.)
@@ -798,15 +660,10 @@ sha256_files() {
   )
 }
 
-mysql_dump() {
-  if command -v mariadb-dump >/dev/null; then mariadb-dump "$@"; else mysqldump "$@"; fi
-}
-
 # The server's databases, one per line, each name as the hex of its bytes (a name may hold any
 # character, a newline too: hex is one line whatever it holds, and is never read as SQL or a path).
 mysql_databases_hex() {
-  mysql_client --protocol=socket --user=root --batch --skip-column-names \
-    -e 'SELECT LOWER(HEX(SCHEMA_NAME)) FROM information_schema.SCHEMATA ORDER BY 1'
+  mysql_root -e 'SELECT LOWER(HEX(SCHEMA_NAME)) FROM information_schema.SCHEMATA ORDER BY 1'
 }
 
 # Lines "NAME_HEX OWNER_HEX": the databases that accept connections (not the templates), with the
@@ -859,21 +716,13 @@ in_background() {
 #######################################
 # Packages: what the options need, by the family's names
 #######################################
-package() {
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    printf '%s' "${DEBIAN_PACKAGE[$1]}"
-  else
-    printf '%s' "${REDHAT_PACKAGE[$1]}"
-  fi
-}
-
 step_packages() {
   PACKAGES=()
   if [[ "${COMMAND}" == run ]]; then
-    [[ "${COMPRESSION}" != zstd ]] || PACKAGES+=("$(package zstd)")
+    [[ "${COMPRESSION}" != zstd ]] || PACKAGES+=("$(package_of zstd)")
   fi
-  [[ -z "${ENCRYPT_KEY}" ]] || PACKAGES+=("$(package gpg)")
-  [[ -z "${REMOTE}" ]] || PACKAGES+=("$(package rsync)" "$(package ssh)")
+  [[ -z "${ENCRYPT_KEY}" ]] || PACKAGES+=("$(package_of gpg)")
+  [[ -z "${REMOTE}" ]] || PACKAGES+=("$(package_of rsync)" "$(package_of ssh)")
   ((${#PACKAGES[@]} > 0)) || return 0
   install_packages || true
 }
@@ -940,25 +789,6 @@ sweep_partials() {
   fi
 }
 
-# Is SPOOL there, a folder of root's (not a link) that only root can enter, under parents only root
-# can change?
-spool_is_roots() {
-  [[ -d "${SPOOL}" && ! -L "${SPOOL}" ]] || return 1
-  [[ "$(stat -c '%u %a' -- "${SPOOL}")" == "0 700" && -z "$(untrusted_in_path "${SPOOL}")" ]]
-}
-
-# SPOOL made (0700 root) when missing, then this run's private folder in it (mktemp -d: a new, random
-# name, created by root). A SPOOL that is someone else's, a link, or under a folder someone else can
-# change stops the run: nothing is written there.
-make_run_spool() {
-  local why
-  why="$(untrusted_in_path "${SPOOL%/*}")"
-  [[ -z "${why}" ]] || die 5 "the spool's parent ${SPOOL%/*} is not root's alone: ${why}"
-  [[ -e "${SPOOL}" || -L "${SPOOL}" ]] || mkdir -m 0700 -- "${SPOOL}" 2>/dev/null || true
-  spool_is_roots || die 5 "${SPOOL} is not a folder of root's with mode 0700 (a link, or made by someone else?): refusing to build a set there"
-  RUN_SPOOL="$(mktemp -d -- "${SPOOL}/${JOB}.XXXXXXXX")" || die 5 "cannot create a folder in ${SPOOL}"
-}
-
 # DEST/JOB, root's only; on a remote host too. Here, the repository must be a folder of root's (made
 # now when missing, never through a link) under a path only root can change: then chmod and every
 # write land in it, not where someone else's link would point.
@@ -989,7 +819,7 @@ make_repo() {
 
 build_set() {
   if [[ -n "${REMOTE}" ]]; then
-    make_run_spool
+    spool_folder "${JOB}" RUN_SPOOL
     PARTIAL="${RUN_SPOOL}/.${SET_NAME}.partial"
   else
     PARTIAL="${REPO}/.${SET_NAME}.partial"
@@ -1237,22 +1067,11 @@ publish_set() {
 #######################################
 # Retention: what backup_retention.py says, never the newest complete set.
 #######################################
-retention_planner() {
-  local candidate
-  for candidate in "${SCRIPT_DIR}/backup_retention.py" "${SCRIPT_DIR}/../../python/backup_retention.py"; do
-    if [[ -f "${candidate}" ]]; then
-      printf '%s' "${candidate}"
-      return 0
-    fi
-  done
-  return 1
-}
-
 # Arguments: the set names, one per line, newest first. Outputs: the names to remove.
 retention_plan() {
   local names="$1" planner newest plan
   newest="$(head -n 1 <<<"${names}")"
-  if ! planner="$(retention_planner)"; then
+  if ! planner="$(bundled_file python/backup_retention.py)"; then
     WARNINGS+=("retention skipped: backup_retention.py is not beside backup.sh")
     warn "${WARNINGS[-1]}"
     return 0
@@ -1297,19 +1116,6 @@ repo_cat() {
 }
 
 # Decrypt (.gpg) and decompress (.zst, .gz) stdin as the file's name says.
-decode() {
-  local name="$1"
-  if [[ "${name}" == *.gpg ]]; then
-    gpg_batch --decrypt | decode "${name%.gpg}"
-    return
-  fi
-  case "${name}" in
-    *.zst) zstd -q -d -c ;;
-    *.gz) gzip -d -c ;;
-    *) cat ;;
-  esac
-}
-
 #######################################
 # One file of a set, read once: its SHA-256 is computed on the way (here, whatever holds the set),
 # and its content decoded to the end (tar: to its last member; encrypted: with the key).
@@ -1436,13 +1242,14 @@ cmd_verify() {
   for name in "${names[@]}"; do
     info "verifying ${name}"
     if ! verify_folder "${REPO}/${name}"; then
-      RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}"), \"authenticated\": $(json_array "${authenticated[@]}"), \"corrupt\": $(json_quote "${name}")"
+      RESULT_FIELDS=(verified json "$(json_array "${verified[@]}")"
+        authenticated json "$(json_array "${authenticated[@]}")" corrupt str "${name}")
       die 6 "verify failed: ${VERIFY_ERROR}"
     fi
     verified+=("${name}")
     [[ "${VERIFIED_AUTH}" == no ]] || authenticated+=("${name}")
   done
-  RESULT_FIELDS=", \"verified\": $(json_array "${verified[@]}"), \"authenticated\": $(json_array "${authenticated[@]}")"
+  RESULT_FIELDS=(verified json "$(json_array "${verified[@]}")" authenticated json "$(json_array "${authenticated[@]}")")
   info "${#verified[@]} set(s) verified: checksums match, archives read to their end$( ((${#authenticated[@]} > 0)) \
     && printf ', %d authenticated with the key' "${#authenticated[@]}")"
 }
@@ -1451,37 +1258,39 @@ cmd_verify() {
 # list, status, check: read only
 #######################################
 cmd_list() {
-  local sets code=0 name bytes status entries="" sep=""
+  local sets code=0 name bytes status
+  local -a entries=()
   sets="$(list_sets)" || code=$?
   ((code == 0 || code == 3)) || die 5 "cannot read ${REPO}$([[ -n "${REMOTE}" ]] && printf ' on %s' "${REMOTE}")"
   [[ "${LIST_JSON}" == true ]] || printf '%-52s %-21s %14s %s\n' SET DATE BYTES STATUS
   while IFS=$'\t' read -r name bytes status; do
     [[ -n "${name}" ]] || continue
     if [[ "${LIST_JSON}" == true ]]; then
-      entries+="${sep}{\"name\": $(json_quote "${name}"), \"date\": $(json_or_null "$(set_iso "${name}")"), \"bytes\": $(json_number "${bytes:-0}"), \"status\": $(json_or_null "${status}")}"
-      sep=", "
+      entries+=("$(json_object name str "${name}" date opt "$(set_iso "${name}")" bytes int "${bytes:-0}" \
+        status opt "${status}")")
     else
       printf '%-52s %-21s %14s %s\n' "${name}" "$(set_iso "${name}")" "${bytes}" "${status:-?}"
     fi
   done <<<"${sets}"
   if [[ "${LIST_JSON}" == true ]]; then
-    RESULT_FIELDS=", \"sets\": [${entries}]"
+    RESULT_FIELDS=(sets json "$(json_items "${entries[@]}")")
   else
-    RESULT_FIELDS=", \"sets\": $(grep -c . <<<"${sets}" || true)"
+    RESULT_FIELDS=(sets int "$(grep -c . <<<"${sets}" || true)")
   fi
 }
 
 cmd_status() {
-  local names code=0 newest="" count=0 age="null" when="null"
+  local names code=0 newest="" count=0 age="" when=""
   names="$(set_names)" || code=$?
   ((code == 0 || code == 3)) || die 5 "cannot read ${REPO}$([[ -n "${REMOTE}" ]] && printf ' on %s' "${REMOTE}")"
   if [[ -n "${names}" ]]; then
     newest="$(head -n 1 <<<"${names}")"
     count="$(grep -c . <<<"${names}")"
     age=$(($(date +%s) - $(set_epoch "${newest}")))
-    when="\"$(set_iso "${newest}")\""
+    when="$(set_iso "${newest}")"
   fi
-  RESULT_FIELDS=", \"dest\": $(json_quote "${DEST}"), \"last_good\": $(json_or_null "${newest}"), \"last_good_time\": ${when}, \"age_seconds\": ${age}, \"sets\": ${count}"
+  RESULT_FIELDS=(dest str "${DEST}" last_good opt "${newest}" last_good_time opt "${when}" age_seconds int "${age}"
+    sets int "${count}")
 }
 
 # Seconds as 2h05m.
@@ -1598,7 +1407,7 @@ cmd_install_timer() {
   ensure_dir /etc/tssr-kit root root 0755
   ensure_dir "${CONF_DIR}" root root 0700
   if [[ -n "${REMOTE}" ]]; then
-    PACKAGES=("$(package ssh)")
+    PACKAGES=("$(package_of ssh)")
     install_packages || true
     record_host_key
   fi
@@ -1609,12 +1418,13 @@ cmd_install_timer() {
   ensure_dir "${INSTALL_DIR}/templates" root root 0755
   install_copy "${SCRIPT_DIR}/backup.sh" backup.sh 0755 || true
   [[ ! -f "${SCRIPT_DIR}/restore.sh" ]] || install_copy "${SCRIPT_DIR}/restore.sh" restore.sh 0755 || true
-  install_copy "${TSSR_LIB}/common.sh" lib/common.sh 0644 || true
-  install_copy "${TSSR_LIB}/db.sh" lib/db.sh 0644 || true
+  for file in "${TSSR_LIB}"/*.sh; do         # lib/ travels with the script (scripts/bundles.yml)
+    install_copy "${file}" "lib/${file##*/}" 0644 || true
+  done
   for file in "${TEMPLATES}"/*.tmpl; do
     install_copy "${file}" "templates/${file##*/}" 0644 || true
   done
-  if planner="$(retention_planner)"; then
+  if planner="$(bundled_file python/backup_retention.py)"; then
     install_copy "${planner}" backup_retention.py 0644 || true
   else
     warn "backup_retention.py not found beside backup.sh: the timer's runs will skip retention"
@@ -1636,8 +1446,8 @@ cmd_install_timer() {
     fi
   fi
   ensure_service "tssr-backup@${JOB}.timer"
-  RESULT_FIELDS=", \"timer\": \"tssr-backup@${JOB}.timer\", \"config\": \"${CONF_DIR}/${JOB}.conf\", \"on_calendar\": $(json_quote "${ON_CALENDAR}")"
-  [[ -z "${REMOTE}" ]] || RESULT_FIELDS+=", \"known_hosts\": \"${CONF_DIR}/${JOB}.known_hosts\", \"host_keys\": $(json_array "${HOST_KEYS_RECORDED[@]}")"
+  RESULT_FIELDS=(timer str "tssr-backup@${JOB}.timer" config str "${CONF_DIR}/${JOB}.conf" on_calendar str "${ON_CALENDAR}")
+  [[ -z "${REMOTE}" ]] || RESULT_FIELDS+=(known_hosts str "${CONF_DIR}/${JOB}.known_hosts" host_keys list HOST_KEYS_RECORDED)
 }
 
 cmd_remove_timer() {
@@ -1659,7 +1469,7 @@ cmd_remove_timer() {
     changed "remove ${CONF_DIR}/${JOB}.known_hosts"
     run rm -f -- "${CONF_DIR}/${JOB}.known_hosts"
   fi
-  RESULT_FIELDS=", \"timer\": \"${timer}\""
+  RESULT_FIELDS=(timer str "${timer}")
 }
 
 #######################################
@@ -1684,7 +1494,7 @@ main() {
   report_errors
   [[ "${JOB}" =~ ${JOB_RE} ]] || usage_error "--job: invalid"    # belt and braces: it names paths
   TMP_DIR="$(mktemp -d /tmp/tssr-backup.XXXXXXXX)"
-  pin_host_key
+  [[ -z "${REMOTE}" ]] || remote_ssh SSH      # the ssh command, the host key pinned (lib/sets.sh)
   case "${COMMAND}" in
     run) cmd_run ;;
     verify) step_packages; probe_remote; cmd_verify ;;

@@ -91,44 +91,27 @@ set -Eeuo pipefail
 export LC_ALL=C
 umask 077
 
-# lib/ beside this script (installed), or ../lib (the repository).
-# (dirname, not ${BASH_SOURCE[0]%/*}: run as `bash backup.sh`, the path has no slash.)
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" ]] || {
-  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library, as backup.sh uses it: lib/ beside this script (installed) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/db.sh
 . "${TSSR_LIB}/db.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/sets.sh
+. "${TSSR_LIB}/sets.sh"
 
 #######################################
 # Constants
 #######################################
 readonly SCRIPT_NAME=restore
 readonly SYSLOG_TAG=tssr-restore
-readonly JOB_RE='^[a-z0-9][a-z0-9_-]{0,39}$'
-readonly PLAIN_NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$'
+readonly RESULT_SCRIPT=restore.sh
 readonly MEMBER_RE='^[A-Za-z0-9._@+-][A-Za-z0-9._/@+ -]*$'
-readonly SAFE_PATH_RE='^/[A-Za-z0-9._/@+-]*$'
-readonly REMOTE_RE='^ssh://(([a-z_][a-z0-9_.-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*)(:([0-9]{1,5}))?(/[A-Za-z0-9._/@+-]*)$'
-readonly HOST_KEY_RE='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^[:cntrl:]]*)?$'
 # One dump of backup.json (set version 2): its kind, its file in the set, its database's name (and
 # owner) as the hex of their bytes.
 readonly DUMP_LINE_RE='^    \{"kind": "(mysql|postgres)", "file": "((mysql|postgres)/(@[0-9]{1,5}|[A-Za-z0-9_][A-Za-z0-9_$-]{0,63})\.(sql\.(zst|gz)|dump)(\.gpg)?)", "name_hex": "([0-9a-f]*)"(, "owner_hex": "([0-9a-f]*)")?\},?$'
-readonly SPOOL=/var/spool/tssr-kit
-readonly CONF_DIR=/etc/tssr-kit/backup
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
-readonly SCRIPT_DIR
 readonly BACKUP_SH="${SCRIPT_DIR}/backup.sh"
-
-# The names that differ between the two families: one table.
-declare -rA DEBIAN_PACKAGE=([zstd]=zstd [gpg]=gnupg [rsync]=rsync)
-declare -rA REDHAT_PACKAGE=([zstd]=zstd [gpg]=gnupg2 [rsync]=rsync)
 
 #######################################
 # Settings
@@ -172,10 +155,6 @@ TARGET_MODE=""          # the target's mode, put back after the extraction
 DUMP_PATH=""            # the dump asked for, and its database's owner (PostgreSQL): read_dump's answer
 DUMP_OWNER=""
 
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 on_interrupt() {
   trap - INT TERM HUP
   die 1 "interrupted: what was restored so far stays"
@@ -195,17 +174,11 @@ cleanup() {
 emit_result() {
   local status="$1" error="${2:-}" set_name=""
   [[ "${SET}" == latest ]] || set_name="${SET}"
-  if [[ "${status}" == failed && "${DRY_RUN}" == false ]]; then
-    logger -p user.err -t "${SYSLOG_TAG}" -- "${JOB}: failed: ${error}" 2>/dev/null || true
-  fi
-  printf '{"script": "restore.sh", "status": "%s", "changed": %d, "dry_run": %s, "job": %s, "set": %s, ' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_quote "${JOB}")" "$(json_or_null "${set_name}")"
-  printf '"restored": %s, "target": %s' "$(json_or_null "${RESTORED}")" "$(json_or_null "$(target_name)")"
-  if [[ "${WHAT}" == files ]]; then
-    printf ', "setuid": %s, "setuid_stripped": %s' "$(json_array "${SETUID_FILES[@]}")" "${SETUID_STRIPPED}"
-  fi
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
-  printf '}\n'
+  local -a files=()
+  [[ "${status}" != failed ]] || syslog_failure "${JOB}: failed: ${error}"
+  [[ "${WHAT}" != files ]] || files=(setuid list SETUID_FILES setuid_stripped bool "${SETUID_STRIPPED}")
+  result_line "${status}" job str "${JOB}" set opt "${set_name}" restored opt "${RESTORED}" \
+    target opt "$(target_name)" "${files[@]}" error some "${error}"
 }
 
 target_name() {
@@ -246,11 +219,7 @@ parse_args() {
       --host-key) need_value "$1" $#; HOST_KEY="$2"; shift 2 ;;
       --known-hosts) need_value "$1" $#; KNOWN_HOSTS="$2"; shift 2 ;;
       --list) what_is list; shift ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1"; shift ;;
     esac
   done
   NAME="${JOB}"
@@ -264,12 +233,12 @@ validate() {
   if [[ "${SET}" != latest && ! "${SET}" =~ ^${JOB}-[0-9]{8}T[0-9]{6}Z$ ]]; then
     add_error "--set: '$(shown "${SET}")' is not latest or a set name of the job (${JOB}-YYYYmmddTHHMMSSZ)"
   fi
-  [[ "${DEST}" != ssh://* || "${DEST}" =~ ${REMOTE_RE} ]] || add_error "--dest: '${DEST}' is not ssh://[user@]host[:port]/path"
-  [[ "${DEST}" == ssh://* || "${DEST}" =~ ${SAFE_PATH_RE} ]] \
+  [[ "${DEST}" != ssh://* ]] || parse_remote "${DEST}" || add_error "--dest: '${DEST}' is not ssh://[user@]host[:port]/path"
+  [[ "${DEST}" == ssh://* || "${DEST}" =~ ${PLAIN_PATH_RE} ]] \
     || add_error "--dest: '$(shown "${DEST}")' is not an absolute folder (letters, digits and ._/@+-)"
   [[ ! "${DEST}" =~ (^|/)\.\.?(/|$) ]] || add_error "--dest: '${DEST}' holds . or .."
-  [[ -z "${ENCRYPT_KEY}" ]] || validate_secret_file --encrypt-key "${ENCRYPT_KEY}"
-  [[ -z "${SSH_KEY}" ]] || validate_secret_file --ssh-key "${SSH_KEY}"
+  [[ -z "${ENCRYPT_KEY}" ]] || validate_secret_file --encrypt-key "${ENCRYPT_KEY}" plain || true
+  [[ -z "${SSH_KEY}" ]] || validate_secret_file --ssh-key "${SSH_KEY}" plain || true
   validate_host_key
   case "${WHAT}" in
     '') add_error "what to restore: give --files, --mysql-db NAME, --postgres-db NAME, --postgres-globals (or --list)" ;;
@@ -282,39 +251,6 @@ validate() {
   fi
   if [[ "${WHAT}" != mysql && "${WHAT}" != postgres ]] && { [[ -n "${INTO}" || "${REPLACE}" == true ]]; }; then
     add_error "--into and --replace go with --mysql-db or --postgres-db"
-  fi
-}
-
-validate_secret_file() {
-  local option="$1" file="$2" owner_mode
-  if [[ ! "${file}" =~ ${SAFE_PATH_RE} || ! -f "${file}" || -L "${file}" ]]; then
-    add_error "${option}: '$(shown "${file}")' is not a regular file given by its absolute path (letters, digits and ._/@+-)"
-    return 0
-  fi
-  owner_mode="$(stat -c '%u %a' -- "${file}")"
-  if [[ "${owner_mode}" != "0 400" && "${owner_mode}" != "0 600" ]]; then
-    add_error "${option}: '${file}' must belong to root with mode 0400 or 0600"
-  fi
-}
-
-validate_host_key() {
-  if [[ -n "${HOST_KEY}" || -n "${KNOWN_HOSTS}" ]] && [[ "${DEST}" != ssh://* ]]; then
-    add_error "--host-key, --known-hosts: only for a remote --dest ssh://..."
-    return 0
-  fi
-  [[ -z "${HOST_KEY}" || -z "${KNOWN_HOSTS}" ]] || add_error "--host-key and --known-hosts: give one or the other"
-  [[ -z "${HOST_KEY}" || "${HOST_KEY}" =~ ${HOST_KEY_RE} ]] \
-    || add_error "--host-key: '$(shown "${HOST_KEY}")' is not a public key line 'TYPE BASE64'"
-  if [[ -n "${KNOWN_HOSTS}" ]]; then
-    local owner_mode
-    if [[ ! "${KNOWN_HOSTS}" =~ ${SAFE_PATH_RE} || ! -f "${KNOWN_HOSTS}" || -L "${KNOWN_HOSTS}" ]]; then
-      add_error "--known-hosts: '$(shown "${KNOWN_HOSTS}")' is not a regular file given by its absolute path"
-    else
-      owner_mode="$(stat -c '%u %a' -- "${KNOWN_HOSTS}")"
-      if [[ "${owner_mode% *}" != 0 ]] || (((8#${owner_mode#* } & 8#022) != 0)); then
-        add_error "--known-hosts: '${KNOWN_HOSTS}' must belong to root and be writable by root only"
-      fi
-    fi
   fi
 }
 
@@ -389,7 +325,7 @@ validate_globals() {
 
 # The SQL on stdin, as root over the unix socket, in utf8mb4 (a name built from hex keeps its bytes).
 sql() {
-  mysql_client --protocol=socket --user=root --batch --skip-column-names --default-character-set=utf8mb4
+  mysql_root --default-character-set=utf8mb4
 }
 
 # The name's hex as MariaDB's HEX() writes it (upper case).
@@ -421,7 +357,7 @@ PREPARE tssr_statement FROM @tssr_sql; EXECUTE tssr_statement; DEALLOCATE PREPAR
 # (MariaDB clients older than --sandbox still have it). The name reaches the client as one argument.
 my_load() {
   local -a safe=(--binary-mode)
-  mysql_client --help 2>/dev/null | grep -q -- '--sandbox' && safe+=(--sandbox)
+  ! mysql_sandbox || safe+=(--sandbox)
   # utf8mb4: the name is sent as its bytes (the dump sets its own character set).
   mysql_client --protocol=socket --user=root --batch --default-character-set=utf8mb4 "${safe[@]}" --database="$1"
 }
@@ -460,36 +396,10 @@ resolve_set() {
   fi
 }
 
-# A private folder for a copy of the set: SPOOL (0700 root, under a parent only root can change),
-# then mktemp -d in it (a new, random name made by root).
+# A private folder for a copy of the set (lib/sets.sh, spool_folder), with the job's folder in it.
 make_fetch_dir() {
-  local why
-  why="$(untrusted_in_path "${SPOOL%/*}")"
-  [[ -z "${why}" ]] || die 5 "the spool's parent ${SPOOL%/*} is not root's alone: ${why}"
-  [[ -e "${SPOOL}" || -L "${SPOOL}" ]] || mkdir -m 0700 -- "${SPOOL}" 2>/dev/null || true
-  if [[ ! -d "${SPOOL}" || -L "${SPOOL}" || "$(stat -c '%u %a' -- "${SPOOL}")" != "0 700" ]]; then
-    die 5 "${SPOOL} is not a folder of root's with mode 0700 (a link, or made by someone else?): refusing to copy a set there"
-  fi
-  FETCHED="$(mktemp -d -- "${SPOOL}/restore.XXXXXXXX")" || die 5 "cannot create a folder in ${SPOOL}"
+  spool_folder restore FETCHED
   mkdir -m 0700 -- "${FETCHED}/${JOB}"
-}
-
-# The ssh command for the remote, its host key checked (never accepted): --host-key, --known-hosts,
-# the key backup.sh --install-timer recorded, else root's known_hosts files.
-remote_ssh() {
-  local port="$1" host_pattern="$2" recorded="${CONF_DIR}/${JOB}.known_hosts"
-  local -n into="$3"
-  into=(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o ConnectTimeout=10 -o LogLevel=ERROR)
-  [[ -z "${port}" ]] || into+=(-p "${port}")
-  [[ -z "${SSH_KEY}" ]] || into+=(-i "${SSH_KEY}" -o IdentitiesOnly=yes)
-  if [[ -n "${HOST_KEY}" ]]; then
-    printf '%s %s\n' "${host_pattern}" "${HOST_KEY}" >"${TMP_DIR}/known_hosts"
-    into+=(-o "UserKnownHostsFile=${TMP_DIR}/known_hosts" -o GlobalKnownHostsFile=/dev/null)
-  elif [[ -n "${KNOWN_HOSTS}" ]]; then
-    into+=(-o "UserKnownHostsFile=${KNOWN_HOSTS}" -o GlobalKnownHostsFile=/dev/null)
-  elif [[ -f "${recorded}" && ! -L "${recorded}" ]]; then
-    into+=(-o "UserKnownHostsFile=${recorded}" -o GlobalKnownHostsFile=/dev/null)
-  fi
 }
 
 # Where the set is read from. A local set in a repository only root can change is read where it is
@@ -504,7 +414,7 @@ locate_set() {
     [[ -n "${why}" ]] || why="$(find "${dir}" -mindepth 1 \( ! -user 0 -o -perm /022 -o ! -type f ! -type d \) \
       -printf '%P is not a file of root that only root can write\n' -quit)"
     real="$(realpath -e -- "${dir}")"
-    if [[ -z "${why}" && "${real}" =~ ${SAFE_PATH_RE} && "${real}" == */"${JOB}/${SET}" ]]; then
+    if [[ -z "${why}" && "${real}" =~ ${PLAIN_PATH_RE} && "${real}" == */"${JOB}/${SET}" ]]; then
       SET_DIR="${real}"
       VERIFY_DEST="${real%/*/*}"
       return 0
@@ -516,20 +426,16 @@ locate_set() {
     info "copying ${SET} into ${FETCHED}"
     copy_set "${dir}" "${FETCHED}/${JOB}/${SET}"
   else
-    [[ "${DEST}" =~ ${REMOTE_RE} ]]
-    local host="${BASH_REMATCH[1]}${BASH_REMATCH[3]}" name="${BASH_REMATCH[3]}" port="${BASH_REMATCH[5]}"
-    local path="${BASH_REMATCH[6]%/}" pattern rsh
+    local rsh
     local -a ssh=()
-    pattern="${name}"
-    if [[ -n "${port}" ]] && ((10#${port} != 22)); then pattern="[${name}]:$((10#${port}))"; fi
-    remote_ssh "${port}" "${pattern}" ssh
+    remote_ssh ssh           # (lib/sets.sh: REMOTE... were set by parse_remote when validated)
     rsh="$(printf '%q ' "${ssh[@]}")"
     make_fetch_dir
-    UNTRUSTED_FROM="${DEST}, held by whoever runs ${name}"
-    info "fetching ${SET} from ${host}"
+    UNTRUSTED_FROM="${DEST}, held by whoever runs ${REMOTE_HOST}"
+    info "fetching ${SET} from ${REMOTE}"
     # -rt: files and folders, their times; no links, devices, owners or modes from the remote.
-    rsync -rt -e "${rsh}" -- "${host}:${path}/${JOB}/${SET}/" "${FETCHED}/${JOB}/${SET}/" 2>"${TMP_DIR}/rsync.err" \
-      || die 5 "fetching ${SET} from ${host} failed: $(tail -n 2 "${TMP_DIR}/rsync.err" | tr '\n' ' ')"
+    rsync -rt -e "${rsh}" -- "${REMOTE}:${REMOTE_PATH%/}/${JOB}/${SET}/" "${FETCHED}/${JOB}/${SET}/" \
+      2>"${TMP_DIR}/rsync.err" || die 5 "fetching ${SET} from ${REMOTE} failed: $(tail -n 2 "${TMP_DIR}/rsync.err" | tr '\n' ' ')"
   fi
   SET_DIR="${FETCHED}/${JOB}/${SET}"
   VERIFY_DEST="${FETCHED}"
@@ -620,23 +526,6 @@ read_dump() {
   [[ -n "${DUMP_PATH}" ]] || die 2 "--${WHAT}-db: the set ${SET} holds no dump of the database $(shown "${DB}")"
 }
 
-# gpg reads the passphrase from the key file itself: never on a command line, never in a variable.
-decode() {
-  local name="$1"
-  if [[ "${name}" == *.gpg ]]; then
-    [[ -n "${ENCRYPT_KEY}" ]] || die 2 "${name##*/} is encrypted: give --encrypt-key"
-    [[ -d "${TMP_DIR}/gnupg" ]] || mkdir -m 0700 -- "${TMP_DIR}/gnupg"
-    gpg --batch --quiet --homedir "${TMP_DIR}/gnupg" --pinentry-mode loopback --no-symkey-cache \
-      --passphrase-file "${ENCRYPT_KEY}" --decrypt | decode "${name%.gpg}"
-    return
-  fi
-  case "${name}" in
-    *.zst) zstd -q -d -c ;;
-    *.gz) gzip -d -c ;;
-    *) cat ;;
-  esac
-}
-
 # An encrypted file needs the key: said before anything is changed.
 need_key() {
   [[ "$1" != *.gpg || -n "${ENCRYPT_KEY}" ]] || die 2 "${1##*/} is encrypted: give --encrypt-key FILE"
@@ -649,18 +538,10 @@ read_decoded() {
 }
 
 # zstd or gnupg, when the set needs them and they are missing.
-package() {
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    printf '%s' "${DEBIAN_PACKAGE[$1]}"
-  else
-    printf '%s' "${REDHAT_PACKAGE[$1]}"
-  fi
-}
-
 step_packages() {
   PACKAGES=()
-  if find "${SET_DIR}" -name '*.zst*' -print -quit | grep -q .; then PACKAGES+=("$(package zstd)"); fi
-  if find "${SET_DIR}" -name '*.gpg' -print -quit | grep -q .; then PACKAGES+=("$(package gpg)"); fi
+  if find "${SET_DIR}" -name '*.zst*' -print -quit | grep -q .; then PACKAGES+=("$(package_of zstd)"); fi
+  if find "${SET_DIR}" -name '*.gpg' -print -quit | grep -q .; then PACKAGES+=("$(package_of gpg)"); fi
   ((${#PACKAGES[@]} == 0)) || install_packages || true
 }
 

@@ -75,26 +75,19 @@
 # Needs: bash 4.4+, GNU coreutils and findutils, util-linux (flock, logger), python3 (reads the
 # archive's manifest; without it only the zip signature is checked), systemd, root.
 
+# -E: the ERR trap also fires inside functions; -e: stop at the first failing command; -u: an unset
+# variable is a bug; pipefail: `sha256sum … | cut` fails when sha256sum cannot read the file.
 set -Eeuo pipefail
 export LC_ALL=C
-# Bash 5.2 would read "&" in the replacement of ${var//pattern/replacement} as the match: not here.
-shopt -u patsub_replacement 2>/dev/null || true
-# `render … | put_file …`: the last command of a pipeline runs in this shell, so its count stays.
-shopt -s lastpipe
 
-# The building blocks shared with the other deploy scripts: lib/ beside this script (as uploaded by
-# inv and the role) or ../lib (as in the repository, scripts/bash/lib).
-# (dirname, not ${BASH_SOURCE[0]%/*}: run as `bash deploy.sh`, the path has no slash.)
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" ]] || {
-  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library (common.sh; the web front and the firewall it shares with deploy-lamp.sh): lib/
+# beside this script (as uploaded by inv and the role) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/firewall.sh
+. "${TSSR_LIB}/firewall.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/web.sh
 . "${TSSR_LIB}/web.sh"
 
@@ -182,10 +175,6 @@ HEALTH_CHECKED=false
 #######################################
 # Narration, errors, result
 #######################################
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 on_interrupt() {
   trap - INT TERM
   [[ "${PENDING}" == false ]] || undo_pending "interrupted"
@@ -225,21 +214,10 @@ emit_result() {
   [[ -z "${DOMAIN}" ]] || url="https://${DOMAIN}$(site_path)"
   if [[ "${MODE}" == jar && -n "${NAME}" ]]; then service="app-${NAME}.service"; fi
   if [[ "${MODE}" == war ]]; then service="${TOMCAT_SERVICE:-tomcat}.service"; fi
-  printf '{"script": "%s", "status": "%s", "changed": %d, "dry_run": %s, "name": %s, "mode": %s, ' \
-    "${SCRIPT_NAME}" "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${NAME}")" \
-    "$(json_or_null "${MODE}")"
-  printf '"domain": %s, "url": %s, "release": %s, "previous": %s, "rolled_back": %s, ' \
-    "$(json_or_null "${DOMAIN}")" "$(json_or_null "${url}")" "$(json_or_null "${RELEASE}")" \
-    "$(json_or_null "${PREVIOUS}")" "${ROLLED_BACK}"
-  printf '"service": %s, "java": %s, "os_family": %s' "$(json_or_null "${service}")" \
-    "$(json_or_null "${JAVA_VERSION}")" "$(json_or_null "${OS_FAMILY}")"
-  if [[ -n "${FAILED_RELEASE}" ]]; then
-    printf ', "failed_release": %s' "$(json_quote "${FAILED_RELEASE}")"
-  fi
-  if [[ -n "${error}" ]]; then
-    printf ', "error": %s' "$(json_quote "${error}")"
-  fi
-  printf '}\n'
+  result_line "${status}" name opt "${NAME}" mode opt "${MODE}" domain opt "${DOMAIN}" url opt "${url}" \
+    release opt "${RELEASE}" previous opt "${PREVIOUS}" rolled_back bool "${ROLLED_BACK}" \
+    service opt "${service}" java opt "${JAVA_VERSION}" os_family opt "${OS_FAMILY}" \
+    failed_release some "${FAILED_RELEASE}" error some "${error}"
 }
 
 # Where the app is on the site: / for a jar, CONTEXT/ for a WAR.
@@ -275,17 +253,11 @@ parse_args() {
       --keep) need_value "$1" $#; KEEP="$2"; shift 2 ;;
       --templates) need_value "$1" $#; TEMPLATES="$2"; shift 2 ;;
       --rollback) ROLLBACK=true; shift ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
       --) shift; (($# == 0)) || usage_error "unexpected argument: $1" ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1 (the application is given with --jar or --war)" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1 (the application is given with --jar or --war)"; shift ;;
     esac
   done
-  if [[ -z "${TEMPLATES}" ]]; then
-    TEMPLATES="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/templates"
-  fi
+  TEMPLATES="${TEMPLATES:-${SCRIPT_DIR}/templates}"
 }
 
 #######################################
@@ -349,12 +321,7 @@ validate_options() {
   if [[ ! "${HEAP}" =~ ${HEAP_RE} ]]; then
     add_error "--heap: '${HEAP}' is not a size such as 256m or 2g"
   fi
-  if [[ -n "${CERT_SRC}" && -z "${KEY_SRC}" ]] || [[ -z "${CERT_SRC}" && -n "${KEY_SRC}" ]]; then
-    add_error "--cert and --key go together: give both, or neither for a self-signed certificate"
-  fi
-  if [[ ! -d "${TEMPLATES}" ]]; then
-    add_error "--templates: '${TEMPLATES}' is not a folder (the templates are shipped beside the script)"
-  fi
+  validate_web_options
   local opt
   for opt in ${JAVA_OPTS_EXTRA}; do
     [[ "${opt}" =~ ${JAVA_OPT_RE} ]] \
@@ -538,11 +505,6 @@ load_family() {
     JAVA_PACKAGE="openjdk-${JAVA_VERSION}-jre-headless"
     JAVA_HOME_DIR="/usr/lib/jvm/java-${JAVA_VERSION}-openjdk-${arch}"
     PACKAGES=("${DEBIAN_PACKAGES[@]}" "${JAVA_PACKAGE}")
-    APACHE_SERVICE=apache2
-    APACHE_CONF_DIR=/etc/apache2
-    VHOST_FILE="/etc/apache2/sites-available/tssr-${NAME}.conf"
-    SECURITY_CONF=/etc/apache2/conf-available/tssr-kit-security.conf
-    LOG_DIR=/var/log/apache2
     NOLOGIN=/usr/sbin/nologin
     TOMCAT_SERVICE="${DEBIAN_TOMCAT}"
     TOMCAT_CONF="/etc/${DEBIAN_TOMCAT}"
@@ -554,14 +516,10 @@ load_family() {
     JAVA_PACKAGE="java-${JAVA_VERSION}-openjdk-headless"
     JAVA_HOME_DIR="/usr/lib/jvm/jre-${JAVA_VERSION}-openjdk"
     PACKAGES=("${REDHAT_PACKAGES[@]}" "${JAVA_PACKAGE}")
-    APACHE_SERVICE=httpd
-    APACHE_CONF_DIR=/etc/httpd
-    VHOST_FILE="/etc/httpd/conf.d/tssr-${NAME}.conf"
-    SECURITY_CONF=/etc/httpd/conf.d/tssr-kit-security.conf
-    LOG_DIR=/var/log/httpd
     NOLOGIN=/sbin/nologin
     TOMCAT_SERVICE=""
   fi
+  apache_family
   JAVA_BIN="${JAVA_HOME_DIR}/bin/java"
   APP_DIR="${APPS_ROOT}/${NAME}"
   APP_USER="app-${NAME}"
@@ -1028,20 +986,11 @@ step_prune() {
 step_remember() {
   [[ "${DRY_RUN}" == false ]] || return 0
   [[ "${MODE}" != jar ]] || remember_app_account "${APP_USER}" "${STATE_DIR}/account"
-  local key value
-  for key in domain health context port java; do
-    case "${key}" in
-      domain) value="${DOMAIN}" ;;
-      health) value="${HEALTH_PATH}" ;;
-      context) value="${CONTEXT}" ;;
-      port) value="${PORT}" ;;
-      java) value="${JAVA_VERSION}" ;;
-    esac
-    if [[ ! -f "${STATE_DIR}/${key}" || "$(<"${STATE_DIR}/${key}")" != "${value}" ]]; then
-      printf '%s\n' "${value}" >"${STATE_DIR}/${key}"
-      chmod 0600 -- "${STATE_DIR}/${key}"
-    fi
-  done
+  remember domain "${DOMAIN}"
+  remember health "${HEALTH_PATH}"
+  remember context "${CONTEXT}"
+  remember port "${PORT}"
+  remember java "${JAVA_VERSION}"
 }
 
 #######################################
@@ -1093,13 +1042,8 @@ main() {
     fi
     web_commit
   fi
-  if ((CHANGES == 0)); then
-    info "nothing to change: ${NAME} is up to date"
-    emit_result ok
-  else
-    info "$([[ "${DRY_RUN}" == true ]] && printf 'planned' || printf 'made') ${CHANGES} change(s)"
-    emit_result changed
-  fi
+  ((CHANGES == 0)) || info "$([[ "${DRY_RUN}" == true ]] && printf 'planned' || printf 'made') ${CHANGES} change(s)"
+  finish "nothing to change: ${NAME} is up to date"
 }
 
 main "$@"

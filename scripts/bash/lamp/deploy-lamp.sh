@@ -64,28 +64,23 @@
 # Needs: bash 4.4+, GNU coreutils, findutils and tar, util-linux (flock, logger, setpriv), root; a
 # MariaDB client with --sandbox (10.5.25, 10.6.18, 10.11.8, 11.0.6 or later) to apply a schema.
 
+# -E: the ERR trap also fires inside functions; -e: stop at the first failing command; -u: an unset
+# variable is a bug; pipefail: `sql | …` fails when the client does.
 set -Eeuo pipefail
 export LC_ALL=C
-# Bash 5.2 would read "&" in the replacement of ${var//pattern/replacement} as the match: not here.
-shopt -u patsub_replacement 2>/dev/null || true
-# `render … | put_file …`: the last command of a pipeline runs in this shell, so its count stays.
-shopt -s lastpipe
 
-# The building blocks shared with the other deploy scripts: lib/ beside this script (as uploaded by
-# inv and the role) or ../lib (as in the repository, scripts/bash/lib).
-# (dirname, not ${BASH_SOURCE[0]%/*}: run as `bash deploy.sh`, the path has no slash.)
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" ]] || {
-  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library (common.sh; the web front, the firewall and the database clients it shares with
+# deploy-java.sh and backup.sh): lib/ beside this script (as delivered) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/firewall.sh
+. "${TSSR_LIB}/firewall.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/web.sh
 . "${TSSR_LIB}/web.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/db.sh
+. "${TSSR_LIB}/db.sh"
 
 #######################################
 # Constants
@@ -163,10 +158,6 @@ DOCROOT_SUB=""           # "public" or "" (the release folder itself)
 #######################################
 # Narration and errors
 #######################################
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 on_interrupt() {
   trap - INT TERM
   undo_unchecked_switch
@@ -221,21 +212,10 @@ undo_settings() {
 # Arguments: status (ok|changed|failed), error message (optional)
 #######################################
 emit_result() {
-  local status="$1" error="${2:-}" url=""
-  [[ -n "${DOMAIN}" ]] && url="https://${DOMAIN}/"
-  printf '{"script": "%s", "status": "%s", "changed": %d, "dry_run": %s, "name": %s, "domain": %s, ' \
-    "${SCRIPT_NAME}" "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${NAME}")" \
-    "$(json_or_null "${DOMAIN}")"
-  printf '"url": %s, "release": %s, "previous": %s, "rolled_back": %s, "os_family": %s' \
-    "$(json_or_null "${url}")" "$(json_or_null "${RELEASE}")" "$(json_or_null "${PREVIOUS}")" \
-    "${ROLLED_BACK}" "$(json_or_null "${OS_FAMILY}")"
-  if [[ -n "${FAILED_RELEASE}" ]]; then
-    printf ', "failed_release": %s' "$(json_quote "${FAILED_RELEASE}")"
-  fi
-  if [[ -n "${error}" ]]; then
-    printf ', "error": %s' "$(json_quote "${error}")"
-  fi
-  printf '}\n'
+  local status="$1" error="${2:-}"
+  result_line "${status}" name opt "${NAME}" domain opt "${DOMAIN}" url opt "${DOMAIN:+https://${DOMAIN}/}" \
+    release opt "${RELEASE}" previous opt "${PREVIOUS}" rolled_back bool "${ROLLED_BACK}" \
+    os_family opt "${OS_FAMILY}" failed_release some "${FAILED_RELEASE}" error some "${error}"
 }
 
 parse_args() {
@@ -252,17 +232,11 @@ parse_args() {
       --data-dir) need_value "$1" $#; DATA_DIRS+=("$2"); shift 2 ;;
       --templates) need_value "$1" $#; TEMPLATES="$2"; shift 2 ;;
       --rollback) ROLLBACK=true; shift ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
       --) shift; (($# == 0)) || usage_error "unexpected argument: $1" ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1 (the app is given with --app)" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1 (the app is given with --app)"; shift ;;
     esac
   done
-  if [[ -z "${TEMPLATES}" ]]; then
-    TEMPLATES="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/templates"
-  fi
+  TEMPLATES="${TEMPLATES:-${SCRIPT_DIR}/templates}"
 }
 
 validate_name() {
@@ -317,12 +291,7 @@ validate_options() {
       fi
     done
   done
-  if [[ -n "${CERT_SRC}" && -z "${KEY_SRC}" ]] || [[ -z "${CERT_SRC}" && -n "${KEY_SRC}" ]]; then
-    add_error "--cert and --key go together: give both, or neither for a self-signed certificate"
-  fi
-  if [[ ! -d "${TEMPLATES}" ]]; then
-    add_error "--templates: '${TEMPLATES}' is not a folder (the templates are shipped beside the script)"
-  fi
+  validate_web_options
   if [[ "${ROLLBACK}" == true ]]; then
     [[ -z "${SCHEMA}" ]] || add_error "--schema: a rollback applies no schema"
   elif [[ -z "${APP_SRC}" ]]; then
@@ -711,11 +680,6 @@ validate_shared_folders() {
 load_family() {
   if [[ "${OS_FAMILY}" == debian ]]; then
     PACKAGES=("${DEBIAN_PACKAGES[@]}")
-    APACHE_SERVICE=apache2
-    APACHE_CONF_DIR=/etc/apache2
-    VHOST_FILE="/etc/apache2/sites-available/tssr-${NAME}.conf"
-    SECURITY_CONF=/etc/apache2/conf-available/tssr-kit-security.conf
-    LOG_DIR=/var/log/apache2
     WEB_USER=www-data
     WEB_GROUP=www-data
     DB_CONF=/etc/mysql/mariadb.conf.d/99-tssr-kit.cnf
@@ -731,11 +695,6 @@ load_family() {
     PHP_INI="/etc/php/${version}/fpm/conf.d/99-tssr-kit.ini"
   else
     PACKAGES=("${REDHAT_PACKAGES[@]}")
-    APACHE_SERVICE=httpd
-    APACHE_CONF_DIR=/etc/httpd
-    VHOST_FILE="/etc/httpd/conf.d/tssr-${NAME}.conf"
-    SECURITY_CONF=/etc/httpd/conf.d/tssr-kit-security.conf
-    LOG_DIR=/var/log/httpd
     WEB_USER=apache
     WEB_GROUP=apache
     DB_CONF=/etc/my.cnf.d/99-tssr-kit.cnf
@@ -748,6 +707,7 @@ load_family() {
     FPM_POOL="/etc/php-fpm.d/${NAME}.conf"
     PHP_INI=/etc/php.d/99-tssr-kit.ini
   fi
+  apache_family
   APP_DIR="${APPS_ROOT}/${NAME}"
   DB_CONFIG="${CONFIG_ROOT}/${NAME}/database.ini"
   STATE_DIR="${STATE_ROOT}/${NAME}"
@@ -799,14 +759,10 @@ render_vhost() {
 # doubled), sql_db_pattern (a database name in GRANT, where _ and % are wildcards: escaped). What is
 # read back from the server comes as hexadecimal (HEX()), so no name can forge a row.
 #######################################
-mariadb_client() {
-  if command -v mariadb >/dev/null; then mariadb "$@"; else mysql "$@"; fi
-}
-
-# Root's SQL through the unix socket; statements on stdin, tab-separated rows on stdout.
+# Root's SQL through the unix socket (lib/db.sh); statements on stdin, tab-separated rows on stdout.
+# shellcheck disable=SC2119  # mysql_root's arguments are extra client options: none here
 sql() {
-  { printf '%s\n' "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION';"; cat; } \
-    | mariadb_client --protocol=socket --user=root --batch --skip-column-names
+  { printf '%s\n' "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION';"; cat; } | mysql_root
 }
 
 # Does MariaDB answer root through its socket?
@@ -835,12 +791,6 @@ sql_db_pattern() {
 
 sql_account() {
   printf '%s@%s' "$(sql_quote "$1")" "$(sql_quote "$2")"
-}
-
-# Hexadecimal from HEX() back to the value. Returns 1 on anything else.
-from_hex() {
-  [[ "$1" =~ ^([0-9A-Fa-f]{2})*$ ]] || return 1
-  printf '%b' "$(printf '%s' "$1" | sed 's/../\\x&/g')"
 }
 
 # MariaDB's mysql_native_password hash: '*' and the upper-case hex SHA-1 of the binary SHA-1.
@@ -901,7 +851,7 @@ SQL
 )"
   while IFS=$'\t' read -r kind hex; do
     [[ -n "${kind}" ]] || continue
-    value="$(from_hex "${hex}")" || value="?"
+    from_hex "${hex}" value || value="?"
     if ! db_record_has "${kind} ${value}"; then
       add_error "--name: the MariaDB ${kind} '${value}' exists on this server and was not created by deploy-lamp.sh for this application: choose another name (the kit never takes over a database or an account it did not make)"
     fi
@@ -954,7 +904,7 @@ secure_mariadb() {
   local kind hex value test_grants=false
   while IFS=$'\t' read -r kind hex; do
     [[ -n "${kind}" ]] || continue
-    value="$(from_hex "${hex}")" || continue
+    from_hex "${hex}" value || continue
     case "${kind}" in
       anonymous)
         changed "MariaDB: drop the anonymous user ''@'${value}'"
@@ -1080,7 +1030,7 @@ lock_migrate_account() {
 
 step_schema() {
   [[ -n "${SCHEMA}" ]] || return 0
-  local sum client help defaults="${TMP_DIR}/migrate.cnf"
+  local sum client defaults="${TMP_DIR}/migrate.cnf"
   sum="$(sha256sum <"${SCHEMA}" | cut -d' ' -f1)"
   if [[ -f "${STATE_DIR}/schema-applied" ]] && grep -q "^${sum} " "${STATE_DIR}/schema-applied"; then
     info "schema $(basename -- "${SCHEMA}") already applied (sha256 ${sum:0:12})"
@@ -1089,8 +1039,7 @@ step_schema() {
   changed "apply the schema $(basename -- "${SCHEMA}") to the database ${NAME}, as ${MIGRATE_USER} (nothing beyond ${NAME}.*)"
   [[ "${DRY_RUN}" == false ]] || return 0
   client="$(command -v mariadb || command -v mysql)"
-  help="$("${client}" --help 2>/dev/null || true)"
-  if [[ "${help}" != *"--sandbox"* ]]; then
+  if ! mysql_sandbox; then
     die 1 "the MariaDB client here ($("${client}" --version 2>/dev/null | head -n 1)) has no --sandbox mode (MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 and later): a schema could run shell commands with it, so it is not applied; update mariadb-client"
   fi
   ensure_account "${MIGRATE_USER}" migrate-user migrate-password "ALL PRIVILEGES" \
@@ -1283,15 +1232,8 @@ step_prune() {
 step_remember() {
   [[ "${DRY_RUN}" == false ]] || return 0
   remember_app_account "${APP_USER}" "${STATE_DIR}/account"
-  local key value
-  for key in domain health; do
-    value="${DOMAIN}"
-    [[ "${key}" == domain ]] || value="${HEALTH_PATH}"
-    if [[ ! -f "${STATE_DIR}/${key}" || "$(<"${STATE_DIR}/${key}")" != "${value}" ]]; then
-      printf '%s\n' "${value}" >"${STATE_DIR}/${key}"
-      chmod 0600 -- "${STATE_DIR}/${key}"
-    fi
-  done
+  remember domain "${DOMAIN}"
+  remember health "${HEALTH_PATH}"
 }
 
 #######################################
@@ -1340,13 +1282,8 @@ main() {
     fi
     web_commit
   fi
-  if ((CHANGES == 0)); then
-    info "nothing to change: ${NAME} is up to date"
-    emit_result ok
-  else
-    info "$([[ "${DRY_RUN}" == true ]] && printf 'planned' || printf 'made') ${CHANGES} change(s)"
-    emit_result changed
-  fi
+  ((CHANGES == 0)) || info "$([[ "${DRY_RUN}" == true ]] && printf 'planned' || printf 'made') ${CHANGES} change(s)"
+  finish "nothing to change: ${NAME} is up to date"
 }
 
 main "$@"

@@ -1,29 +1,43 @@
 # shellcheck shell=bash
 #
-# common.sh - building blocks shared by the Bash scripts of tssr-kit (deploy-lamp.sh, deploy-java.sh,
-# backup.sh, restore.sh, setup-snmp.sh, setup-logging.sh): narration, dry run, result line helpers
-# (json_quote: THE JSON string escaper of every Bash script), validation, OS family, lock, templates,
-# idempotent files, folders, services and packages, and the SSH ports a firewall must keep open.
+# common.sh - the building blocks every Bash script of tssr-kit sources (lib/ travels beside each of
+# them, scripts/bundles.yml): narration, dry run, errors, the JSON result line (result_line, and
+# json_quote: THE JSON string escaper of the kit's Bash), validation, OS family, lock, templates,
+# idempotent files, folders, services and packages (by family), secret files, names as data.
 #
 # Sourced, never run. The script that sources it defines, before calling anything here:
 #   SCRIPT_NAME  LOCK_FILE  SYSLOG_TAG   constants
 #   NAME DRY_RUN QUIET CHANGES ERRORS TMP_DIR TEMPLATES OS_FAMILY PACKAGES
-#   emit_result STATUS [ERROR]   prints the script's JSON result line
-# and may set TEMPLATE_DIRS (where render looks, in order; default: TEMPLATES, then this folder's
-# templates/). A library sourced after this one may add functions to LIB_CHECKS: report_errors runs
-# them first, so that what the library will need is validated before the first change (web.sh: the
-# SSH ports its firewall keeps open).
+#   emit_result STATUS [ERROR]   prints the script's result line (with result_line, below)
+# and may set:
+#   TEMPLATE_DIRS     where render looks, in order (default: TEMPLATES, then this folder's templates/)
+#   RESULT_SCRIPT     the "script" of its result line, when it is not SCRIPT_NAME ("backup.sh")
+#   LOG_PREFIX        put before "error:" and "warning:" ("provision-users: ")
+#   SHOW_COMMANDS     true: run shows each command it would run in a dry run
+#   FAIL_CODE         what a command failing under set -e exits with (default 1)
+#   DEBIAN_PACKAGE REDHAT_PACKAGE   the family's package of each tool, for package_of
+# A library sourced after this one may add functions to LIB_CHECKS: report_errors runs them first, so
+# that what the library will need is validated before the first change (firewall.sh: the SSH ports).
 #
 # lastpipe: in `producer | put_file …` the LAST command of the pipeline runs in this shell, not in a
 # subshell, so that put_file's refusal (an empty content: the producer died) stops the whole run
 # instead of being lost in a subshell (or hidden by `|| true`), and its count of changes stays.
 shopt -s lastpipe
+# Bash 5.2 reads "&" in the replacement of ${var//pattern/replacement} as the match: a value holding
+# one (a template value, a name) would be mangled. Off, as in every Bash before 5.2.
+shopt -u patsub_replacement 2>/dev/null || true
 
 readonly OS_RELEASE_FILE=/etc/os-release
 readonly LABEL_RE='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+# A path that reaches a unit file, a config file, ssh or rsync: absolute, of these characters only.
+readonly PLAIN_PATH_RE='^/[A-Za-z0-9._/@+-]*$'
 readonly APT_LISTS_MAX_AGE=86400       # seconds: older package lists are refreshed before installing
 TSSR_LIB_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 readonly TSSR_LIB_DIR
+# The folder of the script that sources this file: its templates/, the files delivered beside it.
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[1]:-.}")" && pwd)"
+readonly SCRIPT_DIR
+RUNNING=()                # the command run() runs, named by on_error when it fails
 
 #######################################
 # Narration and errors
@@ -33,7 +47,12 @@ info() {
 }
 
 warn() {
-  printf 'warning: %s\n' "$*" >&2
+  printf '%swarning: %s\n' "${LOG_PREFIX:-}" "$*" >&2
+}
+
+# The help: the header comment of the script, from its purpose line to the end of that block.
+usage() {
+  sed -n '3,/^$/{/^#/{s/^# \{0,1\}//;p}}' "$0"
 }
 
 #######################################
@@ -43,17 +62,21 @@ warn() {
 die() {
   local code="$1"
   shift
-  printf 'error: %s\n' "$*" >&2
+  printf '%serror: %s\n' "${LOG_PREFIX:-}" "$*" >&2
   # In a $(...) the result line would land in a variable: the caller's own failure reports it.
   ((BASH_SUBSHELL == 0)) || exit "${code}"
   emit_result failed "$*"
   exit "${code}"
 }
 
+# The ERR trap: trap 'on_error "${LINENO}" "${BASH_COMMAND}"' ERR. A command that run() ran is named
+# as it was run, not as run's own "$@".
 on_error() {
   local code=$? line="$1" command="$2"
   trap - ERR
-  die 1 "line ${line}: '${command}' failed (exit ${code})"
+  # shellcheck disable=SC2016  # the text bash gives for run's own line, compared as it is
+  [[ "${command}" != '"$@"' || ${#RUNNING[@]} -eq 0 ]] || command="$(command_text "${RUNNING[@]}")"
+  die "${FAIL_CODE:-1}" "line ${line}: '${command}' failed (exit ${code})"
 }
 
 #######################################
@@ -71,19 +94,43 @@ changed() {
 }
 
 #######################################
-# Run a command that changes the system, unless this is a dry run.
+# Run a command that changes the system, unless this is a dry run (then, with SHOW_COMMANDS=true and
+# without --quiet, show it).
 #######################################
 run() {
   if [[ "${DRY_RUN}" == true ]]; then
+    if [[ "${SHOW_COMMANDS:-false}" == true && "${QUIET}" != true ]]; then
+      printf '  would run: %s\n' "$(command_text "$@")" >&2
+    fi
     return 0
   fi
+  RUNNING=("$@")
   "$@"
 }
 
+# A command as one would type it: words quoted only when they need it.
+command_text() {
+  local word out=""
+  for word in "$@"; do
+    if [[ -n "${word}" && "${word}" != *[!A-Za-z0-9_./:=,+@%^-]* ]]; then
+      out+=" ${word}"
+    else
+      out+=" '${word//\'/\'\\\'\'}'"
+    fi
+  done
+  printf '%s' "${out# }"
+}
+
+# A failure, to syslog (priority user.err), unless this is a dry run. Arguments: the message
+syslog_failure() {
+  [[ "${DRY_RUN}" == true ]] || logger -p user.err -t "${SYSLOG_TAG}" -- "$*" 2>/dev/null || true
+}
+
 #######################################
-# JSON strings. Every Bash script of the kit builds its result line with json_quote (and json_or_null,
-# json_array): a value that came from a server, a file or a user (an error message quoting a name, a
-# path, a host name) may hold any byte, and must neither break the line nor reach a terminal raw.
+# JSON. Every Bash script of the kit prints its result line with result_line (below), which quotes
+# every value with json_quote: a value that came from a server, a file or a user (an error message
+# quoting a name, a path, a host name) may hold any byte, and must neither break the line nor reach a
+# terminal raw.
 #   - \ and " are escaped; every control character, U+0001..U+001F and DEL, becomes \n, \t, \r, \b,
 #     \f or \u00XX (NUL cannot be in a Bash string at all: a value that had one lost it before it got
 #     here);
@@ -132,39 +179,49 @@ readonly JSON_HIGH_GLOB=$'*[\x80-\xff]*'
 readonly JSON_VALID_RUN=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])+'
 
 #######################################
-# Arguments: any string
-# Outputs: it as a JSON string literal, quotes included (see above)
+# Arguments: the name of the variable to set, any string
+# Sets that variable to the string as a JSON string literal, quotes included (no subshell: the
+# variable names of this function start with __jq_, so that any other name can be set)
 #######################################
-json_quote() {
+json_quote_to() {
+  local -n __jq_out="$1"
   local LC_ALL=C          # bytes, whatever the caller's locale
-  local s="$1" out="" i
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
+  local __jq_s="$2" __jq_valid="" __jq_i
+  __jq_s="${__jq_s//\\/\\\\}"
+  __jq_s="${__jq_s//\"/\\\"}"
   # shellcheck disable=SC2053  # the right-hand sides are patterns on purpose
-  if [[ "${s}" == ${JSON_CONTROL_GLOB} ]]; then
-    for i in "${!JSON_CONTROL_CHARS[@]}"; do
-      s="${s//"${JSON_CONTROL_CHARS[i]}"/"${JSON_CONTROL_ESCAPES[i]}"}"
+  if [[ "${__jq_s}" == ${JSON_CONTROL_GLOB} ]]; then
+    for __jq_i in "${!JSON_CONTROL_CHARS[@]}"; do
+      __jq_s="${__jq_s//"${JSON_CONTROL_CHARS[__jq_i]}"/"${JSON_CONTROL_ESCAPES[__jq_i]}"}"
     done
   fi
   # shellcheck disable=SC2053
-  if [[ "${s}" == ${JSON_HIGH_GLOB} ]]; then
-    while [[ -n "${s}" ]]; do
-      if [[ "${s}" =~ ${JSON_VALID_RUN} ]]; then
-        out+="${BASH_REMATCH[0]}"
-        s="${s:${#BASH_REMATCH[0]}}"
+  if [[ "${__jq_s}" == ${JSON_HIGH_GLOB} ]]; then
+    while [[ -n "${__jq_s}" ]]; do
+      if [[ "${__jq_s}" =~ ${JSON_VALID_RUN} ]]; then
+        __jq_valid+="${BASH_REMATCH[0]}"
+        __jq_s="${__jq_s:${#BASH_REMATCH[0]}}"
       else
-        out+='\ufffd'
-        s="${s:1}"
+        __jq_valid+='\ufffd'
+        __jq_s="${__jq_s:1}"
       fi
     done
-    s="${out}"
-    if [[ "${s}" == *$'\xc2'* ]]; then
-      for i in "${!JSON_C1_CHARS[@]}"; do
-        s="${s//"${JSON_C1_CHARS[i]}"/"${JSON_C1_ESCAPES[i]}"}"
+    __jq_s="${__jq_valid}"
+    if [[ "${__jq_s}" == *$'\xc2'* ]]; then
+      for __jq_i in "${!JSON_C1_CHARS[@]}"; do
+        __jq_s="${__jq_s//"${JSON_C1_CHARS[__jq_i]}"/"${JSON_C1_ESCAPES[__jq_i]}"}"
       done
     fi
   fi
-  printf '"%s"' "${s}"
+  # shellcheck disable=SC2034  # a nameref: this sets the caller's variable
+  __jq_out="\"${__jq_s}\""
+}
+
+# Arguments: any string. Outputs: it as a JSON string literal (json_quote_to's).
+json_quote() {
+  local quoted
+  json_quote_to quoted "$1"
+  printf '%s' "${quoted}"
 }
 
 json_or_null() {
@@ -178,20 +235,168 @@ json_number() {
 
 # A JSON array of strings: json_array a b → ["a", "b"]
 json_array() {
-  local item sep=""
-  printf '['
+  local item quoted out="" sep=""
   for item in "$@"; do
-    printf '%s%s' "${sep}" "$(json_quote "${item}")"
+    json_quote_to quoted "${item}"
+    out+="${sep}${quoted}"
     sep=", "
   done
-  printf ']'
+  printf '[%s]' "${out}"
+}
+
+# A JSON array of values that json_object (or another json_ function) printed: json_items A B → [A, B]
+json_items() {
+  local item out="" sep=""
+  for item in "$@"; do
+    out+="${sep}${item}"
+    sep=", "
+  done
+  printf '[%s]' "${out}"
+}
+
+#######################################
+# A JSON object, its members given as KEY TYPE VALUE triples, in order. TYPE says how VALUE is written:
+#   str    a string (always)               opt    a string, or null when VALUE is empty
+#   some   a string, the member left out when VALUE is empty
+#   int    a whole number, or null when VALUE is not one
+#   bool   true or false (anything else: null)
+#   list   VALUE names a Bash array: a JSON array of its elements, as strings
+#   json   VALUE is JSON that json_object, json_array or json_items printed (anything else is
+#          written as a string)
+# Every string goes through json_quote_to: no value can break the line or reach a terminal raw, and
+# nothing here stops the run (a bug in a call writes null and a warning: die would call emit_result).
+# Arguments: KEY TYPE VALUE...
+# Outputs: {"KEY": VALUE, ...}
+#######################################
+json_object() {
+  local members
+  json_members_to members "$@"
+  printf '{%s}' "${members}"
+}
+
+# The members of json_object, into the variable named $1 (its locals start with __jm_).
+json_members_to() {
+  local -n __jm_out="$1"
+  shift
+  local __jm_key __jm_type __jm_value __jm_text __jm_name __jm_sep=""
+  __jm_out=""
+  while (($# >= 3)); do
+    __jm_key="$1" __jm_type="$2" __jm_value="$3"
+    shift 3
+    case "${__jm_type}" in
+      str) json_quote_to __jm_text "${__jm_value}" ;;
+      opt | some)
+        if [[ -n "${__jm_value}" ]]; then
+          json_quote_to __jm_text "${__jm_value}"
+        elif [[ "${__jm_type}" == some ]]; then
+          continue
+        else
+          __jm_text=null
+        fi
+        ;;
+      int)
+        __jm_text=null
+        [[ ! "${__jm_value}" =~ ^-?(0|[1-9][0-9]{0,17})$ ]] || __jm_text="${__jm_value}"
+        ;;
+      bool)
+        __jm_text=null
+        [[ "${__jm_value}" != true && "${__jm_value}" != false ]] || __jm_text="${__jm_value}"
+        ;;
+      list)
+        if [[ "${__jm_value}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && declare -p "${__jm_value}" >/dev/null 2>&1; then
+          __jm_text="$(json_array_of "${__jm_value}")"
+        else
+          warn "json_object: ${__jm_key}: no array ${__jm_value} (a bug in ${SCRIPT_NAME})"
+          __jm_text=null
+        fi
+        ;;
+      json)
+        # shellcheck disable=SC2053  # a pattern on purpose
+        if [[ "${__jm_value}" =~ ^(\[.*\]|\{.*\})$ && "${__jm_value}" != ${JSON_CONTROL_GLOB} ]]; then
+          __jm_text="${__jm_value}"
+        else
+          json_quote_to __jm_text "${__jm_value}"
+        fi
+        ;;
+      *)
+        warn "json_object: ${__jm_key}: unknown type '${__jm_type}' (a bug in ${SCRIPT_NAME})"
+        __jm_text=null
+        ;;
+    esac
+    json_quote_to __jm_name "${__jm_key}"
+    __jm_out+="${__jm_sep}${__jm_name}: ${__jm_text}"
+    __jm_sep=", "
+  done
+  (($# == 0)) || warn "json_object: '$1' has no type and value (a bug in ${SCRIPT_NAME})"
+}
+
+# json_array of the elements of the array named $1.
+json_array_of() {
+  local -n __ja_items="$1"
+  json_array "${__ja_items[@]}"
+}
+
+#######################################
+# THE result line: one JSON object, the last line of stdout (docs/reference/script-contract.md).
+#   {"script": RESULT_SCRIPT, "status": STATUS, "changed": CHANGES, "dry_run": DRY_RUN, MEMBERS...}
+# A script's emit_result calls it once, with its own members last (json_object's triples; its error as
+# `error some "${error}"`: present only when there is one).
+# Arguments: status (ok|changed|failed), KEY TYPE VALUE...
+#######################################
+result_line() {
+  local status="$1" line
+  shift
+  [[ "${status}" == ok || "${status}" == changed ]] || status=failed
+  line="$(json_object script str "${RESULT_SCRIPT:-${SCRIPT_NAME}}" status str "${status}" \
+    changed int "${CHANGES}" dry_run bool "${DRY_RUN}" "$@")"
+  printf '%s\n' "${line}"
+}
+
+#######################################
+# The end of a run: its result line, ok when nothing changed (with a word saying so), else changed.
+# Arguments: what to say when nothing changed
+#######################################
+finish() {
+  if ((CHANGES == 0)); then
+    info "$1"
+    emit_result ok
+  else
+    emit_result changed
+  fi
 }
 
 #######################################
 # Command line
 #######################################
+# The options every script takes, the last case of its parse_args: -n/--dry-run, -q/--quiet,
+# -h/--help; any other word starting with - is an unknown option (exit 2).
+# Arguments: the word. Returns: 1 when it is not an option (an argument the script did not expect)
+common_option() {
+  case "$1" in
+    -n | --dry-run) DRY_RUN=true ;;
+    -q | --quiet) QUIET=true ;;
+    -h | --help) usage; exit 0 ;;
+    -*) usage_error "unknown option: $1" ;;
+    *) return 1 ;;
+  esac
+}
+
+# A file of scripts/ that scripts/bundles.yml delivers beside this script: there, or in its place in
+# the repository (scripts/bash/X/ → scripts/python/...). Arguments: its path under scripts/
+# Outputs: the file found (nothing when there is none); returns 1 then
+bundled_file() {
+  local candidate
+  for candidate in "${SCRIPT_DIR}/${1##*/}" "${SCRIPT_DIR}/../../$1"; do
+    if [[ -f "${candidate}" ]]; then
+      printf '%s' "${candidate}"
+      return 0
+    fi
+  done
+  return 1
+}
+
 usage_error() {
-  printf 'error: %s\n' "$1" >&2
+  printf '%serror: %s\n' "${LOG_PREFIX:-}" "$1" >&2
   printf 'Try: %s --help\n' "$0" >&2
   emit_result failed "$1"
   exit 2
@@ -223,6 +428,50 @@ report_errors() {
   printf '%d problem(s) found: nothing was changed.\n' "${#ERRORS[@]}" >&2
   emit_result failed "${ERRORS[0]}"
   exit 2
+}
+
+#######################################
+# A secret (a passphrase, a private key, credentials): a regular file of root's that nobody else may
+# read, given by its absolute path, not empty. The file is never read here.
+# Arguments: the option, the path, and "plain" when the path also reaches a unit file, ssh or rsync
+#            (then only letters, digits and ._/@+- are accepted: PLAIN_PATH_RE)
+# Returns: 1 when it is not (the error is added)
+#######################################
+validate_secret_file() {
+  local option="$1" file="$2" plain="${3:-}" owner_mode
+  # (shown: a path with a control character reaches the terminal escaped)
+  if [[ "${plain}" == plain && ! "${file}" =~ ${PLAIN_PATH_RE} ]]; then
+    add_error "${option}: '$(shown "${file}")' must be an absolute path (letters, digits and ._/@+-)"
+  elif [[ "${file}" != /* ]]; then
+    add_error "${option}: '$(shown "${file}")' must be an absolute path"
+  elif [[ ! -f "${file}" || -L "${file}" ]]; then
+    add_error "${option}: '$(shown "${file}")' is not a regular file"
+  elif [[ ! -s "${file}" ]]; then
+    add_error "${option}: '$(shown "${file}")' is empty"
+  else
+    owner_mode="$(stat -c '%u %a' -- "${file}")"
+    if [[ "${owner_mode}" == "0 400" || "${owner_mode}" == "0 600" ]]; then
+      return 0
+    fi
+    add_error "${option}: '$(shown "${file}")' must belong to root with mode 0400 or 0600 (it is uid ${owner_mode% *}, mode ${owner_mode#* }): chown root: $(shown "${file}"); chmod 0600 $(shown "${file}")"
+  fi
+  return 1
+}
+
+# A file only root can change (a known_hosts file): root's, not writable by group or others, given by
+# its absolute path (PLAIN_PATH_RE). Arguments: the option, the path
+validate_root_file() {
+  local option="$1" file="$2" owner_mode
+  if [[ ! "${file}" =~ ${PLAIN_PATH_RE} ]]; then
+    add_error "${option}: '$(shown "${file}")' must be an absolute path (letters, digits and ._/@+-)"
+  elif [[ ! -f "${file}" || -L "${file}" ]]; then
+    add_error "${option}: '$(shown "${file}")' is not a regular file"
+  else
+    owner_mode="$(stat -c '%u %a' -- "${file}")"
+    if [[ "${owner_mode% *}" != 0 ]] || (((8#${owner_mode#* } & 8#022) != 0)); then
+      add_error "${option}: '$(shown "${file}")' must belong to root and be writable by root only (it is uid ${owner_mode% *}, mode ${owner_mode#* })"
+    fi
+  fi
 }
 
 # The app name from its path: base name without archive suffix and trailing version, lower case;
@@ -286,16 +535,25 @@ require_root() {
   ((EUID == 0)) || usage_error "must run as root (sudo), the dry run included: it reads root-only state"
 }
 
+# A value of os-release, its quotes removed. The KEY=value lines are read, the file is never sourced:
+# no code of it runs here. Arguments: the key
+os_release_value() {
+  local key value
+  while IFS='=' read -r key value || [[ -n "${key}" ]]; do
+    [[ "${key}" == "$1" ]] || continue
+    value="${value#[\"\']}"
+    printf '%s' "${value%[\"\']}"
+    return 0
+  done <"${OS_RELEASE_FILE}"
+}
+
 # OS_FAMILY (debian or redhat) and OS_VERSION (the major release, e.g. 12 or 9) from os-release.
 detect_os_family() {
   [[ -r "${OS_RELEASE_FILE}" ]] || usage_error "${OS_RELEASE_FILE} is missing: cannot tell the OS family"
   local id id_like
-  # shellcheck source=/dev/null  # os-release is the system's, read in a subshell
-  id="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID:-}")"
-  # shellcheck source=/dev/null
-  id_like="$(. "${OS_RELEASE_FILE}" && printf '%s' "${ID_LIKE:-}")"
-  # shellcheck source=/dev/null
-  OS_VERSION="$(. "${OS_RELEASE_FILE}" && printf '%s' "${VERSION_ID:-}")"
+  id="$(os_release_value ID)"
+  id_like="$(os_release_value ID_LIKE)"
+  OS_VERSION="$(os_release_value VERSION_ID)"
   OS_VERSION="${OS_VERSION%%.*}"
   case " ${id} ${id_like} " in
     *" debian "* | *" ubuntu "*) OS_FAMILY=debian ;;
@@ -322,7 +580,7 @@ take_lock() {
   ensure_lock_dir
   exec 9>>"${LOCK_FILE}"
   if ! flock -n 9; then
-    printf 'error: another %s run holds %s\n' "${SCRIPT_NAME}" "${LOCK_FILE}" >&2
+    printf '%serror: another %s run holds %s\n' "${LOG_PREFIX:-}" "${SCRIPT_NAME}" "${LOCK_FILE}" >&2
     emit_result failed "another run holds the lock"
     exit 3
   fi
@@ -503,132 +761,15 @@ install_packages() {
   fi
 }
 
-#######################################
-# The SSH ports a firewall must keep open, so that a run never locks the operator out:
-#   - every `port` line and the port of every `listenaddress` line of `sshd -T` (sshd's effective
-#     configuration: `ListenAddress 0.0.0.0:2222`, `[::]:2200`, an address without a port takes each
-#     Port). If `sshd -T` fails (sshd missing, a broken sshd_config), nobody can tell which ports SSH
-#     uses: the caller must stop with nothing changed, never fall back to 22;
-#   - the server port of the SSH connection this run came through ($SSH_CONNECTION's 4th field). sudo
-#     drops SSH_CONNECTION from the environment (it is not in env_keep), as do Ansible's become and
-#     the kit's runner (`sudo -n -- bash script`): it is then read from the environment of the
-#     closest ancestor process that has it (sudo's own environment is its caller's);
-#   - the ports the running sshd listens on (`ss`): an sshd_config edited but not yet reloaded may no
-#     longer name the port an operator is logged in through. (Not its established connections: those
-#     include the ones sshd opens for port forwarding, from ephemeral ports.)
-# Sets SSH_KEEP_PORTS (comma-separated, sorted) and returns 0; or sets SSH_PORTS_ERROR and returns 1.
-# Computed once per run.
-#######################################
-SSH_KEEP_PORTS=""
-SSH_PORTS_ERROR=""
-
-# A TCP port number (1 to 65535, no leading zero)?
-is_tcp_port() {
-  [[ "$1" =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535))
-}
-
-# Sets SSH_CONFIG_PORTS to the ports of `sshd -T`. Returns: 1 when sshd -T fails (SSH_PORTS_ERROR set).
-SSH_CONFIG_PORTS=()
-# shellcheck disable=SC2034  # SSH_PORTS_ERROR is read by the sourcing script (the error it reports)
-sshd_config_ports() {
-  local sshd out key value port
-  SSH_CONFIG_PORTS=()
-  sshd="$(command -v sshd 2>/dev/null || true)"
-  [[ -n "${sshd}" || ! -x /usr/sbin/sshd ]] || sshd=/usr/sbin/sshd
-  if [[ -z "${sshd}" ]]; then
-    SSH_PORTS_ERROR="sshd is not installed here (no sshd in PATH nor /usr/sbin): cannot tell which ports SSH logins use"
-    return 1
-  fi
-  if ! out="$("${sshd}" -T 2>&1)"; then
-    SSH_PORTS_ERROR="\`sshd -T\` failed, so the ports SSH listens on are unknown (fix sshd's configuration first, \`sshd -t\` shows what is wrong): $(printf '%s' "${out}" | tail -n 2 | tr '\n' ' ')"
-    return 1
-  fi
-  while read -r key value _; do
-    case "${key}" in
-      port) port="${value}" ;;
-      listenaddress) port="${value##*:}" ;;
-      *) continue ;;
-    esac
-    if ! is_tcp_port "${port}"; then
-      SSH_PORTS_ERROR="\`sshd -T\` printed '${key} ${value}': not a port this script understands"
-      return 1
-    fi
-    SSH_CONFIG_PORTS+=("${port}")
-  done <<<"${out}"
-  if ((${#SSH_CONFIG_PORTS[@]} == 0)); then
-    SSH_PORTS_ERROR="\`sshd -T\` printed no port and no listenaddress line"
-    return 1
+# The family's package of a tool: DEBIAN_PACKAGE[TOOL] or REDHAT_PACKAGE[TOOL] (tables the script, or
+# a library such as sets.sh, declares). Arguments: the tool
+package_of() {
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    printf '%s' "${DEBIAN_PACKAGE[$1]}"
+  else
+    printf '%s' "${REDHAT_PACKAGE[$1]}"
   fi
 }
-
-# Outputs: the server port of $SSH_CONNECTION, or of the closest ancestor's (nothing when there is none).
-ssh_connection_port() {
-  local connection="${SSH_CONNECTION:-}" pid="${BASHPID}" stat ppid depth
-  for ((depth = 0; depth < 64; depth++)); do
-    [[ -z "${connection}" ]] || break
-    stat="$(cat -- "/proc/${pid}/stat" 2>/dev/null)" || break
-    stat="${stat##*) }"                     # after the command name, which may hold spaces
-    read -r _ ppid _ <<<"${stat}" || break
-    if [[ ! "${ppid}" =~ ^[0-9]+$ ]] || ((ppid <= 1)); then
-      break
-    fi
-    pid="${ppid}"
-    connection="$({ tr '\0' '\n' <"/proc/${pid}/environ"; } 2>/dev/null \
-      | sed -n 's/^SSH_CONNECTION=//p' | head -n 1 || true)"
-  done
-  local fields
-  read -r -a fields <<<"${connection}"
-  if ((${#fields[@]} == 4)) && is_tcp_port "${fields[3]}"; then
-    printf '%s\n' "${fields[3]}"
-  fi
-}
-
-# Outputs: the TCP ports the running sshd listens on, one per line.
-sshd_listening_ports() {
-  command -v ss >/dev/null 2>&1 || return 0
-  ss -Htlnp 2>/dev/null | awk '$1 == "LISTEN" && /users:\(\("sshd"/ { n = split($4, a, ":"); print a[n] }' || true
-}
-
-ssh_keep_ports() {
-  [[ -z "${SSH_KEEP_PORTS}" ]] || return 0
-  local session
-  sshd_config_ports || return 1
-  session="$(ssh_connection_port; sshd_listening_ports)"
-  SSH_KEEP_PORTS="$(printf '%s\n' "${SSH_CONFIG_PORTS[@]}" "${session}" | grep -E '^[0-9]+$' | sort -un \
-    | paste -sd, -)"
-}
-
-#######################################
-# What the kit added to firewalld, so that it only ever removes that (never a service, port or rule
-# of the administrator's): /var/lib/tssr-kit/firewall/firewalld-NAME.added, "ZONE<TAB>ITEM" lines
-# (root only). NAME: web (the deploy scripts), snmp, syslog (firewall.sh).
-#######################################
-readonly FIREWALL_STATE_DIR=/var/lib/tssr-kit/firewall
-
-firewalld_added_file() {
-  printf '%s/firewalld-%s.added' "${FIREWALL_STATE_DIR}" "$1"
-}
-
-# Record (add) or forget (remove) one item the kit added. Arguments: name, add|remove, zone, item
-firewalld_record() {
-  local file tmp
-  file="$(firewalld_added_file "$1")"
-  mkdir -p -- "${FIREWALL_STATE_DIR}"
-  chmod 0700 -- "${FIREWALL_STATE_DIR}"
-  tmp="$(mktemp -p "${FIREWALL_STATE_DIR}" .tssr-kit.XXXXXX)"
-  { grep -vxF -- "$3"$'\t'"$4" "${file}" 2>/dev/null || true; [[ "$2" != add ]] || printf '%s\t%s\n' "$3" "$4"; } >"${tmp}"
-  chmod 0600 -- "${tmp}"
-  mv -f -- "${tmp}" "${file}"
-}
-
-# The items the kit added for NAME in ZONE, one per line.
-firewalld_added() {
-  local file
-  file="$(firewalld_added_file "$1")"
-  [[ -f "${file}" ]] || return 0
-  awk -F '\t' -v zone="$2" '$1 == zone { print $2 }' "${file}"
-}
-
 
 #######################################
 # Names read from a server, a backup set or a file are data: shown quoted, passed as hex or as client

@@ -2,10 +2,10 @@
 #
 # web.sh - the web front shared by the deploy scripts of tssr-kit: TLS certificate, Apache (modules,
 # server-wide hardening, one HTTPS vhost per domain, checked by apachectl -t and put back when the
-# check fails), the firewall (SSH, HTTP, HTTPS only), the HTTPS health check and the `current` link
-# of a releases folder.
+# check fails), what it asks of the firewall (the baseline and HTTP, HTTPS: lib/firewall.sh), the
+# HTTPS health check and the `current` link of a releases folder.
 #
-# Sourced after common.sh, never run. Besides common.sh's, the script sets:
+# Sourced after common.sh and firewall.sh, never run. Besides common.sh's, the script sets:
 #   DOMAIN CERT_SRC KEY_SRC CERT_FILE KEY_FILE TLS_DIR   the certificate (given, or self-signed)
 #   APACHE_SERVICE APACHE_CONF_DIR SECURITY_CONF VHOST_FILE LOG_DIR APACHE_MODULES
 #   APACHE_BACKUP="" TLS_BACKUP=""                         run state
@@ -25,6 +25,43 @@ APACHE_UNDO=""              # the Apache configuration before this run changed i
 APACHE_UNDO_RESTART=false   # this run changed Apache's modules: a restart puts the previous set back
 TLS_UNDO=""                 # the certificate pair this run replaced (a folder), until web_commit
 SETTINGS_BACKUP=""          # copies of the settings files this run wrote, as they were (a folder)
+
+# Apache's names on the family (OS_FAMILY), for the site of NAME: APACHE_SERVICE, APACHE_CONF_DIR,
+# VHOST_FILE, SECURITY_CONF, LOG_DIR. Called by the deploy scripts' load_family.
+# shellcheck disable=SC2034  # LOG_DIR is read by the deploy scripts (their vhost's logs)
+apache_family() {
+  if [[ "${OS_FAMILY}" == debian ]]; then
+    APACHE_SERVICE=apache2
+    APACHE_CONF_DIR=/etc/apache2
+    VHOST_FILE="/etc/apache2/sites-available/tssr-${NAME}.conf"
+    SECURITY_CONF=/etc/apache2/conf-available/tssr-kit-security.conf
+    LOG_DIR=/var/log/apache2
+  else
+    APACHE_SERVICE=httpd
+    APACHE_CONF_DIR=/etc/httpd
+    VHOST_FILE="/etc/httpd/conf.d/tssr-${NAME}.conf"
+    SECURITY_CONF=/etc/httpd/conf.d/tssr-kit-security.conf
+    LOG_DIR=/var/log/httpd
+  fi
+}
+
+# What a rollback needs later (the domain, the health path...): STATE_DIR/KEY, root only, written
+# when it differs; not a change of the system's behaviour, so not counted. Arguments: key, value
+remember() {
+  [[ -f "${STATE_DIR}/$1" && "$(<"${STATE_DIR}/$1")" == "$2" ]] && return 0
+  printf '%s\n' "$2" >"${STATE_DIR}/$1"
+  chmod 0600 -- "${STATE_DIR}/$1"
+}
+
+# The options both deploy scripts take: --cert and --key together; --templates a folder.
+validate_web_options() {
+  if [[ -n "${CERT_SRC}" && -z "${KEY_SRC}" ]] || [[ -z "${CERT_SRC}" && -n "${KEY_SRC}" ]]; then
+    add_error "--cert and --key go together: give both, or neither for a self-signed certificate"
+  fi
+  if [[ ! -d "${TEMPLATES}" ]]; then
+    add_error "--templates: '${TEMPLATES}' is not a folder (the templates are shipped beside the script)"
+  fi
+}
 
 #######################################
 # TLS certificate
@@ -441,118 +478,26 @@ step_apache() {
 }
 
 #######################################
-# Firewall: only SSH, HTTP and HTTPS come in, and never a lock-out.
-# The SSH ports (common.sh, ssh_keep_ports: every port and listenaddress of `sshd -T`, the port of
-# this session's SSH connection, the ports the running sshd listens on) are found with the rest of the
-# input: web_check_ssh_ports is in LIB_CHECKS, so the deploy scripts' report_errors stops the run
-# (exit 2, nothing changed) when `sshd -T` fails: no silent fallback to 22. step_firewall renders and
-# checks (`nft -c`) before its first change, and puts the previous rules back when they do not load;
-# its failures stop the run. The deploy scripts call it right after installing the packages (nft must
-# be there) and BEFORE any other change, so that a firewall failure leaves no service configuration
-# behind. On firewalld only what the kit added (recorded in /var/lib/tssr-kit/firewall/
-# firewalld-web.added) is ever removed; other services and ports are left alone.
+# Firewall: the baseline (default drop, SSH kept) and the opening `web`, HTTP and HTTPS from anyone
+# (lib/firewall.sh writes them). The SSH ports are checked with the rest of the input:
+# web_check_firewall is in LIB_CHECKS, so the deploy scripts' report_errors stops the run (exit 2,
+# nothing changed) when `sshd -T` fails. The deploy scripts call step_firewall right after installing
+# the packages (nft must be there) and BEFORE any other change, so that a firewall failure leaves no
+# service configuration behind.
 #######################################
-LIB_CHECKS+=(web_check_ssh_ports)
+LIB_CHECKS+=(web_check_firewall)
 
-web_check_ssh_ports() {
+web_check_firewall() {
   [[ "${ROLLBACK:-false}" != true ]] || return 0     # a rollback does not touch the firewall
-  ssh_keep_ports || add_error "firewall: ${SSH_PORTS_ERROR}; without them the firewall could lock SSH out"
-}
-
-# The ports the firewall lets in: the SSH ports, 80 and 443, sorted, comma-separated.
-web_tcp_ports() {
-  printf '%s\n' "${SSH_KEEP_PORTS//,/$'\n'}" 80 443 | sort -un | paste -sd, -
+  firewall_check_ssh_ports
 }
 
 step_firewall() {
   ssh_keep_ports || die 1 "firewall: ${SSH_PORTS_ERROR}; the firewall was not changed"
   info "firewall: SSH on ${SSH_KEEP_PORTS}, HTTP, HTTPS"
-  if [[ "${OS_FAMILY}" == debian ]]; then
-    firewall_nftables "$(web_tcp_ports)"
-  else
-    firewall_firewalld "${SSH_KEEP_PORTS}"
-  fi
-}
-
-# Debian: our own table inet tssr_kit in /etc/nftables.conf (loaded at boot by nftables.service).
-# Arguments: the TCP ports, comma-separated
-firewall_nftables() {
-  local ports="$1" rules="${TMP_DIR}/nftables.conf" old="${TMP_DIR}/nftables.conf.old"
-  # In this shell, not a pipeline: a render that fails stops the run here, before any change.
-  render nftables.conf.tmpl "TCP_PORTS=${ports//,/, }" >"${rules}"
-  # Checked before it replaces anything (nft is there once the packages are).
-  if command -v nft >/dev/null && ! nft -c -f "${rules}" 2>"${TMP_DIR}/nft.err"; then
-    die 1 "the new firewall rules do not load, the firewall was not changed: $(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')"
-  fi
-  if [[ -f /etc/nftables.conf && ! -f /etc/nftables.conf.tssr-kit-orig ]] \
-    && ! grep -q '^table inet tssr_kit' /etc/nftables.conf; then
-    changed "keep the distribution's /etc/nftables.conf as /etc/nftables.conf.tssr-kit-orig"
-    run cp -p -- /etc/nftables.conf /etc/nftables.conf.tssr-kit-orig
-  fi
-  rm -f -- "${old}"
-  [[ ! -f /etc/nftables.conf ]] || cp -p -- /etc/nftables.conf "${old}"
-  local file_changed=false
-  if put_file /etc/nftables.conf root root 0755 "the firewall rules" <"${rules}"; then
-    file_changed=true
-  fi
-  if [[ "$(systemctl is-enabled nftables 2>/dev/null)" != enabled ]]; then
-    changed "enable the firewall (nftables.service) at boot"
-    run systemctl enable --quiet nftables
-  fi
-  local -a load=()
-  if ! systemctl is-active --quiet nftables; then
-    changed "start the firewall (nftables.service loads /etc/nftables.conf)"
-    load=(systemctl start nftables)
-  elif [[ "${file_changed}" == true ]] || ! nft list table inet tssr_kit >/dev/null 2>&1; then
-    changed "load the firewall rules"
-    load=(nft -f /etc/nftables.conf)
-  fi
-  if ((${#load[@]} > 0)) && [[ "${DRY_RUN}" == false ]] && ! "${load[@]}" 2>"${TMP_DIR}/nft.err"; then
-    if [[ -f "${old}" ]]; then cp -p -- "${old}" /etc/nftables.conf; else rm -f -- /etc/nftables.conf; fi
-    die 1 "the firewall rules did not load ($(head -n 2 "${TMP_DIR}/nft.err" | tr '\n' ' ')): the previous /etc/nftables.conf is back"
-  fi
-}
-
-# RedHat: firewalld, in the zone of the interface that carries the default route: the services ssh,
-# http, https and the SSH ports other than 22 are added; what the kit added earlier and no longer
-# needs is removed; nothing else.
-# Arguments: the SSH ports, comma-separated
-firewall_firewalld() {
-  local ports="$1"
-  ensure_service firewalld
-  [[ "${DRY_RUN}" == false ]] || { changed "firewalld: allow ssh (ports ${ports}), http and https"; return 0; }
-  local zone item port reload=false interface wanted=(service:ssh service:http service:https) others=()
-  interface="$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')"
-  zone="$(firewall-cmd --get-zone-of-interface="${interface}" 2>/dev/null || firewall-cmd --get-default-zone)"
-  for port in ${ports//,/ }; do
-    [[ "${port}" == 22 ]] || wanted+=("port:${port}/tcp")
-  done
-  for item in "${wanted[@]}"; do
-    if ! firewall-cmd --permanent --zone="${zone}" "--query-${item%%:*}=${item#*:}" >/dev/null; then
-      changed "firewalld: allow ${item/:/ }"
-      firewall-cmd --permanent --zone="${zone}" "--add-${item%%:*}=${item#*:}" >/dev/null
-      firewalld_record web add "${zone}" "${item}"
-      reload=true
-    fi
-  done
-  # Only what the kit added and no longer needs goes (an SSH port sshd left): never the administrator's.
-  while IFS= read -r item; do
-    [[ -n "${item}" ]] || continue
-    printf '%s\n' "${wanted[@]}" | grep -qxF -- "${item}" && continue
-    changed "firewalld: stop allowing ${item/:/ } (added by an earlier run, no longer needed)"
-    firewall-cmd --permanent --zone="${zone}" "--remove-${item%%:*}=${item#*:}" >/dev/null || true
-    firewalld_record web remove "${zone}" "${item}"
-    reload=true
-  done < <(firewalld_added web "${zone}")
-  for item in $(firewall-cmd --permanent --zone="${zone}" --list-services) \
-    $(firewall-cmd --permanent --zone="${zone}" --list-ports); do
-    case " ${wanted[*]} " in *" service:${item} "* | *" port:${item} "*) continue ;; esac
-    others+=("${item}")
-  done
-  if ((${#others[@]} > 0)); then
-    info "firewalld zone ${zone} also lets in ${others[*]}: not added by the kit, left alone"
-  fi
-  [[ "${reload}" == false ]] || firewall-cmd --reload >/dev/null
+  firewall_baseline
+  firewall_open web tcp 80,443 any
+  firewall_apply
 }
 
 #######################################

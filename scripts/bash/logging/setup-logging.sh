@@ -82,16 +82,10 @@ set -Eeuo pipefail
 export LC_ALL=C
 umask 022
 
-# The shared building blocks: lib/ beside this script (as shipped by inv and the role) or ../lib (as in
-# the repository, scripts/bash/lib).
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" ]] || {
-  printf 'error: lib/common.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library (common.sh, and firewall.sh for the server's opening to its clients): lib/ beside
+# this script (as shipped by inv and the role) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/firewall.sh
@@ -102,6 +96,7 @@ done
 #######################################
 readonly SCRIPT_NAME=setup-logging
 readonly SYSLOG_TAG=tssr-logging
+readonly RESULT_SCRIPT=setup-logging.sh
 readonly LOCK_FILE=/run/tssr-kit/setup-logging.lock
 readonly RSYSLOG_CONF=/etc/rsyslog.conf
 readonly RSYSLOG_DIR=/etc/rsyslog.d
@@ -121,8 +116,6 @@ readonly DGRAM_QLEN=512
 readonly MANAGED="Managed by tssr-kit (setup-logging.sh): changes here are overwritten."
 readonly DNS_RE='^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$'
 readonly SAFE_PATH_RE='^/[A-Za-z0-9._/-]*$'
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
-readonly SCRIPT_DIR
 
 # What differs between the families, in one table: packages (by role), the spool folder that
 # rsyslog's queues use (its work directory there), and the group that may read the logs.
@@ -165,10 +158,6 @@ PACKAGES=()
 RESTART=false            # rsyslog must be restarted (its configuration or certificates changed)
 declare -A FAMILY=()
 
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 cleanup() {
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     rm -rf -- "${TMP_DIR}"
@@ -181,23 +170,20 @@ cleanup() {
 #######################################
 emit_result() {
   local status="$1" error="${2:-}" conf=""
+  local -a mode=()
   case "${MODE}" in
-    client) conf="${CLIENT_CONF}" ;;
-    server) conf="${SERVER_CONF}" ;;
+    client)
+      conf="${CLIENT_CONF}"
+      mode=(server opt "${TARGET}" queue_mb int "${QUEUE_MB}")
+      ;;
+    server)
+      conf="${SERVER_CONF}"
+      mode=(dir opt "${LOG_DIR}" keep_days int "${KEEP_DAYS}")
+      ;;
   esac
-  if [[ "${status}" == failed && "${DRY_RUN}" == false ]]; then
-    logger -p user.err -t "${SYSLOG_TAG}" -- "failed: ${error}" 2>/dev/null || true
-  fi
-  printf '{"script": "setup-logging.sh", "status": "%s", "changed": %d, "dry_run": %s, "mode": %s' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${MODE}")"
-  printf ', "config": %s, "tls": %s, "port": %s' "$(json_or_null "${conf}")" "${TLS}" "$(json_number "${PORT}")"
-  if [[ "${MODE}" == client ]]; then
-    printf ', "server": %s, "queue_mb": %s' "$(json_or_null "${TARGET}")" "$(json_number "${QUEUE_MB}")"
-  elif [[ "${MODE}" == server ]]; then
-    printf ', "dir": %s, "keep_days": %s' "$(json_or_null "${LOG_DIR}")" "$(json_number "${KEEP_DAYS}")"
-  fi
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
-  printf '}\n'
+  [[ "${status}" != failed ]] || syslog_failure "failed: ${error}"
+  result_line "${status}" mode opt "${MODE}" config opt "${conf}" tls bool "${TLS}" port int "${PORT}" \
+    "${mode[@]}" error some "${error}"
 }
 
 #######################################
@@ -222,11 +208,7 @@ parse_args() {
       --ca) need_value "$1" $#; CA_FILE="$2"; shift 2 ;;
       --cert) need_value "$1" $#; CERT_FILE="$2"; shift 2 ;;
       --key) need_value "$1" $#; KEY_FILE="$2"; shift 2 ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1 (the mode, client or server, comes first)" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1 (the mode, client or server, comes first)"; shift ;;
     esac
   done
   [[ -n "${MODE}" ]] || usage_error "say which mode comes first, client or server: setup-logging.sh client --server HOST, setup-logging.sh server --allow CIDR"
@@ -535,7 +517,8 @@ setup_server() {
   fi
   # The firewall first: a failure there stops the run before rsyslog's configuration is touched, and
   # rsyslog never listens on PORT before the firewall limits it to the --allow networks.
-  firewall_allow "${FIREWALL_NAME}" tcp "${PORT}" "${ALLOW[@]}"
+  firewall_open "${FIREWALL_NAME}" tcp "${PORT}" "${ALLOW[@]}"
+  firewall_apply
   install_tls_files
   ensure_dir "${FAMILY[spool]}" root root 0700
   ensure_dir "${LOG_DIR}" root "${FAMILY[group]}" 0750
@@ -594,12 +577,7 @@ main() {
   install_packages || true
   if [[ "${MODE}" == client ]]; then setup_client; else setup_server; fi
   apply_rsyslog
-  if ((CHANGES == 0)); then
-    info "no change: the ${MODE} was already set up this way"
-    emit_result ok
-  else
-    emit_result changed
-  fi
+  finish "no change: the ${MODE} was already set up this way"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then

@@ -87,16 +87,10 @@ set -Eeuo pipefail
 export LC_ALL=C
 umask 077     # credentials, state and snmpd's files are private; public files get their mode explicitly
 
-# The building blocks shared with the other scripts: lib/ beside this script (as the role and inv ship
-# it) or ../lib (as in the repository, scripts/bash/lib).
-TSSR_HERE="$(dirname -- "${BASH_SOURCE[0]}")"
-for TSSR_LIB in "${TSSR_HERE}/lib" "${TSSR_HERE}/../lib" ""; do
-  [[ ! -f "${TSSR_LIB}/common.sh" ]] || break
-done
-[[ -n "${TSSR_LIB}" && -f "${TSSR_LIB}/firewall.sh" ]] || {
-  printf 'error: lib/common.sh and lib/firewall.sh not found beside %s or in ../lib\n' "${BASH_SOURCE[0]}" >&2
-  exit 1
-}
+# The kit's library (common.sh, and firewall.sh for the opening to the monitors): lib/ beside this
+# script (as the role and inv ship it) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${TSSR_LIB}/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/firewall.sh
@@ -107,6 +101,7 @@ done
 #######################################
 readonly SCRIPT_NAME=setup-snmp
 readonly SYSLOG_TAG=tssr-snmp
+readonly RESULT_SCRIPT=setup-snmp.sh
 readonly LOCK_FILE=/run/tssr-kit/snmp.lock
 readonly SNMPD_CONF=/etc/snmp/snmpd.conf
 readonly STATE_DIR=/var/lib/tssr-kit/snmp
@@ -121,8 +116,6 @@ readonly JOB_RE='^[a-z0-9][a-z0-9_-]{0,39}$'
 readonly PROC_NAME_RE='^[A-Za-z0-9._+-]{1,15}$'
 readonly OID_RE='^\.?[0-2](\.[0-9]{1,10}){1,64}$'
 readonly CREDENTIAL_KEYS=" user auth_protocol auth_passphrase priv_protocol priv_passphrase "
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
-readonly SCRIPT_DIR
 
 # The view: what every agent shows (name OID), then the names --view knows.
 readonly BASE_VIEW=(
@@ -188,15 +181,11 @@ COMMUNITY=""
 REKEY=false
 REMOVED_USERS=()
 RESTART=false
-RESULT_FIELDS=""
+RESULT_FIELDS=()
 
 #######################################
 # Narration and result
 #######################################
-usage() {
-  sed -n '3,/^# Needs:/{s/^# \{0,1\}//;p}' "$0"
-}
-
 cleanup() {
   if [[ -n "${TMP_DIR}" && -d "${TMP_DIR}" ]]; then
     rm -rf -- "${TMP_DIR}"
@@ -208,18 +197,12 @@ cleanup() {
 # Arguments: status (ok|changed|failed), error message (optional)
 #######################################
 emit_result() {
-  local status="$1" error="${2:-}"
-  if [[ "${status}" == failed && "${DRY_RUN}" == false ]]; then
-    logger -p user.err -t "${SYSLOG_TAG}" -- "failed: ${error}" 2>/dev/null || true
-  fi
-  printf '{"script": "setup-snmp.sh", "status": "%s", "changed": %d, "dry_run": %s, "user": %s' \
-    "${status}" "${CHANGES}" "${DRY_RUN}" "$(json_or_null "${SNMP_USER}")"
-  printf ', "rekeyed": %s, "removed_users": %s, "monitors": %s, "listen": %s, "v2c": %s' \
-    "${REKEY}" "$(json_array "${REMOVED_USERS[@]}")" "$(json_array "${MONITORS[@]}")" \
-    "$(json_quote "$(agent_address)")" "$([[ -n "${V2C_FILE}" ]] && echo true || echo false)"
-  printf '%s' "${RESULT_FIELDS}"
-  [[ -z "${error}" ]] || printf ', "error": %s' "$(json_quote "${error}")"
-  printf '}\n'
+  local status="$1" error="${2:-}" v2c=false
+  [[ "${status}" != failed ]] || syslog_failure "failed: ${error}"
+  [[ -z "${V2C_FILE}" ]] || v2c=true
+  result_line "${status}" user opt "${SNMP_USER}" rekeyed bool "${REKEY}" removed_users list REMOVED_USERS \
+    monitors list MONITORS listen str "$(agent_address)" v2c bool "${v2c}" "${RESULT_FIELDS[@]}" \
+    error some "${error}"
 }
 
 #######################################
@@ -241,11 +224,7 @@ parse_args() {
       --backup-job) need_value "$1" $#; BACKUP_JOB="$2"; shift 2 ;;
       --v2c-community-file) need_value "$1" $#; V2C_FILE="$2"; shift 2 ;;
       --v2c-source) need_value "$1" $#; V2C_SOURCE="$2"; shift 2 ;;
-      -n | --dry-run) DRY_RUN=true; shift ;;
-      -q | --quiet) QUIET=true; shift ;;
-      -h | --help) usage; exit 0 ;;
-      -*) usage_error "unknown option: $1" ;;
-      *) usage_error "unexpected argument: $1" ;;
+      *) common_option "$1" || usage_error "unexpected argument: $1"; shift ;;
     esac
   done
   ((${#DISKS[@]} > 0)) || DISKS=("/:10%")
@@ -280,27 +259,6 @@ set_family() {
   if [[ -n "${BACKUP_JOB}" && "${SNMPD_USER}" != root ]]; then
     PACKAGES+=(sudo)       # the extend runs as snmpd's user; backup.sh status needs root
   fi
-}
-
-# A secret file: a regular file of root's that nobody else may read.
-# Returns: 1 when it is not (the error is added)
-validate_secret_file() {
-  local option="$1" file="$2" owner_mode
-  if [[ "${file}" != /* ]]; then
-    add_error "${option}: '${file}' must be an absolute path"
-  elif [[ ! -f "${file}" || -L "${file}" ]]; then
-    add_error "${option}: '${file}' is not a regular file"
-  elif [[ ! -s "${file}" ]]; then
-    add_error "${option}: '${file}' is empty"
-  else
-    owner_mode="$(stat -c '%u %a' -- "${file}")"
-    if [[ "${owner_mode}" != "0 400" && "${owner_mode}" != "0 600" ]]; then
-      add_error "${option}: '${file}' must belong to root with mode 0400 or 0600 (it is uid ${owner_mode% *}, mode ${owner_mode#* }): chown root: ${file}; chmod 0600 ${file}"
-    else
-      return 0
-    fi
-  fi
-  return 1
 }
 
 #######################################
@@ -483,7 +441,7 @@ validate_thresholds() {
   if [[ -n "${BACKUP_JOB}" ]]; then
     [[ "${BACKUP_JOB}" =~ ${JOB_RE} ]] || add_error "--backup-job: '${BACKUP_JOB}' is not a backup job name (a-z 0-9 _ -, 1 to 40)"
     command -v python3 >/dev/null || add_error "--backup-job: python3 is needed for tssr_check.py"
-    [[ -f "$(tssr_check_source)" ]] || add_error "--backup-job: tssr_check.py is not beside setup-snmp.sh nor in ../../python"
+    bundled_file python/tssr_check.py >/dev/null || add_error "--backup-job: tssr_check.py is not beside setup-snmp.sh nor in ../../python"
   fi
 }
 
@@ -496,16 +454,6 @@ validate() {
   validate_text --contact "${CONTACT}"
   validate_views
   validate_thresholds
-}
-
-tssr_check_source() {
-  local candidate
-  for candidate in "${SCRIPT_DIR}/tssr_check.py" "${SCRIPT_DIR}/../../python/tssr_check.py"; do
-    if [[ -f "${candidate}" ]]; then
-      printf '%s' "${candidate}"
-      return 0
-    fi
-  done
 }
 
 #######################################
@@ -766,7 +714,7 @@ step_files() {
     <"${TMP_DIR}/tssr-updates.sh" || true
   if [[ -n "${BACKUP_JOB}" ]]; then
     put_file "${INSTALL_DIR}/tssr_check.py" root root 0755 "tssr_check.py (the extend tssr-backup)" \
-      <"$(tssr_check_source)" || true
+      <"$(bundled_file python/tssr_check.py)" || true
     if [[ "${SNMPD_USER}" != root ]]; then
       sudoers_content >"${TMP_DIR}/sudoers"
       if command -v visudo >/dev/null && ! visudo -c -q -f "${TMP_DIR}/sudoers" >/dev/null 2>&1; then
@@ -858,10 +806,12 @@ warn_ignored_disks() {
   done
 }
 
+# udp/161 from the monitors (and the --v2c-source network) only (lib/firewall.sh).
 step_firewall() {
   local sources=("${MONITORS[@]}")
   [[ -z "${V2C_SOURCE}" ]] || sources+=("${V2C_SOURCE}")
-  firewall_allow snmp udp 161 "${sources[@]}"
+  firewall_open snmp udp 161 "${sources[@]}"
+  firewall_apply
 }
 
 #######################################
@@ -892,13 +842,8 @@ main() {
   if step_config; then config_changed=true; fi
   plan_users
   step_service "${config_changed}"
-  RESULT_FIELDS=", \"config\": $(json_quote "${SNMPD_CONF}"), \"persistent\": $(json_quote "${PERSISTENT}")"
-  if ((CHANGES == 0)); then
-    info "no change: the agent is already as asked"
-    emit_result ok
-  else
-    emit_result changed
-  fi
+  RESULT_FIELDS=(config str "${SNMPD_CONF}" persistent str "${PERSISTENT}")
+  finish "no change: the agent is already as asked"
 }
 
 # Sourced (by a test, to call one function): define everything, run nothing.

@@ -36,7 +36,7 @@
 #   3  another run holds the lock /run/tssr-kit/provision-users.lock
 #
 # Output: narration on stderr; the last line on stdout is one JSON object, for example
-#   {"script": "provision-users", "impl": "bash", "status": "changed", "changed": 2, ...}
+#   {"script": "provision-users", "status": "changed", "changed": 2, "dry_run": false, "impl": "bash", ...}
 #
 # What it changes on the system (only accounts with 1000 <= UID <= 60000 are ever touched):
 #   /etc/passwd, /etc/shadow, /etc/group, /etc/gshadow (newusers, usermod, chage, chpasswd,
@@ -47,7 +47,8 @@
 #
 # Supported OS families: debian (Debian, Ubuntu...) and redhat (RHEL, Rocky, AlmaLinux, Fedora...).
 # Needs: bash 4.4+, shadow utils, util-linux (flock, setpriv), GNU coreutils, GNU grep with -P,
-# awk (mawk is enough), the C.UTF-8 locale. Must run as root, dry run included (it reads
+# awk (mawk is enough), the C.UTF-8 locale, lib/ beside it (the kit's library: common.sh; inv and
+# the role deliver it so, scripts/bundles.yml). Must run as root, dry run included (it reads
 # /etc/shadow).
 
 # -E: the ERR trap also fires inside functions and subshells.
@@ -60,6 +61,12 @@ set -Eeuo pipefail
 # exists on every supported system and sorts and compares by code point, like Python does.
 export LC_ALL=C.UTF-8
 
+# The kit's library: lib/ beside this script (as delivered) or ../lib (the repository).
+TSSR_LIB="$(dirname -- "${BASH_SOURCE[0]}")/lib"
+[[ -d "${TSSR_LIB}" ]] || TSSR_LIB="${TSSR_LIB%/lib}/../lib"
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${TSSR_LIB}/common.sh"
+
 #######################################
 # Constants
 #######################################
@@ -67,7 +74,8 @@ readonly SCRIPT_NAME=provision-users
 readonly IMPL=bash
 readonly LOCK_FILE=/run/tssr-kit/provision-users.lock
 readonly SYSLOG_TAG=tssr-provision-users
-readonly OS_RELEASE_FILE=/etc/os-release
+readonly LOG_PREFIX="${SCRIPT_NAME}: "     # common.sh: "provision-users: error: …", as it always said
+readonly SHOW_COMMANDS=true                # common.sh: a dry run shows the commands it would run
 readonly SHELLS_FILE=/etc/shells
 readonly SKEL_DIR=/etc/skel
 readonly HOME_BASE=/home
@@ -207,21 +215,19 @@ declare -rA NOLOGIN_SHELL=([debian]=/usr/sbin/nologin [redhat]=/sbin/nologin)
 #######################################
 # Global state
 #######################################
-DRY_RUN=0
-QUIET=0
+DRY_RUN=false
+QUIET=false
+CHANGES=0                 # computed by emit_result from what was done
 CSV_FILE=''
 PASSWORD_FILE=''          # --password-file as given
 PASSWORD_FILE_PATH=''     # the file this run writes, when it generates passwords
-PASSWORD_FILE_WRITTEN=0
+PASSWORD_FILE_WRITTEN=false
 OS_FAMILY=''
 NOLOGIN=''
 TODAY=0                   # days since 1970-01-01, the unit of /etc/shadow
-RUNNING=()                # the command run() is running, for error messages
-JSON_STRING=''            # output of json_quote
-SHOWN=''                  # output of show_command
-LOCK_FD=''
 
-ERRORS=()                 # "<line><TAB><column order><TAB><message>", sorted when printed
+CSV_ERRORS=()             # "<line><TAB><column order><TAB><message>", sorted when printed
+ERROR_COUNT=1             # the problems a failed result line counts
 TMP_FILES=()
 SYSLOG_LINES=()
 
@@ -258,65 +264,14 @@ declare -A DONE_CREATED=() DONE_UPDATED=() DONE_DISABLED=() DONE_GROUPS=()
 # Help, narration, errors
 #######################################
 
-# Prints the header comment of this file: the help has one source.
-usage() {
-  sed -n '2,/^$/ s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
-
-# Narration, hidden by --quiet.
-info() {
-  (( QUIET )) || printf '%s\n' "$*" >&2
-}
-
-warn() {
-  printf '%s: warning: %s\n' "${SCRIPT_NAME}" "$*" >&2
-}
-
 # A planned change: always shown; sent to syslog when it is really made.
 narrate() {
-  if (( DRY_RUN )); then
+  if [[ "${DRY_RUN}" == true ]]; then
     printf 'would %s\n' "$1" >&2
   else
     printf '%s\n' "$1" >&2
     SYSLOG_LINES+=("$1")
   fi
-}
-
-#######################################
-# Prints a message, the result line (status failed), and exits.
-# Arguments: exit code, message; optional: number of problems (default 1).
-#######################################
-die() {
-  local code=$1 message=$2 count=${3:-1}
-  printf '%s: error: %s\n' "${SCRIPT_NAME}" "${message}" >&2
-  if (( ${#SYSLOG_LINES[@]} )); then
-    SYSLOG_LINES+=("failed: ${message}")
-    send_to_syslog
-  fi
-  emit_result failed "${message}" "${count}"
-  exit "${code}"
-}
-
-usage_error() {
-  die 2 "$1 (see --help)"
-}
-
-#######################################
-# ERR trap: a command failed under set -e. Reports it as a runtime failure (exit 1).
-# Arguments: exit status, line number, the failing command.
-#######################################
-on_error() {
-  local status=$1 line=$2 command=$3
-  # In a subshell ($(...), a pipeline): exit it quietly; its parent reports the failure.
-  if [[ "${BASHPID}" != "$$" ]]; then
-    exit "${status}"
-  fi
-  # Inside run(), the failing command reads "$@": name the real one.
-  if [[ "${command}" == '"$@"' ]]; then
-    show_command "${RUNNING[@]}"
-    command=${SHOWN}
-  fi
-  die 1 "command failed with status ${status} (line ${line}): ${command}"
 }
 
 cleanup() {
@@ -332,15 +287,16 @@ cleanup() {
 # Records one validation problem, formatted <file>:<line>:<field>: <message>.
 # Arguments: line number, field (column name, header, row or encoding), message.
 #######################################
-add_error() {
-  ERRORS+=("$1"$'\t'"${FIELD_ORDER[$2]}"$'\t'"${CSV_FILE}:$1:$2: $3")
+csv_error() {
+  CSV_ERRORS+=("$1"$'\t'"${FIELD_ORDER[$2]}"$'\t'"${CSV_FILE}:$1:$2: $3")
 }
 
 #######################################
 # Prints a value of the file quoted for a message, its invisible characters escaped (\x1b, \u200b):
-# a CSV value must never reach the operator's terminal as an escape sequence.
+# a CSV value must never reach the operator's terminal as an escape sequence. (The form Python's twin
+# prints, which common.sh's shell-quoting `shown` is not.)
 #######################################
-shown() {
+quoted() {
   local value=$1 char code escaped='' i
   if [[ "${value}" == *[![:print:]]* ]]; then
     for (( i = 0; i < ${#value}; i++ )); do
@@ -376,35 +332,6 @@ describe_char() {
   fi
 }
 
-#######################################
-# Runs a command that changes the system; in a dry run, only shows it.
-#######################################
-run() {
-  if (( DRY_RUN )); then
-    if (( ! QUIET )); then
-      show_command "$@"
-      printf '  would run: %s\n' "${SHOWN}" >&2
-    fi
-    return 0
-  fi
-  RUNNING=("$@")
-  "$@"
-}
-
-# Sets SHOWN to a command as one would type it: words quoted only when they need it.
-show_command() {
-  local word
-  SHOWN=''
-  for word in "$@"; do
-    if [[ -n "${word}" && "${word}" != *[!A-Za-z0-9_./:=,+@%^-]* ]]; then
-      SHOWN+=" ${word}"
-    else
-      SHOWN+=" '${word//\'/\'\\\'\'}'"
-    fi
-  done
-  SHOWN=${SHOWN# }
-}
-
 # record KIND NAME: a change was made (in a dry run: would be made). KIND: created, updated,
 # disabled, group.
 record() {
@@ -417,113 +344,41 @@ record() {
 }
 
 #######################################
-# JSON output
-#######################################
-
-# Sets JSON_STRING to $1 as a JSON string literal (a variable, not output: no subshell per call).
-# The same escaping as lib/common.sh's json_quote (this script travels alone, so it carries its own
-# copy; tests/unit/test_json_quote.py checks that the two agree): \ and ", every control character
-# U+0001..U+001F and DEL (\n \t \r \b \f or \u00XX), the C1 controls U+0080..U+009F (\u0080..), and
-# \ufffd for each byte that is not valid UTF-8. Bytes are read with LC_ALL=C.
-json_quote() {
-  local LC_ALL=C
-  local s=$1 out='' i n hex char
-  if (( ${#JSON_CHARS[@]} == 0 )); then
-    for (( n = 1; n < 160; n++ )); do
-      (( n < 32 || n == 127 || n >= 128 )) || continue
-      printf -v hex '%02x' "${n}"
-      if (( n < 128 )); then
-        # shellcheck disable=SC2059  # the format is the escape being built: \xHH
-        printf -v char "\\x${hex}"
-      else
-        # shellcheck disable=SC2059  # the two UTF-8 bytes of U+0080..U+009F
-        printf -v char "\\xc2\\x${hex}"
-      fi
-      JSON_CHARS+=("${char}")
-      case ${n} in
-        8) JSON_ESCAPES+=('\b') ;;
-        9) JSON_ESCAPES+=('\t') ;;
-        10) JSON_ESCAPES+=('\n') ;;
-        12) JSON_ESCAPES+=('\f') ;;
-        13) JSON_ESCAPES+=('\r') ;;
-        *) JSON_ESCAPES+=("\\u00${hex}") ;;
-      esac
-    done
-  fi
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  # shellcheck disable=SC2053  # the right-hand sides are patterns on purpose
-  if [[ "${s}" == ${JSON_HIGH_GLOB} ]]; then
-    while [[ -n "${s}" ]]; do
-      if [[ "${s}" =~ ${JSON_VALID_RUN} ]]; then
-        out+=${BASH_REMATCH[0]}
-        s=${s:${#BASH_REMATCH[0]}}
-      else
-        out+='\ufffd'
-        s=${s:1}
-      fi
-    done
-    s=${out}
-  fi
-  # shellcheck disable=SC2053
-  if [[ "${s}" == ${JSON_CONTROL_GLOB} || "${s}" == *$'\xc2'* ]]; then
-    for i in "${!JSON_CHARS[@]}"; do
-      s=${s//"${JSON_CHARS[i]}"/"${JSON_ESCAPES[i]}"}
-    done
-  fi
-  JSON_STRING="\"${s}\""
-}
-JSON_CHARS=()
-JSON_ESCAPES=()
-readonly JSON_CONTROL_GLOB=$'*[\x01-\x1f\x7f]*'
-readonly JSON_HIGH_GLOB=$'*[\x80-\xff]*'
-readonly JSON_VALID_RUN=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])+'
-
-# Prints its arguments as a sorted JSON list of strings.
-json_list() {
-  local -a items=()
-  local item sep=''
-  if (( $# )); then
-    mapfile -t items < <(printf '%s\n' "$@" | LC_ALL=C sort)
-  fi
-  printf '['
-  for item in "${items[@]}"; do
-    json_quote "${item}"
-    printf '%s%s' "${sep}" "${JSON_STRING}"
-    sep=', '
-  done
-  printf ']'
-}
-
-#######################################
-# Prints the result line on stdout.
-# Arguments: status (ok, changed, failed); for failed: the reason and the number of problems.
+# The result line (common.sh's result_line): the accounts created, updated and disabled, the groups
+# created, each list sorted; for a failure the number of problems too.
+# Arguments: status (ok, changed, failed), for failed: the reason.
 #######################################
 emit_result() {
-  local status=$1 error=${2:-} errors=${3:-0}
-  local changed=$(( ${#DONE_CREATED[@]} + ${#DONE_UPDATED[@]} + ${#DONE_DISABLED[@]} + ${#DONE_GROUPS[@]} ))
-  local dry=false password_file=null extra=''
-  local created updated disabled groups
-  created=$(json_list "${!DONE_CREATED[@]}")
-  updated=$(json_list "${!DONE_UPDATED[@]}")
-  disabled=$(json_list "${!DONE_DISABLED[@]}")
-  groups=$(json_list "${!DONE_GROUPS[@]}")
-  if (( DRY_RUN )); then
-    dry=true
-  fi
-  if (( PASSWORD_FILE_WRITTEN )); then
-    json_quote "${PASSWORD_FILE_PATH}"
-    password_file=${JSON_STRING}
+  local status=$1 error=${2:-} password_file=''
+  local -a created=() updated=() disabled=() groups=() failure=()
+  sorted_keys created DONE_CREATED
+  sorted_keys updated DONE_UPDATED
+  sorted_keys disabled DONE_DISABLED
+  sorted_keys groups DONE_GROUPS
+  CHANGES=$(( ${#created[@]} + ${#updated[@]} + ${#disabled[@]} + ${#groups[@]} ))
+  if [[ "${PASSWORD_FILE_WRITTEN}" == true ]]; then
+    password_file=${PASSWORD_FILE_PATH}
   fi
   if [[ "${status}" == failed ]]; then
-    json_quote "${error}"
-    extra=", \"error\": ${JSON_STRING}, \"errors\": ${errors}"
+    failure=(error str "${error}" errors int "${ERROR_COUNT}")
+    if (( ${#SYSLOG_LINES[@]} )); then
+      SYSLOG_LINES+=("failed: ${error}")
+      send_to_syslog
+    fi
   fi
-  printf '{"script": "%s", "impl": "%s", "status": "%s", "changed": %d, "dry_run": %s, ' \
-    "${SCRIPT_NAME}" "${IMPL}" "${status}" "${changed}" "${dry}"
-  printf '"created": %s, "updated": %s, "disabled": %s, "groups_created": %s, ' \
-    "${created}" "${updated}" "${disabled}" "${groups}"
-  printf '"unchanged": %d, "password_file": %s%s}\n' "${UNCHANGED}" "${password_file}" "${extra}"
+  result_line "${status}" impl str "${IMPL}" created list created updated list updated \
+    disabled list disabled groups_created list groups unchanged int "${UNCHANGED}" \
+    password_file opt "${password_file}" "${failure[@]}"
+}
+
+# Sets the array named $1 to the keys of the associative array named $2, sorted (C order).
+# shellcheck disable=SC2034  # into is a nameref: this sets the caller's array
+sorted_keys() {
+  local -n into=$1 from=$2
+  into=()
+  if (( ${#from[@]} )); then
+    mapfile -t into < <(printf '%s\n' "${!from[@]}" | LC_ALL=C sort)
+  fi
 }
 
 #######################################
@@ -538,10 +393,10 @@ parse_args() {
         usage
         exit 0
         ;;
-      -n | --dry-run) DRY_RUN=1 ;;
-      -q | --quiet) QUIET=1 ;;
+      -n | --dry-run) DRY_RUN=true ;;
+      -q | --quiet) QUIET=true ;;
       --password-file)
-        (( $# >= 2 )) || usage_error "--password-file needs a PATH"
+        (( $# >= 2 )) || die 2 "--password-file needs a PATH (see --help)"
         PASSWORD_FILE=$2
         password_file_given=1
         shift
@@ -551,7 +406,7 @@ parse_args() {
         password_file_given=1
         ;;
       --allow-group)
-        (( $# >= 2 )) || usage_error "--allow-group needs a GROUP"
+        (( $# >= 2 )) || die 2 "--allow-group needs a GROUP (see --help)"
         allow_group "$2"
         shift
         ;;
@@ -561,86 +416,38 @@ parse_args() {
         positional+=("$@")
         break
         ;;
-      -?*) usage_error "unknown option '$1'" ;;
+      -?*) die 2 "unknown option '$1' (see --help)" ;;
       *) positional+=("$1") ;;
     esac
     shift
   done
 
-  (( ${#positional[@]} == 1 )) || usage_error "expected one CSV_FILE, got ${#positional[@]}"
+  (( ${#positional[@]} == 1 )) || die 2 "expected one CSV_FILE, got ${#positional[@]} (see --help)"
   CSV_FILE=${positional[0]}
-  [[ -n "${CSV_FILE}" ]] || usage_error "CSV_FILE is empty"
+  [[ -n "${CSV_FILE}" ]] || die 2 "CSV_FILE is empty (see --help)"
   if (( password_file_given )) && [[ -z "${PASSWORD_FILE}" || "${PASSWORD_FILE}" == */ ]]; then
-    usage_error "--password-file needs the path of a file, got '${PASSWORD_FILE}'"
+    die 2 "--password-file needs the path of a file, got '${PASSWORD_FILE}' (see --help)"
   fi
 }
 
 # --allow-group GROUP: a group name, never root.
 allow_group() {
   if ! is_valid_name "$1"; then
-    usage_error "--allow-group $(shown "$1") is not a group name (${LOGIN_RE})"
+    die 2 "--allow-group $(quoted "$1") is not a group name (${LOGIN_RE}) (see --help)"
   elif [[ "$1" == root ]]; then
-    usage_error "--allow-group root: root is never allowed"
+    die 2 "--allow-group root: root is never allowed (see --help)"
   fi
   ALLOWED_GROUP[$1]=1
 }
 
 #######################################
-# Checks on the host before anything else
+# Checks on the host before anything else (besides common.sh's require_root, detect_os_family and
+# take_lock)
 #######################################
-require_root() {
-  (( EUID == 0 )) || die 2 "must run as root (reading /etc/shadow is part of validation)"
-}
-
-#######################################
-# Sets OS_FAMILY (debian or redhat) and NOLOGIN from ID and ID_LIKE in an os-release file.
-# Arguments: the os-release file. Exits 2 on any other family.
-#######################################
-detect_os_family() {
-  local file=$1 key value id='' id_like='' word
-  local -a words=()
-  [[ -r "${file}" ]] || die 2 "${file} is missing: cannot tell the OS family"
-  # Read the KEY=value lines rather than sourcing the file: no code of it runs here.
-  while IFS='=' read -r key value || [[ -n "${key}" ]]; do
-    value=${value#[\"\']}
-    value=${value%[\"\']}
-    case ${key} in
-      ID) id=${value} ;;
-      ID_LIKE) id_like=${value} ;;
-    esac
-  done < "${file}"
-  read -r -a words <<< "${id} ${id_like}"
-  for word in "${words[@]}"; do
-    case ${word} in
-      debian | ubuntu) OS_FAMILY=debian ;;
-      rhel | fedora | centos) OS_FAMILY=redhat ;;
-      *) continue ;;
-    esac
-    break
-  done
-  [[ -n "${OS_FAMILY}" ]] \
-    || die 2 "unsupported OS (ID=${id}, ID_LIKE=${id_like}): supported families are debian and redhat"
-  NOLOGIN=${NOLOGIN_SHELL[${OS_FAMILY}]}
-}
-
 # The name checks need the C.UTF-8 locale: there, é (2 bytes in UTF-8) is 1 character.
 require_utf8_locale() {
   local probe=$'\xc3\xa9'
   (( ${#probe} == 1 )) || die 1 "the C.UTF-8 locale is missing on this host"
-}
-
-# Holds the lock for the rest of the run (the lock goes when the process ends); exits 3 if held.
-# The lock's folder (/run/tssr-kit) must be root's alone, not /run/lock where anyone could create the
-# lock first and hold it (as lib/common.sh's ensure_lock_dir).
-take_lock() {
-  local dir="${LOCK_FILE%/*}"
-  [[ -e "${dir}" || -L "${dir}" ]] || mkdir -m 0755 -- "${dir}" 2>/dev/null || true
-  if [[ -L "${dir}" || ! -d "${dir}" ]] || [[ "$(stat -c '%u' -- "${dir}")" != 0 ]] \
-    || (( 8#$(stat -c '%a' -- "${dir}") & 8#022 )); then
-    die 1 "the lock folder ${dir} is not a folder only root can write: remove it (a reboot empties /run)"
-  fi
-  exec {LOCK_FD}>> "${LOCK_FILE}"
-  flock -n "${LOCK_FD}" || die 3 "another run holds the lock ${LOCK_FILE}"
 }
 
 #######################################
@@ -766,17 +573,17 @@ check_encoding() {
   # In a UTF-8 locale '.' matches only valid characters: lines that are not .* are invalid UTF-8.
   bad_lines=$(grep -naxv '.*' -- "${file}" | cut -d: -f1) || (( $? == 1 ))
   for line in ${nul_lines}; do
-    add_error "${line}" encoding "NUL byte"
+    csv_error "${line}" encoding "NUL byte"
     BAD_LINE[${line}]=1
   done
   for line in ${bad_lines}; do
-    add_error "${line}" encoding "invalid UTF-8"
+    csv_error "${line}" encoding "invalid UTF-8"
     BAD_LINE[${line}]=1
   done
 }
 
 #######################################
-# Splits, then validates the whole file. Fills LOGINS and the U_* tables; errors go to ERRORS.
+# Splits, then validates the whole file. Fills LOGINS and the U_* tables; errors go to CSV_ERRORS.
 #######################################
 read_csv() {
   local file=$1 parsed kind line count detail header_seen=0 i=0 end errors_before
@@ -807,27 +614,27 @@ read_csv() {
       if [[ -n "${BAD_LINE[${line}]-}" ]]; then
         return 0                          # no usable header: its encoding error is reported
       elif [[ "${kind}" == E ]]; then
-        add_error "${line}" header "${detail}"
+        csv_error "${line}" header "${detail}"
         return 0
       fi
-      errors_before=${#ERRORS[@]}
+      errors_before=${#CSV_ERRORS[@]}
       read_header "${line}" "${fields[@]}"
       # Rows cannot be read against a broken header: report the header problems alone.
-      (( ${#ERRORS[@]} == errors_before )) || return 0
+      (( ${#CSV_ERRORS[@]} == errors_before )) || return 0
       continue
     fi
 
     if [[ -n "${BAD_LINE[${line}]-}" ]]; then
       continue
     elif [[ "${kind}" == E ]]; then
-      add_error "${line}" "$(column_name "${count}")" "${detail}"
+      csv_error "${line}" "$(column_name "${count}")" "${detail}"
     else
       validate_row "${line}" "${fields[@]}"
     fi
   done
 
   if (( ! header_seen )); then
-    add_error 1 header "no header line (the file is empty)"
+    csv_error 1 header "no header line (the file is empty)"
   fi
 }
 
@@ -857,16 +664,16 @@ read_header() {
       fi
     done
     if (( ! known )); then
-      add_error "${line}" header "unknown column $(shown "${name}")"
+      csv_error "${line}" header "unknown column $(quoted "${name}")"
     elif [[ -n "${seen[${name}]-}" ]]; then
-      add_error "${line}" header "repeated column $(shown "${name}")"
+      csv_error "${line}" header "repeated column $(quoted "${name}")"
     else
       seen[${name}]=1
     fi
   done
   for column in "${REQUIRED_COLUMNS[@]}"; do
     if [[ -z "${seen[${column}]-}" ]]; then
-      add_error "${line}" header "missing required column '${column}'"
+      csv_error "${line}" header "missing required column '${column}'"
     fi
   done
 }
@@ -879,7 +686,7 @@ validate_row() {
   local line=$1
   shift
   if (( $# != ${#HEADER[@]} )); then
-    add_error "${line}" row "expected ${#HEADER[@]} fields, found $#"
+    csv_error "${line}" row "expected ${#HEADER[@]} fields, found $#"
     return 0
   fi
 
@@ -890,16 +697,16 @@ validate_row() {
     i=$(( i + 1 ))
   done
   local login=${value[login]} state=${value[state]:-present} shell=${value[shell]:-${DEFAULT_SHELL}}
-  local errors_before=${#ERRORS[@]} login_ok=1
+  local errors_before=${#CSV_ERRORS[@]} login_ok=1
 
   check_login "${line}" "${login}"
-  if (( ${#ERRORS[@]} > errors_before )); then
+  if (( ${#CSV_ERRORS[@]} > errors_before )); then
     login_ok=0
   fi
   check_name "${line}" first_name "${value[first_name]}"
   check_name "${line}" last_name "${value[last_name]}"     # both finished by check_names
   if [[ "${state}" != present && "${state}" != absent ]]; then
-    add_error "${line}" state "$(shown "${state}") must be 'present' or 'absent'"
+    csv_error "${line}" state "$(quoted "${state}") must be 'present' or 'absent'"
     state=present                           # check the rest as for a present row
   fi
   check_groups "${line}" "${value[groups]}"
@@ -908,7 +715,7 @@ validate_row() {
 
   (( login_ok )) || return 0
   if [[ -n "${U_LINE[${login}]-}" ]]; then
-    add_error "${line}" login "'${login}' duplicates line ${U_LINE[${login}]}"
+    csv_error "${line}" login "'${login}' duplicates line ${U_LINE[${login}]}"
     return 0
   fi
   LOGINS+=("${login}")
@@ -934,9 +741,9 @@ is_valid_shell() {
 check_login() {
   local line=$1 login=$2
   if ! is_valid_name "${login}"; then
-    add_error "${line}" login "$(shown "${login}") does not match ${LOGIN_RE}"
+    csv_error "${line}" login "$(quoted "${login}") does not match ${LOGIN_RE}"
   elif [[ "${login}" == root ]]; then
-    add_error "${line}" login "'root' is not allowed"
+    csv_error "${line}" login "'root' is not allowed"
   fi
 }
 
@@ -946,7 +753,7 @@ check_login() {
 #######################################
 check_name() {
   if [[ -z "$3" ]]; then
-    add_error "$1" "$2" "must not be empty"
+    csv_error "$1" "$2" "must not be empty"
   else
     NAME_LINES+=("$1")
     NAME_FIELDS+=("$2")
@@ -983,11 +790,11 @@ check_names() {
     number=$(( i + 1 ))
     if [[ -n "${bad_char[${number}]-}" ]]; then
       char=${bad_char[${number}]}
-      add_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" "character $(describe_char "${char:0:1}") is not allowed"
+      csv_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" "character $(describe_char "${char:0:1}") is not allowed"
     elif [[ -n "${bad_start[${number}]-}" ]]; then
-      add_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" "must start with a letter"
+      csv_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" "must start with a letter"
     elif (( ${#NAME_VALUES[i]} > NAME_MAX )); then
-      add_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" \
+      csv_error "${NAME_LINES[i]}" "${NAME_FIELDS[i]}" \
         "is ${#NAME_VALUES[i]} characters long, at most ${NAME_MAX} allowed"
     fi
   done
@@ -1004,10 +811,10 @@ check_groups() {
   IFS=' ' read -r -a list <<< "$2"
   for group in "${list[@]}"; do
     if ! is_valid_name "${group}"; then
-      add_error "${line}" groups "$(shown "${group}") does not match ${LOGIN_RE}"
+      csv_error "${line}" groups "$(quoted "${group}") does not match ${LOGIN_RE}"
       continue
     elif [[ "${group}" == root ]]; then
-      add_error "${line}" groups "'root' is not allowed"
+      csv_error "${line}" groups "'root' is not allowed"
       continue
     elif [[ -n "${seen[${group}]-}" ]]; then
       continue                                # a repeat: checked once
@@ -1015,17 +822,17 @@ check_groups() {
     seen[${group}]=1
     gid=${GR_GID[${group}]-}
     if [[ "${gid}" == 0 ]]; then
-      add_error "${line}" groups "group '${group}' has GID 0"
+      csv_error "${line}" groups "group '${group}' has GID 0"
     elif [[ -n "${ALLOWED_GROUP[${group}]-}" ]]; then
       ROW_GROUPS+="${ROW_GROUPS:+ }${group}"
     elif [[ -n "${IS_PRIVILEGED[${group}]-}" ]]; then
-      add_error "${line}" groups "'${group}' is a privileged group: $(refused_unless "${group}")"
+      csv_error "${line}" groups "'${group}' is a privileged group: $(refused_unless "${group}")"
     elif [[ -z "${gid}" || -n "${IS_ORDINARY[${group}]-}" ]]; then
       ROW_GROUPS+="${ROW_GROUPS:+ }${group}"   # a new group, or `users`
     elif (( gid < ID_MIN || gid > ID_MAX )); then
-      add_error "${line}" groups "'${group}' is a system group (GID ${gid}): $(refused_unless "${group}")"
+      csv_error "${line}" groups "'${group}' is a system group (GID ${gid}): $(refused_unless "${group}")"
     elif [[ -z "${RECORDED[${group}:${gid}]-}" ]]; then
-      add_error "${line}" groups \
+      csv_error "${line}" groups \
         "'${group}' (GID ${gid}) was not created by ${SCRIPT_NAME}: $(refused_unless "${group}")"
     else
       ROW_GROUPS+="${ROW_GROUPS:+ }${group}"
@@ -1042,9 +849,9 @@ refused_unless() {
 check_shell() {
   local line=$1 shell=$2 state=$3
   if ! is_valid_shell "${shell}"; then
-    add_error "${line}" shell "$(shown "${shell}") does not match ${SHELL_RE}"
+    csv_error "${line}" shell "$(quoted "${shell}") does not match ${SHELL_RE}"
   elif [[ "${state}" == present && -z "${SHELLS[${shell}]-}" ]]; then
-    add_error "${line}" shell "'${shell}' is not listed in ${SHELLS_FILE}"
+    csv_error "${line}" shell "'${shell}' is not listed in ${SHELLS_FILE}"
   fi
 }
 
@@ -1062,15 +869,15 @@ check_ssh_key() {
   local comment=${rest#"${data}"}
   comment=${comment#"${comment%%[! ]*}"}
   if [[ -z "${data}" ]]; then
-    add_error "${line}" ssh_key "expected 'TYPE BASE64 [COMMENT]'"
+    csv_error "${line}" ssh_key "expected 'TYPE BASE64 [COMMENT]'"
     return 0
   fi
   if [[ -z "${KEY_PREFIX[${type}]-}" ]]; then
-    add_error "${line}" ssh_key "unknown key type $(shown "${type}")"
+    csv_error "${line}" ssh_key "unknown key type $(quoted "${type}")"
     return 0
   fi
   if ! is_base64 "${data}"; then
-    add_error "${line}" ssh_key "key data is not valid base64"
+    csv_error "${line}" ssh_key "key data is not valid base64"
     return 0
   fi
   # Every 4 characters encode 3 bytes; each trailing '=' stands for one byte less.
@@ -1080,19 +887,19 @@ check_ssh_key() {
 
   # shellcheck disable=SC2053 # the prefix is a pattern on purpose (see KEY_PREFIX).
   if [[ "${data}" != ${KEY_PREFIX[${type}]}* ]]; then
-    add_error "${line}" ssh_key "decoded key does not start with its type '${type}'"
+    csv_error "${line}" ssh_key "decoded key does not start with its type '${type}'"
   elif [[ -n "${exact}" ]] && (( size != exact )); then
-    add_error "${line}" ssh_key "decoded key is ${size} bytes, ${type} needs exactly ${exact}"
+    csv_error "${line}" ssh_key "decoded key is ${size} bytes, ${type} needs exactly ${exact}"
   elif [[ -n "${minimum}" ]] && (( size < minimum )); then
-    add_error "${line}" ssh_key \
+    csv_error "${line}" ssh_key \
       "decoded key is ${size} bytes, ${type} needs at least ${minimum} (2048 bits)"
   elif (( ${#comment} > KEY_COMMENT_MAX )); then
-    add_error "${line}" ssh_key "comment is longer than ${KEY_COMMENT_MAX} characters"
+    csv_error "${line}" ssh_key "comment is longer than ${KEY_COMMENT_MAX} characters"
   elif [[ "${comment}" == *[!${KEY_COMMENT_CHARS}]* ]]; then
     local bad=${comment//[${KEY_COMMENT_CHARS}]/}
-    add_error "${line}" ssh_key "character $(describe_char "${bad:0:1}") is not allowed in the comment"
+    csv_error "${line}" ssh_key "character $(describe_char "${bad:0:1}") is not allowed in the comment"
   elif comment_names_a_key_type "${comment}"; then
-    add_error "${line}" ssh_key "the comment holds a key type name: one key per user"
+    csv_error "${line}" ssh_key "the comment holds a key type name: one key per user"
   fi
 }
 
@@ -1125,13 +932,13 @@ check_account() {
     uid=${PW_UID[${login}]}
     privileged_group_of "${login}"
     if (( uid < ID_MIN || uid > ID_MAX )); then
-      add_error "${line}" login \
+      csv_error "${line}" login \
         "'${login}' exists with UID ${uid}, outside the managed range ${ID_MIN}-${ID_MAX}"
     elif [[ -n "${PRIVILEGED_OF}" ]]; then
-      add_error "${line}" login \
+      csv_error "${line}" login \
         "'${login}' is a member of the privileged group '${PRIVILEGED_OF}': $(refused_unless "${PRIVILEGED_OF}")"
     elif sudo_trusts "${login}"; then
-      add_error "${line}" login "${SUDO_PROBLEM}"
+      csv_error "${line}" login "${SUDO_PROBLEM}"
     elif [[ "${state}" == present && -n "${U_KEY[${login}]}" ]]; then
       KEY_CHECKS+=("${login}")
     fi
@@ -1143,17 +950,17 @@ check_account() {
   # A new user gets the group of its name as primary group: an existing one, or a new one.
   gid=${GR_GID[${login}]-}
   if [[ -n "${gid}" ]] && (( gid < ID_MIN || gid > ID_MAX )); then
-    add_error "${line}" login \
+    csv_error "${line}" login \
       "'${login}' is the name of an existing group with GID ${gid}, outside ${ID_MIN}-${ID_MAX}"
   elif [[ -n "${ALLOWED_GROUP[${login}]-}" ]]; then
     :
   elif [[ -n "${IS_PRIVILEGED[${login}]-}" ]]; then
-    add_error "${line}" login "'${login}' is the name of a privileged group: $(refused_unless "${login}")"
+    csv_error "${line}" login "'${login}' is the name of a privileged group: $(refused_unless "${login}")"
   elif [[ -n "${gid}" && -z "${RECORDED[${login}:${gid}]-}" ]]; then
-    add_error "${line}" login "'${login}' is the name of a group (GID ${gid}) not created by ${SCRIPT_NAME}: $(refused_unless "${login}")"
+    csv_error "${line}" login "'${login}' is the name of a group (GID ${gid}) not created by ${SCRIPT_NAME}: $(refused_unless "${login}")"
   fi
   if [[ -e "${HOME_BASE}/${login}" || -L "${HOME_BASE}/${login}" ]]; then
-    add_error "${line}" login "home directory ${HOME_BASE}/${login} already exists"
+    csv_error "${line}" login "home directory ${HOME_BASE}/${login} already exists"
   fi
 }
 
@@ -1210,7 +1017,7 @@ inspect_ssh_dirs() {
   for login in "${KEY_CHECKS[@]}"; do
     home=${PW_HOME[${login}]}
     if [[ ! -d "${home}" ]]; then
-      add_error "${U_LINE[${login}]}" ssh_key "home directory ${home} does not exist"
+      csv_error "${U_LINE[${login}]}" ssh_key "home directory ${home} does not exist"
     else
       homes+=("${home}")
       paths+=("${home}/.ssh" "${home}/.ssh/authorized_keys")
@@ -1238,21 +1045,21 @@ inspect_ssh_dirs() {
     local file=${dir}/authorized_keys content=''
     [[ -d "${PW_HOME[${login}]}" ]] || continue
     if [[ "${home_uid[${PW_HOME[${login}]}]-}" != "${PW_UID[${login}]}" ]]; then
-      add_error "${line}" ssh_key "home directory ${PW_HOME[${login}]} is owned by UID ${home_uid[${PW_HOME[${login}]}]-?}, not by '${login}': refused"
+      csv_error "${line}" ssh_key "home directory ${PW_HOME[${login}]} is owned by UID ${home_uid[${PW_HOME[${login}]}]-?}, not by '${login}': refused"
       continue
     fi
     case ${st_type[${dir}]-missing} in
-      'symbolic link') add_error "${line}" ssh_key "${dir} is a symbolic link: refused"; continue ;;
+      'symbolic link') csv_error "${line}" ssh_key "${dir} is a symbolic link: refused"; continue ;;
       directory | missing) ;;
-      *) add_error "${line}" ssh_key "${dir} is not a directory"; continue ;;
+      *) csv_error "${line}" ssh_key "${dir} is not a directory"; continue ;;
     esac
     case ${st_type[${file}]-missing} in
-      'symbolic link') add_error "${line}" ssh_key "${file} is a symbolic link: refused"; continue ;;
+      'symbolic link') csv_error "${line}" ssh_key "${file} is a symbolic link: refused"; continue ;;
       regular* | missing) ;;
-      *) add_error "${line}" ssh_key "${file} is not a regular file"; continue ;;
+      *) csv_error "${line}" ssh_key "${file} is not a regular file"; continue ;;
     esac
     if [[ -n "${st_uid[${dir}]-}" && "${st_uid[${dir}]}" != "${PW_UID[${login}]}" ]]; then
-      add_error "${line}" ssh_key "${dir} is owned by UID ${st_uid[${dir}]}, not by '${login}': refused"
+      csv_error "${line}" ssh_key "${dir} is owned by UID ${st_uid[${dir}]}, not by '${login}': refused"
       continue
     fi
     # Read the file only when everything else already matches (and its size says it may).
@@ -1271,10 +1078,11 @@ inspect_ssh_dirs() {
 #######################################
 # Prints every problem found, sorted by line, and exits 2. Does nothing if there is none.
 #######################################
-report_errors() {
-  (( ${#ERRORS[@]} )) || return 0
-  printf '%s\n' "${ERRORS[@]}" | LC_ALL=C sort -s -t $'\t' -k1,1n -k2,2n | cut -f3- >&2
-  die 2 "validation failed: ${#ERRORS[@]} problem(s) in ${CSV_FILE}, nothing changed" "${#ERRORS[@]}"
+report_csv_errors() {
+  (( ${#CSV_ERRORS[@]} )) || return 0
+  printf '%s\n' "${CSV_ERRORS[@]}" | LC_ALL=C sort -s -t $'\t' -k1,1n -k2,2n | cut -f3- >&2
+  ERROR_COUNT=${#CSV_ERRORS[@]}
+  die 2 "validation failed: ${#CSV_ERRORS[@]} problem(s) in ${CSV_FILE}, nothing changed"
 }
 
 #######################################
@@ -1360,7 +1168,7 @@ plan_update() {
   local -a what=()
   if [[ "${PW_GECOS[${login}]}" != "${gecos}" ]]; then
     UPD_GECOS[${login}]=${gecos}
-    what+=("GECOS $(shown "${PW_GECOS[${login}]}") -> '${gecos}'")
+    what+=("GECOS $(quoted "${PW_GECOS[${login}]}") -> '${gecos}'")
   fi
   if [[ "${PW_SHELL[${login}]}" != "${shell}" ]]; then
     UPD_SHELL[${login}]=${shell}
@@ -1558,7 +1366,7 @@ write_password_file() {
     done
   } > "${tmp}"
   mv -f -- "${tmp}" "${path}"
-  PASSWORD_FILE_WRITTEN=1
+  PASSWORD_FILE_WRITTEN=true
 }
 
 create_groups() {
@@ -1629,7 +1437,7 @@ create_users() {
   # chage rewrites /etc/shadow once per user (~10 ms each); filling the homes only touches /home.
   # For a large batch the two loops run side by side (1,000 users: some 5 s less). In a dry run
   # they run one after the other, so that the commands shown stay in order.
-  if (( DRY_RUN )); then
+  if [[ "${DRY_RUN}" == true ]]; then
     fill_new_homes
   else
     fill_new_homes &
@@ -1813,12 +1621,13 @@ send_to_syslog() {
 #######################################
 main() {
   trap cleanup EXIT
-  trap 'on_error "$?" "${LINENO}" "${BASH_COMMAND}"' ERR
+  trap 'on_error "${LINENO}" "${BASH_COMMAND}"' ERR
   trap 'die 1 "interrupted"' INT TERM
 
   parse_args "$@"
   require_root
-  detect_os_family "${OS_RELEASE_FILE}"
+  detect_os_family
+  NOLOGIN=${NOLOGIN_SHELL[${OS_FAMILY}]}
   [[ -f "${CSV_FILE}" && -r "${CSV_FILE}" ]] || die 2 "${CSV_FILE}: no such readable file"
   require_utf8_locale
   take_lock
@@ -1828,7 +1637,7 @@ main() {
   read_csv "${CSV_FILE}"
   check_names
   inspect_ssh_dirs
-  report_errors
+  report_csv_errors
 
   plan_changes
   check_record_folder
@@ -1840,10 +1649,10 @@ main() {
   apply_plan
 
   local changed=$(( ${#DONE_CREATED[@]} + ${#DONE_UPDATED[@]} + ${#DONE_DISABLED[@]} + ${#DONE_GROUPS[@]} ))
-  if (( ! DRY_RUN && changed )); then
+  if [[ "${DRY_RUN}" == false ]] && (( changed )); then
     SYSLOG_LINES+=("done: ${#DONE_CREATED[@]} created, ${#DONE_UPDATED[@]} updated, ${#DONE_DISABLED[@]} disabled, ${#DONE_GROUPS[@]} group(s) created")
     send_to_syslog
-    if (( PASSWORD_FILE_WRITTEN )); then
+    if [[ "${PASSWORD_FILE_WRITTEN}" == true ]]; then
       info "new passwords are in ${PASSWORD_FILE_PATH} (root only): hand them over, then delete it"
     fi
   fi
