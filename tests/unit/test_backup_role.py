@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pytest
 import rolelib
-from rolelib import REPO, SCRIPTS, load
+from rolelib import load
+
+from tssrkit.paths import REPO, SCRIPTS
 
 ROLE = REPO / "roles" / "backup"
 SCRIPT = SCRIPTS / "bash" / "backup" / "backup.sh"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 import rolelib
-from rolelib import REPO, SCRIPTS, load
+from rolelib import load
+
+from tssrkit.paths import REPO, SCRIPTS
 
 ROLE = REPO / "roles" / "java"
 SCRIPT = SCRIPTS / "bash" / "java" / "deploy-java.sh"

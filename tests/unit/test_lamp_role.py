@@ -13,7 +13,9 @@ import tarfile
 
 import pytest
 import rolelib
-from rolelib import REPO, SCRIPTS, load
+from rolelib import load
+
+from tssrkit.paths import REPO, SCRIPTS
 
 ROLE = REPO / "roles" / "lamp"
 SCRIPT = SCRIPTS / "bash" / "lamp" / "deploy-lamp.sh"

@@ -15,7 +15,9 @@ import re
 
 import pytest
 import rolelib
-from rolelib import REPO, SCRIPTS, load
+from rolelib import load
+
+from tssrkit.paths import REPO, SCRIPTS
 
 ROLE = REPO / "roles" / "snmp"
 SCRIPT = SCRIPTS / "bash" / "snmp" / "setup-snmp.sh"

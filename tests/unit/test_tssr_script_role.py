@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import rolelib
-from rolelib import ROLES, SCRIPTS, SHARED, load
+from rolelib import SHARED, load
+
+from tssrkit.paths import ROLES, SCRIPTS
 
 TASKS = load(SHARED / "tasks" / "main.yml")
 BLOCK = next(task for task in TASKS if "block" in task)

@@ -14,9 +14,9 @@ from pathlib import Path
 import jinja2
 import pytest
 import rolelib
-from rolelib import REPO, SCRIPTS
 
 from tssrkit import render
+from tssrkit.paths import REPO, SCRIPTS
 
 ROLE = REPO / "roles" / "users"
 EXAMPLE = REPO / "examples" / "users" / "users.csv"
