@@ -24,7 +24,7 @@ from typing import TextIO
 
 from fabric import Config, Connection
 
-from tssrkit import hostkeys, lab
+from tssrkit import hostkeys, lab, paths
 from tssrkit.hosts import Target
 
 OK_STATUSES = ("ok", "changed")
@@ -134,23 +134,9 @@ def parse_result(stdout: str) -> dict | None:
 # C0 controls (ESC starts "ESC [ 2 J" to clear the screen, "ESC ] 52" to set the clipboard; CR goes
 # back over a line to forge it), DEL, C1 controls (U+009B is a one-character CSI), the line and
 # paragraph separators, the bidirectional overrides (they reorder what is displayed), and unpaired
-# surrogates (a byte that was not UTF-8).
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_INVISIBLE = frozenset([*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
-                        *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
-
-
-def printable(text: object) -> str:
-    """``str(text)`` with every character that could drive a terminal written as an escape (``\\x1b``,
-    ``\\r``, ``\\u202e``): safe to print, and still readable."""
-    out = []
-    for ch in str(text):
-        code = ord(ch)
-        if code in _INVISIBLE or 0xD800 <= code <= 0xDFFF:
-            out.append(_SHORT_ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
-        else:
-            out.append(ch)
-    return "".join(out)
+# surrogates (a byte that was not UTF-8). tssr_check.py's function, one definition for both (a Python
+# script travels alone, so the controller borrows it rather than the script importing tssrkit).
+printable = paths.script_module(paths.SCRIPTS / "python" / "tssr_check.py").printable
 
 
 class Progress:

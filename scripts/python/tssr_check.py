@@ -112,17 +112,18 @@ _RANGE_RE = re.compile(rf"^(?P<inside>@)?(?:(?P<start>~|{_NUMBER})?:)?(?P<end>{_
 
 # Characters that drive a terminal instead of showing: C0 controls, DEL, C1 controls (U+009B is CSI),
 # the line and paragraph separators, and the bidirectional overrides that reorder what is displayed.
+# tssrkit's runner prints what hosts send through this same function (this script travels alone).
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _INVISIBLE = frozenset([*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029,
                         *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
-def printable(text: str) -> str:
-    """``text`` with every character that could drive a terminal written visibly: \\n, \\r, \\t,
+def printable(text: object) -> str:
+    """``str(text)`` with every character that could drive a terminal written visibly: \\n, \\r, \\t,
     \\x1b, \\u202e (also an unpaired surrogate, left by a byte that was not UTF-8). What a server,
     an agent or a file said (a unit's state, an HTTP reason, an SNMP string) is shown, never obeyed."""
     out = []
-    for ch in text:
+    for ch in str(text):
         code = ord(ch)
         if code in _INVISIBLE or 0xD800 <= code <= 0xDFFF:
             out.append(_SHORT_ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))

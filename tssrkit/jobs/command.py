@@ -17,15 +17,12 @@ The script travels with its bundle (:mod:`tssrkit.bundles`, scripts/bundles.yml)
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from tssrkit import bundles
+from tssrkit.paths import script_module  # noqa: F401 — the job modules take it from here
 from tssrkit.runner import Job
 
 
@@ -98,14 +95,3 @@ def _free_name(uploads: Mapping[str, Path], script: Path, option: str | None, na
         candidate = f"{folder}{number if number > 1 else ''}/{name}"
         number += 1
     return candidate
-
-
-@functools.cache
-def script_module(path: Path) -> ModuleType:
-    """A Python script of the kit loaded as a module, so that the controller uses the script's own
-    reader or parser for what only it can check here (a local file, a check's command line)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module   # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
