@@ -7,7 +7,7 @@ under each scenario's molecule.yml).
 Each test module keeps its own test names (sentences) and calls these with its role, script and prefix.
 
 The README tables are generated from meta/argument_specs.yml (the one place a variable is described):
-    python tests/unit/rolelib.py            # rewrite the table of every role's README
+    python tests/rolelib.py            # rewrite the table of every role's README
 tests/unit/test_tssr_script_role.py fails when a table and its spec drift apart.
 """
 
@@ -77,8 +77,8 @@ _MARKUP = [
     (re.compile(r"U\(([^()]*)\)"), r"\1"),
     (re.compile(r"L\(([^,()]*),\s*([^()]*)\)"), r"[\1](\2)"),
 ]
-TABLE_BEGIN = ("<!-- BEGIN variables: generated from meta/argument_specs.yml by tests/unit/rolelib.py;"
-               " edit the spec, then run `python tests/unit/rolelib.py` -->")
+TABLE_BEGIN = ("<!-- BEGIN variables: generated from meta/argument_specs.yml by tests/rolelib.py;"
+               " edit the spec, then run `python tests/rolelib.py` -->")
 TABLE_END = "<!-- END variables -->"
 
 

@@ -46,7 +46,6 @@ def test_the_role_ships_the_scripts_through_relative_links(folder, files):
     assert {call["tssr_script_file"] for call in calls()} == {"bash/backup/backup.sh"}
     for name in files:
         assert (rolelib.SHARED / "files" / "scripts" / folder / name).is_file(), name
-    assert not (ROLE / "files").exists(), "no copy of a script in the role"
 
 
 def test_the_scripts_are_packed_as_backup_sh_expects_them():
@@ -56,24 +55,12 @@ def test_the_scripts_are_packed_as_backup_sh_expects_them():
     assert (SCRIPTS / "bash" / "backup" / "restore.sh").is_file()
 
 
-def test_every_default_is_validated_with_the_same_value():
-    rolelib.assert_every_default_is_validated(ROLE)
-
-
-def test_every_validated_option_has_a_default_and_the_role_prefix():
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "backup_")
-
-
 def test_the_spec_variables_are_all_there():
     expected = {"backup_job", "backup_sources", "backup_excludes", "backup_mysql", "backup_mysql_databases",
                 "backup_postgres", "backup_postgres_databases", "backup_dest", "backup_ssh_host_key",
                 "backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_encrypt_key_src",
                 "backup_on_calendar", "backup_run_now"}
     assert expected <= set(argument_options())
-
-
-def test_the_readme_documents_every_variable():
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def test_the_job_is_installed_then_its_status_read_then_its_first_backup_made():

@@ -38,23 +38,10 @@ def test_the_role_ships_the_script_folders_through_relative_links(folder, files)
     assert call()["tssr_script_file"] == "bash/java/deploy-java.sh"
     for name in files:
         assert (rolelib.SHARED / "files" / "scripts" / "bash" / folder / name).is_file(), name
-    assert not (ROLE / "files").exists(), "no copy of the script in the role"
-
-
-def test_every_default_is_validated_with_the_same_value():
-    rolelib.assert_every_default_is_validated(ROLE)
-
-
-def test_every_validated_option_has_a_default_or_is_required():
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "java_", required_ok=True)
 
 
 def test_the_name_is_required_and_never_derived_by_the_role():
     assert argument_options()["java_name"].get("required") is True
-
-
-def test_the_readme_documents_every_variable():
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def test_a_jar_deployment_gives_the_script_the_archive_and_its_inputs_as_files():

@@ -35,24 +35,11 @@ def test_the_role_ships_the_script_folder_through_a_relative_link():
     shipped = rolelib.SHARED / "files" / "scripts" / "bash" / "lamp" / "deploy-lamp.sh"
     assert shipped.resolve() == SCRIPT.resolve()
     assert (SCRIPT.parent / "templates").is_dir()
-    assert not (ROLE / "files").exists(), "no copy of the script in the role"
-
-
-def test_every_default_is_validated_with_the_same_value():
-    rolelib.assert_every_default_is_validated(ROLE)
-
-
-def test_every_validated_option_has_a_default_or_is_required():
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "lamp_", required_ok=True)
 
 
 def test_the_name_is_required_and_never_derived_by_the_role():
     assert argument_options()["lamp_name"].get("required") is True
     assert call(lamp_app_src="/apps/parc-v1")["tssr_script_args"][:3] == ["--quiet", "--name", "parc"]
-
-
-def test_the_readme_documents_every_variable():
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def test_the_playbook_deploys_the_sample_app_relative_to_its_folder():

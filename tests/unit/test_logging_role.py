@@ -36,24 +36,11 @@ def test_the_role_ships_the_script_through_relative_links(folder, files):
     assert rolelib.rendered_call(ROLE)["tssr_script_file"] == "bash/logging/setup-logging.sh"
     for name in files:
         assert (rolelib.SHARED / "files" / "scripts" / "bash" / folder / name).is_file(), name
-    assert not (ROLE / "files").exists(), "no copy of the script in the role"
 
 
 def test_the_script_is_packed_with_lib_beside_it():
     # A Bash script travels with lib/ beside it (scripts/bundles.yml); nothing else for this one.
     assert "setup-logging.sh" not in load(SCRIPTS / "bundles.yml")
-
-
-def test_every_default_is_validated_with_the_same_value():
-    rolelib.assert_every_default_is_validated(ROLE)
-
-
-def test_every_validated_option_has_a_default_and_the_role_prefix():
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "logging_")
-
-
-def test_the_readme_documents_every_variable():
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def test_the_role_passes_only_options_the_script_knows():

@@ -45,7 +45,6 @@ def test_the_role_ships_the_scripts_through_relative_links(folder, files):
     assert call()["tssr_script_file"] == "bash/snmp/setup-snmp.sh"
     for name in files:
         assert (rolelib.SHARED / "files" / "scripts" / folder / name).is_file(), name
-    assert not (ROLE / "files").exists(), "no copy of a script in the role"
 
 
 def test_the_scripts_are_packed_as_setup_snmp_expects_them():
@@ -89,18 +88,6 @@ def test_no_community_file_unless_one_is_asked_for():
     assert "--v2c-community-file" not in rendered["tssr_script_args"]
     # A source without its community still reaches the script, which refuses it (both or neither).
     assert "--v2c-community-file" in call(snmp_v2c_community="")["tssr_script_args"]
-
-
-def test_every_default_is_validated_with_the_same_value():
-    rolelib.assert_every_default_is_validated(ROLE)
-
-
-def test_every_validated_option_has_a_default_and_the_role_prefix():
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "snmp_")
-
-
-def test_the_readme_documents_every_variable():
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def test_the_role_passes_only_options_the_script_knows():

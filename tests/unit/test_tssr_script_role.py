@@ -232,6 +232,14 @@ def test_a_capability_role_is_its_variables_its_arguments_and_that_call(role):
     assert files == sorted(expected + (["templates/users.csv.j2"] if role == "users" else []))
 
 
+@pytest.mark.parametrize("role", rolelib.CAPABILITIES)
+def test_every_variable_of_a_capability_role_is_validated_prefixed_and_defaulted(role):
+    # defaults/main.yml and meta/argument_specs.yml agree; every variable starts with the role's name
+    # and has a default, unless the spec requires it.
+    rolelib.assert_every_default_is_validated(ROLES / role)
+    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLES / role, f"{role}_", required_ok=True)
+
+
 def test_the_roles_tasks_stay_short():
     lines = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in ROLES.glob("*/tasks/*.yml"))
     assert lines <= 600, f"the roles' tasks hold {lines} lines"
@@ -241,7 +249,7 @@ def test_the_roles_tasks_stay_short():
 def test_the_readme_table_is_generated_from_the_argument_specs(role):
     assert rolelib.readme_table(ROLES / role) == rolelib.variables_table(ROLES / role), (
         f"roles/{role}/README.md's table differs from meta/argument_specs.yml: "
-        "run `python tests/unit/rolelib.py`")
+        "run `python tests/rolelib.py`")
 
 
 def test_a_spec_changed_without_its_readme_is_caught(tmp_path):

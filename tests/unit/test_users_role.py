@@ -96,13 +96,6 @@ def test_role_ships_the_scripts_through_relative_links_not_copies(implementation
     link = rolelib.SHARED / "files" / "scripts"
     assert link.is_symlink() and not Path(link.readlink()).is_absolute()
     assert (link / call["tssr_script_file"]).resolve() == (REPO / script).resolve()
-    assert not (ROLE / "files").exists(), "no copy of a script in the role"
-
-
-def test_every_role_variable_is_validated_prefixed_and_documented():
-    rolelib.assert_every_default_is_validated(ROLE)
-    rolelib.assert_every_option_is_prefixed_and_defaulted(ROLE, "users_")
-    assert rolelib.readme_table(ROLE) == rolelib.variables_table(ROLE)
 
 
 def script_argv(**variables) -> list[str]:
