@@ -18,7 +18,7 @@ from invoke import Collection, Exit, task
 
 from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
-from tssrkit import jobs, pslint, runner
+from tssrkit import jobs, pkgcache, pslint, runner
 from tssrkit import lab as labmod
 from tssrkit import windows as winlib
 from tssrkit.fleet import HOST_KEY_HELP, HOSTS_HELP, Fleet, checks_host_keys, fleet_task
@@ -43,7 +43,8 @@ def _print_sites(fleet: Fleet, results: list[runner.HostResult], self_signed: bo
 
 @task(help={"distro": "debian12, debian13 or all (default)", "force": "rebuild even if up to date"})
 def images(c, distro="all", force=False):
-    """Build the Debian 12/13 test images offline (debootstrap + docker import + systemd layer)."""
+    """Build the Debian 12/13 test images offline (debootstrap + docker import + systemd layer), and
+    the package cache's image."""
     names = list(imagelib.DISTROS) if distro == "all" else [distro]
     unknown = [n for n in names if n not in imagelib.DISTROS]
     if unknown:
@@ -75,6 +76,20 @@ def lab_down(c):
     """Remove the lab containers (and only them)."""
     removed = labmod.down()
     print("removed: " + (", ".join(removed) if removed else "nothing"))
+
+
+@task
+def cache_status(c):
+    """Show the package cache every kit container downloads through (tssrkit/pkgcache.py)."""
+    for key, value in pkgcache.status().items():
+        print(f"{key:<10} {value}")
+
+
+@task(help={"purge": "also delete its downloads (the volume tssr-apt-cache)"})
+def cache_down(c, purge=False):
+    """Stop and remove the package cache (the next test run or lab start starts it again)."""
+    pkgcache.stop(purge=purge)
+    print(f"removed: {pkgcache.NAME}" + (f" and the volume {pkgcache.VOLUME}" if purge else ""))
 
 
 @fleet_task(iterable=["allow_group"], help={
@@ -491,5 +506,9 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
+cache = Collection("cache")
+cache.add_task(cache_status, "status")
+cache.add_task(cache_down, "down")
+
 ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status,
-                setup_snmp, setup_logging, check, poll, lint_powershell, run_powershell, test, lab)
+                setup_snmp, setup_logging, check, poll, lint_powershell, run_powershell, test, lab, cache)

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import deploybench  # first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import images
+from tssrkit import images, pkgcache
 from tssrkit.containers import docker, remove, run_node, wait_booted
 
 log = logging.getLogger("bench")
@@ -126,7 +126,7 @@ class Chain:
     def down(self) -> None:
         for name in self.started:
             remove(name)
-        docker("network", "rm", self.network, check=False)
+        pkgcache.remove_network(self.network)
 
     def count(self, tag: str) -> tuple[int, int]:
         """(distinct numbers, lines) of TAG's messages in the client's file on the server."""

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import deploybench  # noqa: F401 — first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import bundles, images, jobs, runner
+from tssrkit import bundles, images, jobs, pkgcache, runner
 from tssrkit.containers import docker, remove, run_node, wait_booted
 
 log = logging.getLogger("bench")
@@ -159,7 +159,7 @@ def tear_down(run_id: str) -> None:
     ids = docker("ps", "--all", "--quiet", "--filter", f"label=org.tssr-kit.bench={run_id}").stdout.split()
     for container in ids:
         remove(container)
-    docker("network", "rm", f"tssr-bench-{run_id}", check=False)
+    pkgcache.remove_network(f"tssr-bench-{run_id}")
 
 
 def poll_once(agents: list[str], silent: list[str], credentials: Path, mode: str, concurrency: int) -> dict:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import deploybench  # first: it puts the repository on the import path, for tssrkit
 
-from tssrkit import images
+from tssrkit import images, pkgcache
 from tssrkit.bundles import with_script
 from tssrkit.containers import docker, remove
 from tssrkit.jobs.command import interpreter
@@ -68,7 +68,7 @@ def write_newusers(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
 
 def fresh(image: str) -> str:
     name = f"tssr-bench-{uuid.uuid4().hex[:8]}"
-    docker("run", "--detach", "--name", name, image, "sleep", "infinity")
+    docker("run", "--detach", "--name", name, *pkgcache.run_args(), image, "sleep", "infinity")
     return name
 
 

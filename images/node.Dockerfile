@@ -13,6 +13,23 @@ RUN apt-get update \
         systemd systemd-sysv dbus python3 sudo openssh-server ca-certificates iproute2 procps less \
  && apt-get clean
 
+# Test-image settings, never the scripts': apt downloads through the kit's package cache when the
+# harness put one on this container's network (tssr-apt-cache, tssrkit/pkgcache.py), else straight from
+# the mirror; dpkg does not fsync what it unpacks (a thrown-away container, as Docker's own Debian
+# images once did with docker-apt-speedup). The scripts install their packages for real either way.
+RUN printf '%s\n' '#!/bin/sh' \
+        '# apt Proxy-Auto-Detect: the kit package cache if one answers here, else DIRECT.' \
+        'c=tssr-apt-cache' \
+        'if getent hosts $c >/dev/null 2>&1 && timeout 2 bash -c ": </dev/tcp/$c/3142" 2>/dev/null; then' \
+        '  echo http://tssr-apt-cache:3142' \
+        'else' \
+        '  echo DIRECT' \
+        'fi' > /usr/local/bin/tssr-apt-proxy \
+ && chmod 0755 /usr/local/bin/tssr-apt-proxy \
+ && printf 'Acquire::http::Proxy-Auto-Detect "/usr/local/bin/tssr-apt-proxy";\n' \
+        > /etc/apt/apt.conf.d/30tssr-apt-cache \
+ && printf 'force-unsafe-io\n' > /etc/dpkg/dpkg.cfg.d/tssr-unsafe-io
+
 # Units that make no sense in a container (no consoles, no udev, no seats).
 RUN systemctl mask getty.target console-getty.service systemd-udevd.service \
         systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-logind.service \

@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import time
 
+from tssrkit import pkgcache
+
 # --privileged fails on the machines we test on; these are the least that systemd needs.
 SYSTEMD_RUN_ARGS: tuple[str, ...] = (
     "--cap-add", "SYS_ADMIN",          # systemd mounts its own cgroup and tmpfs hierarchy
@@ -32,12 +34,14 @@ def docker(*args: str, check: bool = True, input_text: str | None = None) -> sub
 
 
 def run_node(image: str, name: str, *extra: str, labels: dict[str, str] | None = None) -> str:
-    """Start a systemd container from ``image`` and return its id (does not wait for boot)."""
+    """Start a systemd container from ``image`` and return its id (does not wait for boot). It
+    downloads its packages through the kit's cache (:mod:`tssrkit.pkgcache`) when there is one."""
     label_args: list[str] = []
     for key, value in (labels or {}).items():
         label_args += ["--label", f"{key}={value}"]
+    network = extra[extra.index("--network") + 1] if "--network" in extra else None
     proc = docker("run", "--detach", "--name", name, "--hostname", name,
-                  *SYSTEMD_RUN_ARGS, *label_args, *extra, image)
+                  *SYSTEMD_RUN_ARGS, *label_args, *pkgcache.run_args(network), *extra, image)
     return proc.stdout.strip()
 
 

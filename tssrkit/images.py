@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tssrkit import pkgcache
 from tssrkit.containers import docker
 from tssrkit.paths import IMAGES
 
@@ -100,11 +101,6 @@ def base_inputs(distro: Distro) -> str:
     return _digest(RECIPE_VERSION, distro.suite, "minbase", debian_mirror())
 
 
-def node_inputs(distro: Distro) -> str:
-    dockerfile = (IMAGES / "node.Dockerfile").read_text()
-    return _digest(image_id(distro.base_image), dockerfile)
-
-
 def build_base(distro: Distro, force: bool = False) -> bool:
     """Make ``tssr-kit/base:<distro>`` with debootstrap; return True when it was (re)built."""
     wanted = base_inputs(distro)
@@ -135,33 +131,47 @@ def build_base(distro: Distro, force: bool = False) -> bool:
     return True
 
 
-def build_node(distro: Distro, force: bool = False) -> bool:
-    """Make ``tssr-kit/node:<distro>`` from the base; return True when it was (re)built."""
-    wanted = node_inputs(distro)
-    if not force and image_label(distro.node_image) == wanted:
-        log.info("%s is up to date", distro.node_image)
+def build_from_base(distro: Distro, image: str, dockerfile: str, force: bool = False) -> bool:
+    """Make ``image`` from ``images/<dockerfile>`` on the distro's base; return True when it was
+    (re)built. Its label is a hash of the base image and the Dockerfile: a match is kept."""
+    wanted = _digest(image_id(distro.base_image), (IMAGES / dockerfile).read_text())
+    if not force and image_label(image) == wanted:
+        log.info("%s is up to date", image)
         return False
     started = time.monotonic()
     proc = subprocess.run(
         ["docker", "build", "--quiet", "--build-arg", f"BASE={distro.base_image}",
-         "--label", f"{LABEL}={wanted}", "--tag", distro.node_image,
-         "--file", str(IMAGES / "node.Dockerfile"), str(IMAGES)],
+         "--label", f"{LABEL}={wanted}", "--tag", image, "--file", str(IMAGES / dockerfile), str(IMAGES)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"docker build of {distro.node_image} failed:\n{proc.stderr}")
-    log.info("built %s in %.0f s", distro.node_image, time.monotonic() - started)
+        raise RuntimeError(f"docker build of {image} failed:\n{proc.stderr}")
+    log.info("built %s in %.0f s", image, time.monotonic() - started)
     return True
 
 
+def build_node(distro: Distro, force: bool = False) -> bool:
+    """Make ``tssr-kit/node:<distro>`` from the base; return True when it was (re)built."""
+    return build_from_base(distro, distro.node_image, "node.Dockerfile", force=force)
+
+
+def build_apt_cache(force: bool = False) -> bool:
+    """Make the package cache's image (tssrkit/pkgcache.py) from the Debian 12 base."""
+    distro = DISTROS[DEFAULT_DISTRO]
+    build_base(distro, force=force)
+    return build_from_base(distro, pkgcache.IMAGE, "apt-cache.Dockerfile", force=force)
+
+
 def ensure(names: list[str] | None = None, force: bool = False) -> list[str]:
-    """Build (when needed) the node images of ``names`` (default: every distro); return their names."""
+    """Build (when needed) the node images of ``names`` (default: every distro) and the package
+    cache's image; return the node images' names."""
     built = []
     for name in names or list(DISTROS):
         distro = DISTROS[name]
         build_base(distro, force=force)
         build_node(distro, force=force)
         built.append(distro.node_image)
+    build_apt_cache(force=force)
     return built
 
 

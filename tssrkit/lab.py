@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tssrkit import containers, images
+from tssrkit import containers, images, pkgcache
 from tssrkit.containers import docker
 from tssrkit.paths import STATE
 
@@ -167,7 +167,7 @@ def log_clients() -> str:
 
 def _ensure_network() -> None:
     if docker("network", "inspect", NETWORK, check=False).returncode != 0:
-        docker("network", "create", NETWORK)
+        pkgcache.create_network(NETWORK)
 
 
 def _authorize(name: str, public_key: str) -> None:
@@ -284,7 +284,7 @@ def down() -> list[str]:
     for host in hosts():
         containers.remove(host.name)
         removed.append(host.name)
-    docker("network", "rm", NETWORK, check=False)
+    pkgcache.remove_network(NETWORK)
     if SSH_CONFIG.exists():
         SSH_CONFIG.unlink()
     if KNOWN_HOSTS.exists():

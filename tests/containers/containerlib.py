@@ -37,7 +37,7 @@ import pytest
 # Shared with the lab tests (tests/snapshots.py); the container tests take them from here.
 from snapshots import assert_nothing_changed, host_state_script, parse_snapshot, snapshot_diff  # noqa: F401
 
-from tssrkit import bundles, containers, images
+from tssrkit import bundles, containers, images, pkgcache
 from tssrkit.containers import docker
 from tssrkit.jobs.command import interpreter
 from tssrkit.jobs.users import IMPLEMENTATIONS
@@ -349,7 +349,8 @@ def start_plain_node(platform: Platform, prefix: str, *, network: str | None = N
     ``PREFIX-<uuid8>``, otherwise as ``start_systemd_node``."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           *network_args(network), *SLEEP_RUN_ARGS, *extra, platform.image(), "sleep", "infinity")
+           *network_args(network), *pkgcache.run_args(network), *SLEEP_RUN_ARGS, *extra, platform.image(),
+           "sleep", "infinity")
     return provision(Node(name, platform), copies or {}, prepare)
 
 
@@ -381,7 +382,7 @@ def nodes_on_network(*starters: Callable[[str], Node], prefix: str = "tssr-test-
     and the nodes, in the order of ``starters``. At the end every container that did start (even when
     another failed to) and the network are removed."""
     network = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    docker("network", "create", "--label", f"{LABEL}={SESSION}", network)
+    pkgcache.create_network(network, "--label", f"{LABEL}={SESSION}")
     started: list[Node] = []
     try:
         with ThreadPoolExecutor(max_workers=len(starters)) as pool:
@@ -392,7 +393,7 @@ def nodes_on_network(*starters: Callable[[str], Node], prefix: str = "tssr-test-
     finally:
         for node in started:
             stop_node(node)
-        docker("network", "rm", network, check=False)
+        pkgcache.remove_network(network)
 
 
 def ip_address(node: Node, network: str) -> str:
@@ -410,7 +411,7 @@ def start_node(platform: Platform) -> Node:
         containers.run_node(image, name, labels=labels)
     else:
         docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-               *SLEEP_RUN_ARGS, image, "sleep", "infinity")
+               *pkgcache.run_args(), *SLEEP_RUN_ARGS, image, "sleep", "infinity")
     node = Node(name, platform)
     try:
         if BOOT == "systemd":
@@ -479,7 +480,7 @@ def start_node_quickly(platform: Platform) -> Node:
     image = platform.image()
     name = f"tssr-test-{uuid.uuid4().hex[:8]}"
     docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           *SLEEP_RUN_ARGS, image, "sleep", "infinity")
+           *pkgcache.run_args(), *SLEEP_RUN_ARGS, image, "sleep", "infinity")
     node = Node(name, platform)
     try:
         proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 import rolelib  # the one reader of the scenarios' configuration (base + molecule.yml)
 
+from tssrkit import pkgcache
 from tssrkit.paths import REPO
 
 BIN = Path(sys.executable).parent
@@ -97,8 +98,8 @@ def remove_containers(platform: str) -> None:
     # And the network such a pair shares (`<platform>-net`), once no container uses it.
     networks = subprocess.run(["docker", "network", "ls", "--quiet", "--filter", f"name=^{platform}-"],
                               capture_output=True, text=True, timeout=60).stdout.split()
-    if networks:
-        subprocess.run(["docker", "network", "rm", *networks], capture_output=True, timeout=120)
+    for network in networks:
+        pkgcache.remove_network(network)
 
 
 def remove_leftovers(scenario: str, platform: str) -> None:
@@ -124,6 +125,10 @@ def test_molecule_scenario_passes_on_platform(scenario, platform, image, request
         fcntl.flock(lock, fcntl.LOCK_EX)
         remove_leftovers(scenario, platform)
         started = time.monotonic()
+        # The platform's network made here, with the package cache on it (tssrkit/pkgcache.py), so that
+        # the platform and its peers download through the cache. Molecule's create keeps a network that
+        # exists, and its destroy removes only the networks it made: remove_containers removes this one.
+        pkgcache.create_network(f"{platform}-net")
         try:
             proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
                                   timeout=TIMEOUT)
