@@ -190,6 +190,11 @@ emit_result() {
 # Command line
 #######################################
 parse_args() {
+  # -n/--dry-run and -q/--quiet may also come before the mode: `inv`'s runner asks for a dry run first.
+  while (($#)) && [[ "$1" =~ ^(-n|--dry-run|-q|--quiet)$ ]]; do
+    common_option "$1"
+    shift
+  done
   case "${1:-}" in
     client | server) MODE="$1"; shift ;;
     -h | --help) usage; exit 0 ;;
