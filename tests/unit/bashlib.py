@@ -50,3 +50,14 @@ def each(function: str, values: Sequence[str]) -> list[bool]:
     answers = proc.stdout.decode().split()
     assert len(answers) == len(values)
     return [answer == "1" for answer in answers]
+
+
+def call_each(function: str, values: Sequence[str | bytes]) -> list[bytes]:
+    """For each value: the stdout of ``function VALUE`` (which must succeed), one bash for all of them,
+    as a script calls it. A NUL after each output tells them apart: an output that held one itself
+    would break the count, and the test with it."""
+    proc = bash(f'for v in "$@"; do {function} "$v"; printf \'\\0\'; done', *values)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    outputs = proc.stdout.split(b"\0")
+    assert outputs.pop() == b"" and len(outputs) == len(values), proc.stdout
+    return outputs

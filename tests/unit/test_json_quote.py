@@ -87,9 +87,9 @@ def test_json_quote_escapes_each_control_character_alone() -> None:
 
 def test_json_quote_survives_random_bytes() -> None:
     rng = random.Random(14)  # noqa: S311 - repeatable test data, not a secret
-    for _ in range(200):
-        raw = bytes(rng.choice(range(1, 256)) for _ in range(rng.randint(0, 40)))
-        assert_safe_json(bashlib.call("json_quote", raw), raw)
+    values = [bytes(rng.choice(range(1, 256)) for _ in range(rng.randint(0, 40))) for _ in range(200)]
+    for raw, out in zip(values, bashlib.call_each("json_quote", values), strict=True):
+        assert_safe_json(out, raw)
 
 
 def test_json_quote_does_not_depend_on_the_callers_locale() -> None:

@@ -4,6 +4,7 @@ fails: each named test must exist, so that the page cannot point at a test that 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ PAGE = REPO / "docs" / "explanation" / "threat-model.md"
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
 
+@functools.cache  # the page names many tests of the same few modules: parse each module once
 def functions_in(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
