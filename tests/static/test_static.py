@@ -63,6 +63,7 @@ def test_yaml_is_yamllint_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # about a minute of CPU: ansible-playbook --syntax-check of every playbook, then the rules
 def test_roles_pass_ansible_lint_production_profile():
     proc = run([tool("ansible-lint"), "--profile", "production", "--offline", "roles", "molecule"])
     assert proc.returncode == 0, proc.stdout + proc.stderr

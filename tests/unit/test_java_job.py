@@ -153,6 +153,7 @@ def built_twice(tmp_path_factory) -> tuple[dict[str, Path], dict[str, Path]]:
         return builds[0].result(), builds[1].result()
 
 
+@pytest.mark.slow  # two real JDK builds of the samples: about 10 s of CPU
 def test_the_samples_build_an_executable_jar_and_a_war_at_the_version(built_twice):
     built, _ = built_twice
     assert set(built) == {"jar", "war"}
@@ -169,6 +170,7 @@ def test_the_samples_build_an_executable_jar_and_a_war_at_the_version(built_twic
     assert "Main-Class" not in manifest(built["war"])
 
 
+@pytest.mark.slow  # two real JDK builds of the samples: about 10 s of CPU
 def test_a_rebuilt_sample_has_the_same_bytes_so_deploying_it_again_changes_nothing(built_twice):
     first, second = built_twice
     for kind in ("jar", "war"):
