@@ -479,24 +479,49 @@ def run_powershell(c, script, hosts, param=None, file=None):
         raise Exit(f"{failed} of {len(targets)} host(s) failed", code=1)
 
 
-@task(help={
-    "only": "run one part: static, unit, containers, lab or molecule (default: everything)",
-    "k": "pytest -k expression",
-    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
-})
-def test(c, only=None, k=None, workers=3):
-    """Run every test (static checks, unit, container, lab and Molecule) with one pytest summary."""
-    parts = {"static": "tests/static", "unit": "tests/unit", "containers": "tests/containers",
-             "lab": "tests/lab", "molecule": "tests/molecule"}
-    if only and only not in parts:
-        raise Exit(f"error: --only must be one of {', '.join(parts)}", code=2)
-    args = [sys.executable, "-m", "pytest", parts[only] if only else "tests"]
+TEST_LAYERS = ("static", "unit", "containers", "lab", "molecule")   # the folders of tests/ `inv test` runs
+QUICK_LAYERS = ("static", "unit")
+
+
+def pytest_argv(only: str | None = None, quick: bool = False, job: str | None = None, k: str | None = None,
+                workers: int = 3) -> list[str]:
+    """The pytest command line of `inv test` (what each option selects: tests/unit/test_tiers.py).
+
+    Layers are folders of tests/; --quick is static and unit without the tests marked slow; --job is a
+    capability, marked on each test by tests/conftest.py from its names (rules: tests/tiers.py)."""
+    if only and only not in TEST_LAYERS:
+        raise ValueError(f"--only must be one of {', '.join(TEST_LAYERS)}")
+    if quick and only and only not in QUICK_LAYERS:
+        raise ValueError(f"--quick runs static and unit tests: --only {only} has none")
+    folders = [only] if only else list(QUICK_LAYERS) if quick else ["tests"]
+    args = [sys.executable, "-m", "pytest", *(f if f == "tests" else f"tests/{f}" for f in folders)]
+    if quick:
+        args += ["-m", "not slow"]
+    if job:
+        args += ["--job", job]
+    if k:
+        args += ["-k", k]
     if int(workers) > 1:
         # In collection order (see tests/conftest.py): the longest runs first.
         args += ["-n", str(workers), "--dist", "loadgroup", "--no-loadscope-reorder"]
-    args += ["--durations", "25"]
-    if k:
-        args += ["-k", k]
+    return [*args, "--durations", "25"]
+
+
+@task(help={
+    "only": "run one layer: static, unit, containers, lab or molecule (default: all of them)",
+    "quick": "static and unit tests only, without the few marked slow: the edit loop (under 2 minutes)",
+    "job": "one capability's tests across the layers: users, lamp, java, backup, snmp, logging, checks, "
+           "powershell, firewall (a new job's by its name)",
+    "k": "pytest -k expression",
+    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
+})
+def test(c, only=None, quick=False, job=None, k=None, workers=3):
+    """Run the tests (all of them by default: static, unit, containers, lab, Molecule) with one pytest
+    summary, ending with the slowest tests and the time per tier."""
+    try:
+        args = pytest_argv(only=only, quick=quick, job=job, k=k, workers=workers)
+    except ValueError as exc:
+        raise Exit(f"error: {exc}", code=2) from None
     os.chdir(REPO)
     os.execv(sys.executable, args)  # noqa: S606 — replace this process by pytest, argv list
 
