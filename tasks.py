@@ -509,9 +509,9 @@ def pytest_argv(only: str | None = None, quick: bool = False, job: str | None = 
 
 @task(help={
     "only": "run one layer: static, unit, containers, lab or molecule (default: all of them)",
-    "quick": "static and unit tests only, without the few marked slow: the edit loop (under 2 minutes)",
-    "job": "one capability's tests across the layers: users, lamp, java, backup, snmp, logging, checks, "
-           "powershell, firewall (a new job's by its name)",
+    "quick": "static and unit tests only, without the few marked slow: the edit loop",
+    "job": "one capability's tests in every layer: users, lamp, java, backup, snmp, logging, checks, "
+           "powershell, firewall (or a new job's noun: tests/tiers.py)",
     "k": "pytest -k expression",
     "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
 })
