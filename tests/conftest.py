@@ -45,8 +45,9 @@ def pytest_configure(config) -> None:
 # `inv test` runs it) tests and groups go to the workers in this order, so the Molecule runs (minutes
 # each) start at once and the many short tests fill the workers around them, instead of a lone
 # Molecule run ending the session. (Without --no-loadscope-reorder xdist hands out the groups with the
-# most tests first, whatever their length.) Inside static and unit, the few tests marked slow (tens of
-# seconds each: ansible-lint, a real build) go first too, so that none of them ends a run alone.
+# most tests first, whatever their length.) Inside static and unit, the tests marked slow (5 to 60 s of
+# CPU each: ansible-lint, ShellCheck of the job scripts, a real build) go first too, so that none of
+# them ends a run alone.
 _FIRST = ("molecule", "containers", "lab")
 
 

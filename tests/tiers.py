@@ -6,9 +6,9 @@ by hand with its layer or capability: a new job's tests are found by their names
 (docs/howto/add-a-job.md, "One name").
 
 - **Layer**: the folder under tests/ (static, unit, containers, lab, molecule, hoststate).
-- **Quick tier** (`inv test --quick`): static and unit, except the few tests marked ``slow`` by hand
-  (tens of seconds each: a long tool run, a real build; the mark says why). The containers, lab and
-  Molecule layers are never quick.
+- **Quick tier** (`inv test --quick`): static and unit, except the tests marked ``slow`` (5 to 60 s of
+  CPU each: ansible-lint, ShellCheck of a script with the library it sources, a real build; the mark
+  says why). The containers, lab and Molecule layers are never quick.
 - **Capability**: each Molecule scenario (users, lamp, java, backup, snmp, logging), plus checks,
   powershell and firewall (CAPABILITIES below). A test belongs to a capability when a word of its
   module's name (``test_logging.py``, ``test_logging_role.py``, ``test_lab_logging.py``) or of its

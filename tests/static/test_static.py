@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,18 @@ def test_there_are_shell_scripts_to_check():
     assert {"setup", "provision-users.sh"} <= names
 
 
-@pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: str(p.relative_to(REPO)))
+def sources_the_library(script: Path) -> bool:
+    """Does SCRIPT source another file of the kit (a `# shellcheck source=` directive)? ShellCheck then
+    analyses that file again with it: 5 to 10 s of CPU per job script, so these checks are slow (not in
+    `inv test --quick`; `inv test --only static --job NOUN` runs a job's)."""
+    return re.search(r"^# shellcheck .*\bsource=", script.read_text(encoding="utf-8"), re.M) is not None
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param(path, id=str(path.relative_to(REPO)),
+                 marks=[pytest.mark.slow] if sources_the_library(path) else [])
+    for path in shell_scripts()
+])
 def test_shell_script_is_shellcheck_clean(script: Path):
     proc = run([tool("shellcheck"), "--severity=style", "--external-sources", str(script)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
