@@ -484,7 +484,7 @@ QUICK_LAYERS = ("static", "unit")
 
 
 def pytest_argv(only: str | None = None, quick: bool = False, job: str | None = None, k: str | None = None,
-                workers: int = 3) -> list[str]:
+                workers: int | str | None = None) -> list[str]:
     """The pytest command line of `inv test` (what each option selects: tests/unit/test_tiers.py).
 
     Layers are folders of tests/; --quick is static and unit without the tests marked slow; --job is a
@@ -501,6 +501,8 @@ def pytest_argv(only: str | None = None, quick: bool = False, job: str | None = 
         args += ["--job", job]
     if k:
         args += ["-k", k]
+    if workers is None:
+        workers = 2 if quick else 3
     if int(workers) > 1:
         # In collection order (see tests/conftest.py): the longest runs first.
         args += ["-n", str(workers), "--dist", "loadgroup", "--no-loadscope-reorder"]
@@ -509,13 +511,14 @@ def pytest_argv(only: str | None = None, quick: bool = False, job: str | None = 
 
 @task(help={
     "only": "run one layer: static, unit, containers, lab or molecule (default: all of them)",
-    "quick": "static and unit tests only, without the few marked slow: the edit loop",
+    "quick": "static and unit tests only, without those marked slow: the edit loop",
     "job": "one capability's tests in every layer: users, lamp, java, backup, snmp, logging, checks, "
            "powershell, firewall (or a new job's noun: tests/tiers.py)",
     "k": "pytest -k expression",
-    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror)",
+    "workers": "pytest-xdist workers (default 3: the runs mostly wait on containers and the package mirror; "
+               "2 with --quick, which only computes: one per core)",
 })
-def test(c, only=None, quick=False, job=None, k=None, workers=3):
+def test(c, only=None, quick=False, job=None, k=None, workers=None):
     """Run the tests (all of them by default: static, unit, containers, lab, Molecule) with one pytest
     summary, ending with the slowest tests and the time per tier."""
     try:

@@ -124,9 +124,9 @@ def test_inv_test_runs_every_folder_longest_first_and_lists_the_slowest():
     assert tasks.pytest_argv() == [PY, "-m", "pytest", "tests", *XDIST, "--durations", "25"]
 
 
-def test_quick_is_static_and_unit_without_the_tests_marked_slow():
+def test_quick_is_static_and_unit_without_the_tests_marked_slow_on_a_worker_per_core():
     assert tasks.pytest_argv(quick=True) == [PY, "-m", "pytest", "tests/static", "tests/unit",
-                                             "-m", "not slow", *XDIST, "--durations", "25"]
+                                             "-m", "not slow", "-n", "2", *XDIST[2:], "--durations", "25"]
     assert tasks.pytest_argv(quick=True, only="unit")[3:6] == ["tests/unit", "-m", "not slow"]
 
 
