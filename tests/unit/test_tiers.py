@@ -175,7 +175,8 @@ SMALL_TREE = {
     "molecule/test_molecule.py": """
         import pytest
         @pytest.mark.parametrize("scenario", ["logging-debian12", "users-debian12"])
-        def test_molecule(scenario): pass
+        def test_molecule(scenario, request):
+            request.node.user_properties.append(("molecule_seconds", 40.5))   # as tests/molecule does
     """,
     "hoststate/test_logging.py": "def test_state(): pass\n",
 }
@@ -257,7 +258,7 @@ def test_an_unknown_job_is_refused_with_the_list_of_capabilities(small_tree):
     assert proc.returncode == 4 and "invalid choice: 'nope'" in proc.stderr and "'logging'" in proc.stderr
 
 
-def test_every_run_ends_with_the_slowest_tests_and_the_time_per_tier(small_tree):
+def test_every_run_ends_with_the_slowest_tests_the_time_per_tier_and_each_molecule_run(small_tree):
     proc = run(tasks.pytest_argv(workers=2), small_tree)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     end = proc.stdout[proc.stdout.index("slowest 25 durations"):]       # the slowest, then the tiers
@@ -266,6 +267,9 @@ def test_every_run_ends_with_the_slowest_tests_and_the_time_per_tier(small_tree)
     assert rows == {"static": "4", "unit": "2", "containers": "3", "lab": "1", "molecule": "2",
                     "all": "12"}, end
     assert re.search(r"wall clock \d+\.\d s, 2 worker\(s\)", end), end
+    molecule = end[end.index("molecule timings"):].splitlines()[1:3]
+    assert [line.split() for line in molecule] == [["logging-debian12", "40.5", "s"],
+                                                   ["users-debian12", "40.5", "s"]]
 
 
 def test_the_time_per_tier_sums_each_layer_then_gives_the_wall_clock():
