@@ -11,7 +11,7 @@ by hand with its layer or capability: a new job's tests are found by their names
   says why). The containers, lab and Molecule layers are never quick.
 - **Capability**: each Molecule scenario (users, lamp, java, backup, snmp, logging), plus checks,
   powershell and firewall (CAPABILITIES below). A test belongs to a capability when a word of its
-  module's name (``test_logging.py``, ``test_logging_role.py``, ``test_lab_logging.py``) or of its
+  module's name (``test_logging.py``, ``test_logging_role.py``, ``test_lab_lamp.py``) or of its
   parameter id (``test_molecule.py::…[logging-debian12]``, ``test_static.py::…[scripts/bash/logging/
   setup-logging.sh]``, ``test_result_json.py::…[debian12-setup-logging.sh]``) is one of the
   capability's words. A module name is split at ``_``, a parameter id at anything but letters and
