@@ -116,6 +116,14 @@ def test_no_word_names_two_capabilities_by_accident():
     assert all(name == names[0] for name, names in tiers.CAPABILITIES.items()), "the noun comes first"
 
 
+def test_no_two_test_modules_share_a_name_so_that_one_run_collects_them_all():
+    """pytest imports test modules by their file name (tests/ has no packages): a second test_x.py in
+    another folder stops the whole collection ("import file mismatch"). tests/hoststate/ is collected
+    alone (--hosts), so its modules take the capability's name as the container tests do."""
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py") if "hoststate" not in path.parts]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
+
+
 # ---- the command line of inv test -----------------------------------------------------------------
 XDIST = ["-n", "3", "--dist", "loadgroup", "--no-loadscope-reorder"]
 
