@@ -150,6 +150,22 @@ def build_from_base(distro: Distro, image: str, dockerfile: str, force: bool = F
     return True
 
 
+def node_image_problem(distro: Distro) -> str | None:
+    """Why ``tssr-kit/node:<distro>`` cannot be used as this checkout's image, or None when it can:
+    missing, or built from other inputs (another checkout's ``inv images`` overwrote the tag)."""
+    image = distro.node_image
+    label = image_label(image)
+    if label is None:
+        return f"{image} is missing: run `inv images` first"
+    base_label = image_label(distro.base_image)
+    if base_label != base_inputs(distro):
+        return f"{distro.base_image} was built from other inputs than this checkout's: run `inv images`"
+    if label != _digest(image_id(distro.base_image), (IMAGES / "node.Dockerfile").read_text()):
+        return (f"{image} was built from another images/node.Dockerfile than this checkout's "
+                "(another checkout ran `inv images`?): run `inv images`")
+    return None
+
+
 def build_node(distro: Distro, force: bool = False) -> bool:
     """Make ``tssr-kit/node:<distro>`` from the base; return True when it was (re)built."""
     return build_from_base(distro, distro.node_image, "node.Dockerfile", force=force)

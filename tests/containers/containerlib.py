@@ -19,6 +19,7 @@ fixtures that use this are in conftest.py.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
@@ -141,6 +142,18 @@ class Impl:
         return f"{SCRIPT_DIR}/{self.source.name}"
 
 
+@functools.cache
+def _node_image(name: str) -> tuple[str | None, str | None]:
+    """(image ID, None) when ``tssr-kit/node:<name>`` is this checkout's image, else (None, why).
+    Checked once per test process; the tests start the ID, not the tag, so that another checkout's
+    ``inv images`` retagging it in the middle of a run cannot change what the run tests."""
+    distro = images.DISTROS[name]
+    problem = images.node_image_problem(distro)
+    if problem is not None:
+        return None, problem
+    return images.image_id(distro.node_image), None
+
+
 @dataclass(frozen=True)
 class Platform:
     """A platform the scripts support, and what differs on it."""
@@ -150,15 +163,16 @@ class Platform:
     nologin: str
 
     def image(self) -> str:
-        """The local image to start, or skip (never pass) the test when there is none."""
+        """The local image to start (a Debian one by ID, checked once per process: `_node_image`), or
+        skip (never pass) the test when there is none."""
         if self.family == "redhat":
             image = images.redhat_image()
             if image is None:
                 pytest.skip(images.redhat_not_run_reason())
             return image
-        image = images.DISTROS[self.name].node_image
-        if images.image_label(image) is None:
-            pytest.fail(f"{image} is missing: run `inv images` first")
+        image, problem = _node_image(self.name)
+        if image is None:
+            pytest.fail(problem)
         return image
 
 
