@@ -3,7 +3,9 @@ what the end of a run prints.
 
 ``tests/hoststate/`` holds Testinfra tests of a host's *state*; they need a host, so they are only
 collected when one is given: ``pytest --hosts=… tests/hoststate`` (or TSSR_HOSTSTATE=1, as Molecule's
-verifier sets). The other folders need no option.
+verifier sets). Its subfolder ``exercises/`` holds the lessons' graders' own host-state tests, collected
+only when TSSR_EXERCISE names an exercise (``inv exercise check`` sets it). The other folders need no
+option.
 
 Every test is marked with its layer (``static``, ``unit``, ``containers``, ``lab``, ``molecule``,
 ``hoststate``) and its capabilities (``users``, ``lamp``, ``java``, ``backup``, ``snmp``, ``logging``,
@@ -25,6 +27,10 @@ import tiers
 collect_ignore: list[str] = []
 if not (os.environ.get("TSSR_HOSTSTATE") or any(a.startswith("--hosts") for a in sys.argv)):
     collect_ignore.append("hoststate")
+# The exercises' own host-state tests (tests/hoststate/exercises/) are run by their grader only
+# (`inv exercise check`, tssrkit/exercises.py), which names the exercise in TSSR_EXERCISE.
+if not os.environ.get("TSSR_EXERCISE"):
+    collect_ignore.append("hoststate/exercises")
 
 
 def pytest_addoption(parser) -> None:

@@ -39,7 +39,7 @@ QUICK_LAYERS = ("static", "unit")
 # Windows workflow, CLIXML).
 SCENARIOS = tuple(sorted(path.parent.name for path in (REPO / "molecule").glob("*/molecule.yml")))
 ALSO: dict[str, tuple[str, ...]] = {
-    "backup": ("restore",),
+    "backup": ("restore", "backups"),
     "checks": ("check", "poll", "plugin"),
     "powershell": ("pslint", "pester", "windows", "clixml"),
     "firewall": (),
