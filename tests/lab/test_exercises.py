@@ -37,7 +37,7 @@ def test_graders_fail_on_a_fresh_lab_and_pass_after_the_reference_solution(lesso
         return invlib.inv(*args, timeout=1800, TSSR_LAB=prefix)
 
     def grade(exercise_id: str):
-        return inv("exercise.check", exercise_id, "--lang", "en")
+        return inv("exercise", "check", exercise_id, "--lang", "en")
 
     answers = (REPO / "docs" / "lessons" / graded[0].answers).read_text(encoding="utf-8")
     solutions = lessons.sections(answers, "Exercise ")
