@@ -24,6 +24,11 @@ def last_password_change(host, login: str) -> str:
     return result.stdout.split(":")[2]
 
 
+def test_1_1_the_leaver_has_an_account_to_disable(host):
+    assert host.user("zbenali").exists, \
+        "zbenali has no account here: apply examples/users/users.csv first (lesson 1, section 2)"
+
+
 @pytest.mark.parametrize("login", HIRES_1_1)
 def test_1_1_hires_must_change_their_password_at_first_login(host, login):
     assert last_password_change(host, login) == "0", \
