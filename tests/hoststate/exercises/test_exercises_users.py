@@ -6,13 +6,8 @@ server, with root (`--sudo`).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # hostlib, beside the kit's own tests
-from hostlib import run  # noqa: E402
+from hostlib import run
 
 HIRES_1_1 = ("aroux", "bkone", "cpetit")
 

@@ -6,13 +6,8 @@ this folder out otherwise), against a lab host or any server, with root (`--sudo
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # hostlib, beside the kit's own tests
-from hostlib import run  # noqa: E402
+from hostlib import run
 
 AD_PRESENT_5_1 = ("edupont", "hlefevre", "tnguyen")
 JOB_5_2 = "compta"
