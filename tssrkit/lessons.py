@@ -215,7 +215,9 @@ class Runner:
         if step.host is None:
             return ["bash", "-c", command]
         ssh_config = self.repo / ".tssr" / self.prefix / "ssh_config"
-        return ["ssh", "-F", str(ssh_config), self._to_lab(step.host), "bash", "-c", shlex.quote(command)]
+        # stderr joined to stdout on the host: over SSH they come back on two channels, out of order.
+        remote = f"exec 2>&1\n{command}"
+        return ["ssh", "-F", str(ssh_config), self._to_lab(step.host), "bash", "-c", shlex.quote(remote)]
 
     def run(self, step: Step, check_output: bool = True) -> Outcome:
         if step.login:
