@@ -18,6 +18,7 @@ REPOSITORY = f"/var/backups/tssr-kit/{JOB}"
 LIVE_FILE = "/etc/tssr-kit/lamp/parc/database.ini"
 RESTORE = "/root/restore"
 ASSET = ("PC-0042", "laptop", "Lenovo ThinkPad T14")
+ROW = "SELECT asset_tag, category, description FROM equipment WHERE asset_tag = 'PC-0042'"
 
 
 def settings(host) -> list[tuple[str, str]]:
@@ -87,12 +88,10 @@ def test_4_3_the_newest_set_of_the_job_holds_the_row(host):
 
 
 def test_4_3_parc_check_is_a_restored_copy_holding_the_row(host):
-    rows = query(host, "parc_check", f"SELECT asset_tag, category, description FROM equipment "
-                                     f"WHERE asset_tag = '{ASSET[0]}'")
+    rows = query(host, "parc_check", ROW)
     assert rows == [list(ASSET)], f"parc_check: {rows}"
 
 
 def test_4_3_the_row_is_back_in_parc(host):
-    rows = query(host, "parc", f"SELECT asset_tag, category, description FROM equipment "
-                               f"WHERE asset_tag = '{ASSET[0]}'")
+    rows = query(host, "parc", ROW)
     assert rows == [list(ASSET)], f"parc: {rows}"
