@@ -40,7 +40,7 @@ def query(host, database: str, sql: str) -> list[list[str]]:
 
 
 # ---- 4.1 ------------------------------------------------------------------------------------------
-def test_4_1_the_job_backs_up_parcs_folders_and_database_keeping_14_daily_sets(host):
+def test_4_1_the_job_backs_up_parc_keeping_14_daily_sets(host):
     found = settings(host)
     sources = {value for key, value in found if key == "source"}
     assert {"/srv/lamp/parc", "/etc/tssr-kit"} <= sources, f"{CONFIG}: the sources are {sorted(sources)}"
@@ -57,7 +57,7 @@ def test_4_1_the_timer_runs_every_day_at_01_30(host):
 
 
 # ---- 4.2 ------------------------------------------------------------------------------------------
-def test_4_2_the_file_is_restored_into_root_restore_as_it_is_live(host):
+def test_4_2_the_file_is_restored_as_it_is_live(host):
     restored = host.file(RESTORE + LIVE_FILE)
     assert restored.is_file, f"{RESTORE}{LIVE_FILE} is missing"
     live = host.file(LIVE_FILE)

@@ -44,7 +44,7 @@ def lines(host, path: str) -> list[str]:
 
 
 # ---- 6.1 ------------------------------------------------------------------------------------------
-def test_6_1_snmpd_runs_with_the_location_the_process_and_the_disks(host):
+def test_6_1_snmpd_runs_with_location_process_and_disks(host):
     service = host.service("snmpd")
     assert service.is_enabled and service.is_running, "snmpd is not enabled and running"
     conf = lines(host, SNMPD_CONF)
@@ -90,7 +90,7 @@ def test_6_2_the_client_forwards_to_the_second_lab_host(target: str):
     assert target == f"{LAB}2", f"{CLIENT_CONF} forwards to {target}, not to {LAB}2"
 
 
-def test_6_2_the_message_reached_the_clients_folder_on_the_central(host, target: str, pytestconfig):
+def test_6_2_the_message_reached_the_central(host, target: str, pytestconfig):
     address = check(host, "getent", "ahosts", target).split()[0]
     route = check(host, "ip", "-o", "route", "get", address)
     source = re.search(r"\bsrc (\S+)", route)
