@@ -46,7 +46,8 @@ def sql(host, query: str) -> list[str]:
 def test_2_1_the_app_is_served_on_its_domain(host):
     current(host)
     vhosts = check(host, "apachectl", "-S")
-    assert re.search(rf"namevhost {re.escape(DOMAIN)} \(\S*tssr-{NAME}\.conf:", vhosts), \
+    # `*:443  NAME (FILE:LINE)` with one vhost on a port, `port 443 namevhost NAME (FILE:LINE)` with several.
+    assert re.search(rf"\s{re.escape(DOMAIN)} \(\S*/tssr-{NAME}\.conf:\d+\)", vhosts), \
         f"no Apache vhost of {NAME} (tssr-{NAME}.conf) has the name {DOMAIN}:\n{vhosts}"
     page = fetch(host, DOMAIN)
     assert page.status == 200, f"https://{DOMAIN}/ answered {page.status}"
