@@ -530,31 +530,34 @@ def test(c, only=None, quick=False, job=None, k=None, workers=None):
     os.execv(sys.executable, args)  # noqa: S606 — replace this process by pytest, argv list
 
 
-@task(name="list", help={"lang": "fr or en (default: French when LANG is French, else English)"})
-def exercise_list(c, lang=None):
-    """List the lessons' graded exercises (docs/lessons/exercises/)."""
+@task(help={"lang": "fr or en (default: French when the locale is French, else English)"})
+def exercises(c, lang=None):
+    """List the lessons' graded exercises (grade one with `inv exercise check N.M`)."""
     lang = _language(lang)
     for ex in exerciselib.load().values():
         print(f"{ex.id:5}  {ex.title[lang]}  (docs/lessons/{ex.lesson})")
 
 
-@task(name="check", help={
-    "exercise": "the exercise's number, e.g. 1.1 (inv exercise.list)",
-    "lang": "fr or en (default: French when LANG is French, else English)",
+@task(positional=["action", "number"], help={
+    "action": "check",
+    "number": "the exercise's number, e.g. 1.1 (`inv exercises` lists them)",
+    "lang": "fr or en (default: French when the locale is French, else English)",
     "host": "the lab host to inspect (default: the lab's first host, tssr-lab1)",
 })
-def exercise_check(c, exercise, lang=None, host=None):
-    """Grade an exercise: read the lab host's state with the host-state tests, say what is met and what
-    is not. Exit 0 when every criterion is met, 1 when not, 2 on bad usage or a lab that is not up."""
+def exercise(c, action, number, lang=None, host=None):
+    """Grade an exercise of the lessons: `inv exercise check 1.1` reads the lab host's state with the
+    host-state tests and says which criteria are met (exit 0: all, 1: not yet, 2: bad usage or no lab)."""
     lang = _language(lang)
     found = exerciselib.load()
-    if exercise not in found:
-        raise Exit(f"error: no exercise {exercise!r}: one of {', '.join(found)}", code=2)
+    if action != "check":
+        raise Exit(f"error: {action!r}: the action is check (`inv exercise check N.M`)", code=2)
+    if number not in found:
+        raise Exit(f"error: no exercise {number!r}: one of {', '.join(found)} (`inv exercises`)", code=2)
     host = host or f"{labmod.PREFIX}1"
     if host not in {h.name for h in labmod.hosts() if h.state == "running"}:
         raise Exit(f"error: the lab host {host} is not running: start the lab with `inv lab.up`", code=2)
-    verdicts = exerciselib.grade(found[exercise], host, labmod.SSH_CONFIG, labmod.PREFIX)
-    print(exerciselib.render(found[exercise], host, verdicts, lang))
+    verdicts = exerciselib.grade(found[number], host, labmod.SSH_CONFIG, labmod.PREFIX)
+    print(exerciselib.render(found[number], host, verdicts, lang))
     if not all(v.met for v in verdicts):
         raise Exit(code=1)
 
@@ -571,14 +574,10 @@ lab.add_task(lab_up, "up")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_down, "down")
 
-exercise = Collection("exercise")
-exercise.add_task(exercise_list, "list")
-exercise.add_task(exercise_check, "check")
-
 cache = Collection("cache")
 cache.add_task(cache_status, "status")
 cache.add_task(cache_down, "down")
 
 ns = Collection(images, provision_users, deploy_lamp, deploy_java, backup, restore, backup_status,
                 setup_snmp, setup_logging, check, poll, lint_powershell, run_powershell, test, lab, cache,
-                exercise)
+                exercises, exercise)

@@ -1,7 +1,8 @@
 """Every graded exercise's grader fails on a fresh lab and passes after the exercise's reference solution.
 
-For each lesson with exercises (docs/lessons/exercises/NN.yml): a fresh lab of its own
-(TSSR_EXERCISE_LAB, default tssr-exe); every exercise of the lesson graded there first (`inv exercise
+For each lesson with exercises (docs/lessons/exercises/NN.yml): a fresh lab of its own (lesson 1's
+exercises on tssr-exe1; TSSR_EXERCISE_LAB names another base than tssr-exe), each lesson in its own xdist
+group so that they run side by side; every exercise of the lesson graded there first (`inv exercise
 check N.M` must exit 1: nothing done yet); then, in order, each exercise's reference solution (the
 `## Exercise N.M` section of the lesson's answers file, run like a walkthrough, outputs compared) and its
 grader, which must now exit 0.
@@ -17,31 +18,32 @@ import pytest
 from tssrkit import exercises, lessons
 from tssrkit.paths import REPO
 
-PREFIX = os.environ.get("TSSR_EXERCISE_LAB", "tssr-exe")
+BASE = os.environ.get("TSSR_EXERCISE_LAB", "tssr-exe")
 ALL = exercises.load()
 BY_LESSON: dict[str, list[exercises.Exercise]] = {}
 for _exercise in ALL.values():
     BY_LESSON.setdefault(_exercise.lesson.removesuffix(".md"), []).append(_exercise)
 
-pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("exercises")]
+pytestmark = pytest.mark.lab
 
 
-def inv(*args: str):
-    return invlib.inv(*args, timeout=1800, TSSR_LAB=PREFIX)
-
-
-def grade(exercise_id: str):
-    return inv("exercise.check", exercise_id, "--lang", "en")
-
-
-@pytest.mark.parametrize("lesson", sorted(BY_LESSON))
+@pytest.mark.parametrize("lesson", [pytest.param(s, marks=pytest.mark.xdist_group(f"exercises-{s[:2]}"))
+                                    for s in sorted(BY_LESSON)])
 def test_graders_fail_on_a_fresh_lab_and_pass_after_the_reference_solution(lesson):
     graded = BY_LESSON[lesson]
+    prefix = f"{BASE}{int(lesson[:2])}"
+
+    def inv(*args: str):
+        return invlib.inv(*args, timeout=1800, TSSR_LAB=prefix)
+
+    def grade(exercise_id: str):
+        return inv("exercise", "check", exercise_id, "--lang", "en")
+
     answers = (REPO / "docs" / "lessons" / graded[0].answers).read_text(encoding="utf-8")
     solutions = lessons.sections(answers, "Exercise ")
     missing = [ex.id for ex in graded if ex.id not in solutions]
     assert not missing, f"{graded[0].answers}: no '## Exercise N.M' section with a solution for {missing}"
-    runner = lessons.Runner(REPO, PREFIX)
+    runner = lessons.Runner(REPO, prefix)
     inv("lab.down")
     try:
         up = inv("lab.up", "--count", str(max(ex.lab_hosts for ex in graded)))
