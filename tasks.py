@@ -534,7 +534,7 @@ def test(c, only=None, quick=False, job=None, k=None, workers=None):
 def exercises(c, lang=None):
     """List the lessons' graded exercises (grade one with `inv exercise check N.M`)."""
     lang = _language(lang)
-    for ex in exerciselib.load().values():
+    for ex in _exercises().values():
         print(f"{ex.id:5}  {ex.title[lang]}  (docs/lessons/{ex.lesson})")
 
 
@@ -548,7 +548,7 @@ def exercise(c, action, number, lang=None, host=None):
     """Grade an exercise of the lessons: `inv exercise check 1.1` reads the lab host's state with the
     host-state tests and says which criteria are met (exit 0: all, 1: not yet, 2: bad usage or no lab)."""
     lang = _language(lang)
-    found = exerciselib.load()
+    found = _exercises()
     if action != "check":
         raise Exit(f"error: {action!r}: the action is check (`inv exercise check N.M`)", code=2)
     if number not in found:
@@ -560,6 +560,13 @@ def exercise(c, action, number, lang=None, host=None):
     print(exerciselib.render(found[number], host, verdicts, lang))
     if not all(v.met for v in verdicts):
         raise Exit(code=1)
+
+
+def _exercises() -> dict[str, exerciselib.Exercise]:
+    try:
+        return exerciselib.load()
+    except ValueError as exc:          # a malformed description: its file and what is wrong, no traceback
+        raise Exit(f"error: {exc}", code=2) from None
 
 
 def _language(lang: str | None) -> str:

@@ -73,8 +73,11 @@ def load(folder: Path = DESCRIPTIONS) -> dict[str, Exercise]:
     """Every exercise, by id, in lesson order; a malformed description is an error naming its file."""
     found: dict[str, Exercise] = {}
     for path in sorted(folder.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where}: not valid YAML: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
             raise ValueError(f"{where}: needs 'lesson', 'answers' and 'exercises'")
         for ex_id, spec in data["exercises"].items():

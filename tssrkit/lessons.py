@@ -4,7 +4,8 @@ The conventions (docs/lessons/README.md, "Commands and outputs are tested"):
 
 - in a ```console block, ``$ command`` runs on the machine of the kit, in the repository;
   ``tssr@tssr-lab1:~$ command`` runs on the lab host over SSH; ``$ ssh -F … tssr-lab1`` on its own
-  opens that shell (no output to compare); a line ending in ``\\`` continues on the next;
+  opens that shell (no output to compare); ``PS C:\\…> command`` is a Windows prompt, only in a block
+  marked not run; a line ending in ``\\`` continues on the next;
 - the lines after a command are its output (stdout and stderr together, as a terminal shows them);
 - ``<!-- lesson: not run: REASON -->`` before a block: listed as not run, with its reason;
   ``<!-- lesson: no output check -->`` before a block: run, output not compared;
@@ -33,6 +34,8 @@ _DIRECTIVE = re.compile(r"^<!--\s*lesson:\s*(.*?)\s*-->\s*$")
 _LOCAL = "$ "
 _REMOTE = re.compile(r"^(\w[\w-]*)@([a-z][a-z0-9-]*):(\S*)\$ (.*)$")
 _LOGIN = re.compile(r"^ssh -F \S+ ([a-z][a-z0-9-]*)$")
+_POWERSHELL = re.compile(r"^PS [A-Za-z]:[^>]*> ?(.*)$")    # PS C:\Scripts> … : a Windows prompt
+WINDOWS = "windows"
 
 
 @dataclass
@@ -96,6 +99,8 @@ def _block(lines: list[str], line: int, section: str, directive: str | None) -> 
         block.check_output = False
     else:
         raise ValueError(f"line {line}: unknown lesson directive {directive!r}")
+    if block.not_run is None and any(step.host == WINDOWS for step in block.steps):
+        raise ValueError(f"line {line}: a block with a PowerShell prompt needs <!-- lesson: not run: … -->")
     return block
 
 
@@ -106,7 +111,10 @@ def _steps(lines: list[str], first: int) -> list[Step]:
         line = lines[i]
         start = i
         remote = _REMOTE.match(line)
-        if line.startswith(_LOCAL) or remote:
+        windows = _POWERSHELL.match(line)
+        if windows:
+            steps.append(Step(line=first + start, command=windows.group(1), host=WINDOWS))
+        elif line.startswith(_LOCAL) or remote:
             command = remote.group(4) if remote else line[len(_LOCAL):]
             while command.endswith("\\") and i + 1 < len(lines):
                 i += 1

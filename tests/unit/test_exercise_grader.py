@@ -42,6 +42,7 @@ def test_a_description_is_read_with_both_languages_and_its_tests(tmp_path):
     (("        tests: [test_users.py]\n", ""), "needs 'tests'"),
     (("en: Three hires}", "en: ''}"), "title"),
     (("exercises:", "exercices:"), "needs 'lesson'"),
+    (("en: The accounts exist", "en: The accounts: exist"), "not valid YAML"),
 ])
 def test_a_malformed_description_is_an_error_naming_the_file(tmp_path, change, word):
     with pytest.raises(ValueError, match="01.yml") as error:

@@ -69,6 +69,14 @@ def test_output_before_any_command_and_unknown_directives_are_errors():
         lessons.parse("<!-- lesson: skip -->\n```console\n$ true\n```\n")
 
 
+def test_a_powershell_prompt_is_a_windows_step_only_in_a_block_marked_not_run():
+    blocks = lessons.parse("<!-- lesson: not run: Windows only -->\n```console\n"
+                           "PS C:\\Scripts> .\\Get-TssrServerHealth.ps1 -WhatIf\nWhat if: …\n```\n")
+    assert (blocks[0].steps[0].host, blocks[0].steps[0].expected) == (lessons.WINDOWS, ["What if: …"])
+    with pytest.raises(ValueError, match="PowerShell prompt needs"):
+        lessons.parse("```console\nPS C:\\> Get-Date\n```\n")
+
+
 def test_a_directive_followed_by_text_applies_to_nothing():
     blocks = lessons.parse("<!-- lesson: not run: x -->\nSome text.\n```console\n$ true\n```\n")
     assert blocks[0].not_run is None

@@ -878,7 +878,8 @@ archive_files() {
     while IFS= read -r line; do
       WARNINGS+=("${line}")
       warn "${line}"
-    done < <(grep -v '^tar: Removing leading' "${TMP_DIR}/tar.err" | head -n 20)
+    # pipefail off in this subshell: grep ends on SIGPIPE when head has its 20 lines, which is no error.
+    done < <(set +o pipefail; grep -v '^tar: Removing leading' "${TMP_DIR}/tar.err" | head -n 20)
     ((${#WARNINGS[@]} > 0)) || WARNINGS+=("tar reported a warning (exit 1)")
   fi
 }

@@ -1258,8 +1258,10 @@ assign_passwords() {
   local -a passwords=()
   (( count )) || return 0
   # tr keeps only the 62 alphanumeric bytes (each equally likely), fold cuts them into lines of
-  # 20, head stops the stream after enough lines.
-  mapfile -t passwords < <(LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom \
+  # 20, head stops the stream after enough lines. tr and fold then end on SIGPIPE (exit 141): that is
+  # how the stream stops, not an error, so pipefail is off in this subshell (otherwise the ERR trap
+  # inherited by it printed a false "error:" line); the count is checked below.
+  mapfile -t passwords < <(set +o pipefail; LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom \
     | fold -w "${PASSWORD_LENGTH}" | head -n "${count}")
   (( ${#passwords[@]} == count )) || die 1 "could not read enough random bytes from /dev/urandom"
   for login in "${PASSWORD_ORDER[@]}"; do
