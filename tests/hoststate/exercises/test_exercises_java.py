@@ -9,7 +9,7 @@ Collected only when TSSR_EXERCISE is set (the grader sets it; tests/conftest.py)
 
 from __future__ import annotations
 
-from hoststate.hostlib import check, run
+from hostlib import check, run
 
 NAME = "hello-service"
 APP = f"/opt/{NAME}"

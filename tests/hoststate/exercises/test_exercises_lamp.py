@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from hoststate.hostlib import check, fetch, run
+from hostlib import check, fetch, run
 
 APPS = "/srv/lamp"
 NAME = "inventaire"
