@@ -91,6 +91,8 @@ def test_6_2_the_client_forwards_to_the_second_lab_host(target: str):
 
 
 def test_6_2_the_message_reached_the_central(host, target: str, pytestconfig):
+    # The name comes from the graded host's config: only the lab's own second host is ever contacted.
+    assert target == f"{LAB}2", f"{CLIENT_CONF} forwards to {target}: not contacted"
     address = check(host, "getent", "ahosts", target).split()[0]
     route = check(host, "ip", "-o", "route", "get", address)
     source = re.search(r"\bsrc (\S+)", route)
