@@ -83,6 +83,7 @@ def pytest_collection_modifyitems(config, items: list) -> None:
 # ---- the end of a run: time per tier, Molecule's times ------------------------------------------
 # Reports reach the controlling process from every pytest-xdist worker, so these hooks see them all.
 _STARTED = [time.monotonic()]
+_CPU_AT_START: list[tuple[float, float]] = []
 _TIER_SECONDS: dict[str, float] = defaultdict(float)
 _TIER_TESTS: dict[str, set[str]] = defaultdict(set)
 # How long each `molecule test` took (tests/molecule records it in the report's user_properties).
@@ -91,6 +92,7 @@ _MOLECULE_SECONDS: dict[str, float] = {}
 
 def pytest_sessionstart(session) -> None:
     _STARTED[0] = time.monotonic()
+    _CPU_AT_START[:] = [tiers.cpu_seconds()]
 
 
 def pytest_runtest_logreport(report) -> None:
@@ -110,6 +112,9 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         terminalreporter.section("time per tier (test time: setup, call and teardown, summed over workers)")
         for line in tiers.tier_lines(_TIER_SECONDS, _TIER_TESTS, time.monotonic() - _STARTED[0], workers):
             terminalreporter.write_line(line)
+        if _CPU_AT_START:
+            cores = os.cpu_count() or 1
+            terminalreporter.write_line(tiers.cpu_line(_CPU_AT_START[0], tiers.cpu_seconds(), cores))
     if _MOLECULE_SECONDS:
         terminalreporter.section("molecule timings")
         for name, seconds in sorted(_MOLECULE_SECONDS.items()):

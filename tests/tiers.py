@@ -25,7 +25,9 @@ by hand with its layer or capability: a new job's tests are found by their names
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from tssrkit.paths import REPO
 
@@ -76,6 +78,27 @@ def words(nodeid: str) -> list[str]:
 def capabilities(nodeid: str) -> set[str]:
     """The capabilities a test belongs to (see the module's docstring); empty for the harness's own."""
     return {name for word in words(nodeid) for name in _WORD_TO_CAPABILITIES.get(word, ())}
+
+
+def cpu_seconds(stat: str | None = None) -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, every process and container included,
+    from /proc/stat's first line (``stat``: its text, for the tests). Busy is all but idle and iowait."""
+    if stat is None:
+        stat = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0]
+    ticks = [int(value) for value in stat.split()[1:]]
+    hertz = os.sysconf("SC_CLK_TCK")
+    idle = sum(ticks[3:5])                      # idle, iowait
+    total = sum(ticks[:8])                      # user … steal (guest time is already in user)
+    return (total - idle) / hertz, total / hertz
+
+
+def cpu_line(start: tuple[float, float], end: tuple[float, float], cores: int) -> str:
+    """How busy the machine was during a run: CPU seconds used (by everything, containers included)
+    against what its cores could give. Near 100 %, the run is bound by the CPU: more workers cannot
+    make it faster, only less work can."""
+    busy, total = end[0] - start[0], end[1] - start[1]
+    share = 100 * busy / total if total > 0 else 0.0
+    return f"machine CPU: {busy:.0f} CPU-s busy of {total:.0f} ({share:.0f} %), {cores} core(s)"
 
 
 def tier_lines(seconds: dict[str, float], tests: dict[str, set[str]], wall: float,

@@ -271,6 +271,7 @@ def test_every_run_ends_with_the_slowest_tests_the_time_per_tier_and_each_molecu
     assert proc.returncode == 0, proc.stdout + proc.stderr
     end = proc.stdout[proc.stdout.index("slowest 25 durations"):]       # the slowest, then the tiers
     rows = end[end.index("time per tier"):].split("\n=")[0].splitlines()[2:]   # after the title, the header
+    assert re.fullmatch(r"machine CPU: \d+ CPU-s busy of \d+ \(\d+ %\), \d+ core\(s\)", rows.pop()), end
     rows = dict(line.split()[:2] for line in rows)
     assert rows == {"static": "4", "unit": "2", "containers": "3", "lab": "1", "molecule": "2",
                     "all": "12"}, end
@@ -288,6 +289,19 @@ def test_the_time_per_tier_sums_each_layer_then_gives_the_wall_clock():
         ["unit", "2", "3.0", "s"],
         ["all", "3", "4.2", "s", "wall", "clock", "2.5", "s,", "2", "worker(s)"],
     ]
+
+
+def test_the_machine_cpu_counts_everything_but_idle_and_iowait():
+    # user nice system idle iowait irq softirq steal guest guest_nice, in ticks
+    busy, total = tiers.cpu_seconds("cpu  700 100 200 900 100 0 0 0 50 0\n")
+    hertz = os.sysconf("SC_CLK_TCK")
+    assert (busy, total) == (1000 / hertz, 2000 / hertz)
+
+
+def test_the_machine_cpu_line_says_how_busy_the_cores_were_during_the_run():
+    assert tiers.cpu_line((100.0, 400.0), (280.0, 600.0), 2) == (
+        "machine CPU: 180 CPU-s busy of 200 (90 %), 2 core(s)")
+    assert tiers.cpu_line((1.0, 2.0), (1.0, 2.0), 1) == "machine CPU: 0 CPU-s busy of 0 (0 %), 1 core(s)"
 
 
 # ---- the same on this repository's tests (they collect the whole suite: tens of seconds) -----------
