@@ -103,9 +103,10 @@ def remove_containers(platform: str) -> None:
 
 
 def remove_leftovers(scenario: str, platform: str) -> None:
-    """What an interrupted run may have left: its containers (named after the platform) and its state
-    (which would make `create` believe the container exists). The scenarios' sequences start at
-    `create`, without Molecule's first `destroy` (about 13 s a run)."""
+    """What a run leaves (Molecule's destroy is not run: --destroy never) or an interrupted one may
+    have left: its containers (named after the platform) and its state (which would make `create`
+    believe the container exists). The scenarios' sequences start at `create`, without Molecule's first
+    `destroy` (about 13 s a run)."""
     remove_containers(platform)
     shutil.rmtree(state_dir(scenario, platform), ignore_errors=True)
 
@@ -118,8 +119,10 @@ def test_molecule_scenario_passes_on_platform(scenario, platform, image, request
     # One run of a platform at a time (two pytest sessions would share its container name and state).
     lock_path = state_dir(scenario, platform).with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    # --destroy never: Molecule's last step, destroy (about 11 s a run), is skipped; `finally` below
+    # removes the platform's containers, network and state, as it does after a failure.
     argv = [molecule(), "--base-config", str(rolelib.MOLECULE_BASE), "test", "--scenario-name", scenario,
-            "--platform-name", platform]
+            "--platform-name", platform, "--destroy", "never"]
     env = molecule_env(scenario, platform)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -140,8 +143,9 @@ def test_molecule_scenario_passes_on_platform(scenario, platform, image, request
             command = " ".join(argv[1:])
             pytest.fail(f"`{command}` took more than {TIMEOUT} s\n{output.decode(errors='replace')}")
         finally:
-            # Whatever the run's cleanup and destroy left (a failed prepare leaves a peer container).
-            remove_containers(platform)
+            # The platform's container, its peers, its network and its state: Molecule's destroy is not
+            # run (--destroy never), and a failed prepare leaves a peer container.
+            remove_leftovers(scenario, platform)
             # Printed in the "molecule timings" section (tests/conftest.py), with or without xdist.
             seconds = time.monotonic() - started
             request.node.user_properties.append(("molecule_seconds", round(seconds, 1)))

@@ -107,7 +107,7 @@ def test_the_app_folder_is_packed_with_its_links_as_links(tmp_path):
     item = next(file for file in files if file["name"] == "app.tar")
     tasks = load(rolelib.SHARED / "tasks" / "main.yml")
     block = next(task for task in tasks if "block" in task)["block"]
-    pack = next(task for task in block if task["name"].startswith("Pack each folder of the role's files"))
+    pack = next(task for task in block if task["name"].startswith("Put each file or folder of the role's"))
     variables = rolelib.shared_variables("bash/lamp/deploy-lamp.sh", item=item,
                                          __tssr_script_pack={"path": str(tmp_path)})
     argv = rolelib.render(pack["ansible.builtin.command"]["argv"], variables)

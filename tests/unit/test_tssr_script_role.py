@@ -8,9 +8,11 @@ they build are run for real on this machine, as the controller runs them.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,10 @@ TASKS = load(SHARED / "tasks" / "main.yml")
 BLOCK = next(task for task in TASKS if "block" in task)
 STEPS = {task["name"]: task for task in TASKS + BLOCK["block"] + BLOCK["always"]}
 RUN = STEPS["Run the script (a dry run in check mode)."]
-COPY = STEPS["Copy the role's files to the host, root-only."]
+CONTENT = STEPS["Write each content of the role's files in the pack folder on the controller, root-only."]
+STAGE = STEPS["Put each file or folder of the role's in the pack folder on the controller."]
+ADD = STEPS["Add the role's files to the archive, as input/NAME, root-only (0600)."]
+READ = STEPS["Read the archive on the controller."]
 BUNDLES = load(SCRIPTS / "bundles.yml")
 
 # Every script a role runs, as the roles name them (users: both implementations).
@@ -108,10 +113,15 @@ def run_argv(check_mode: bool) -> list[str]:
 
 
 def test_the_script_runs_from_the_private_folder_and_dry_runs_in_check_mode():
-    assert run_argv(False) == ["/bin/bash", "/tmp/tssr-setup-snmp-x/setup-snmp.sh", "--quiet", "--monitor",
+    runner = rolelib.render("{{ __tssr_script_runner }}", rolelib.shared_variables("bash/snmp/setup-snmp.sh"))
+    # bash -c RUNNER NAME FOLDER, then the script's own command line (argv, no shell).
+    assert run_argv(False) == ["/bin/bash", "-c", runner, "tssr_script", "/tmp/tssr-setup-snmp-x",
+                               "/bin/bash", "/tmp/tssr-setup-snmp-x/setup-snmp.sh", "--quiet", "--monitor",
                                "192.0.2.10"]
     assert run_argv(True) == [*run_argv(False), "--dry-run"]
     assert RUN["check_mode"] is False, "the script's own --dry-run is the check mode"
+    # The archive (the role's files, secrets included) comes on stdin, never on a command line.
+    assert RUN["ansible.builtin.command"]["stdin"] == "{{ __tssr_script_packed.content }}"
 
 
 @pytest.mark.parametrize("script", ROLE_SCRIPTS)
@@ -155,13 +165,93 @@ def test_a_failure_says_the_meaning_the_messages_the_result_and_where_the_files_
 
 
 def test_the_files_of_a_run_are_root_only_and_a_secret_is_never_shown():
-    copy = COPY["ansible.builtin.copy"]
-    assert (copy["owner"], copy["group"], copy["mode"]) == ("root", "root", "0600")
-    assert COPY["no_log"] == "{{ item.secret | default(false) }}" and COPY["diff"] is False
-    folder = STEPS["Create the folder of the role's files on the host."]["ansible.builtin.file"]
-    assert folder["mode"] == "0700" and folder["path"] == "{{ tssr_script_input }}"
+    content = CONTENT["ansible.builtin.copy"]
+    assert content["mode"] == "0600" and CONTENT["delegate_to"] == "localhost"
+    assert CONTENT["no_log"] == "{{ item.secret | default(false) }}" and CONTENT["diff"] is False
+    # The archive read on the controller and given to the host holds the secrets: neither shows it.
+    assert READ["no_log"] == RUN["no_log"] == "{{ __tssr_script_secret }}"
+    text, key = {"name": "a", "content": "x"}, {"name": "k", "src": "k"}
+    for files, secret in [([text], False), ([{**text, "secret": False}, key], False),
+                          ([text, {**key, "secret": True}], True),
+                          ([{"name": "k", "src": "", "secret": True}], False)]:
+        assert rolelib.render("{{ __tssr_script_secret }}", rolelib.shared_variables(
+            "bash/lamp/deploy-lamp.sh", tssr_script_files=files)) is secret, files
     spec = rolelib.argument_options(SHARED)["tssr_script_files"]["options"]
     assert spec["content"].get("no_log") is True
+
+
+def pack_for_the_host(tmp_path: Path, files: list[dict]) -> Path:
+    """The controller's side of a run of deploy-lamp.sh, for real: the script's archive, FILES put in the
+    pack folder as the role does (a folder packed, a file linked, a content written 0600), added under
+    input/. The archive's path."""
+    pack = tmp_path / "pack"
+    pack.mkdir(mode=0o700)
+    variables = rolelib.shared_variables("bash/lamp/deploy-lamp.sh", __tssr_script_pack={"path": str(pack)},
+                                         tssr_script_files=files)
+    subprocess.run(rolelib.render(STEPS["Pack the script and what travels with it on the controller."]
+                                  ["ansible.builtin.command"]["argv"], variables), check=True)
+    for item in rolelib.render("{{ __tssr_script_uploads }}", variables):
+        if "src" in item:
+            argv = rolelib.render(STAGE["ansible.builtin.command"]["argv"], {**variables, "item": item})
+            subprocess.run(argv, check=True)
+        else:  # what the copy task writes
+            (pack / item["name"]).write_text(item["content"])
+            (pack / item["name"]).chmod(0o600)
+    subprocess.run(rolelib.render(ADD["ansible.builtin.command"]["argv"], variables), check=True)
+    return pack / "script.tar"
+
+
+def test_the_role_files_travel_in_the_scripts_archive_root_only(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "index.php").write_text("<?php\n")
+    (app / "index.php").chmod(0o644)
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE t (id INT);\n")
+    schema.chmod(0o755)
+    archive = pack_for_the_host(tmp_path, [{"name": "app.tar", "src": str(app)},
+                                           {"name": "schema.sql", "src": str(schema)},
+                                           {"name": "key.pem", "content": "KEY\n", "secret": True}])
+    with tarfile.open(archive) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        inputs = {name: member for name, member in members.items() if name.startswith("input/")}
+        assert set(inputs) == {"input/app.tar", "input/schema.sql", "input/key.pem"}
+        assert all(m.isfile() and m.mode == 0o600 and m.uid == 0 and m.gid == 0 for m in inputs.values())
+        assert tar.extractfile("input/schema.sql").read() == schema.read_bytes(), "a file's link followed"
+        assert tar.extractfile("input/key.pem").read() == b"KEY\n"
+        # input/ itself is made 0700 on the host, never taken from the archive.
+        assert "input" not in members and "./deploy-lamp.sh" in members
+
+
+def run_on_host(tmp_path: Path, archive: bytes, *command: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """The host's side of a run, here: the runner in a fresh private folder, ARCHIVE (base64) on stdin.
+    COMMAND stands for the script's command line ({folder}: the private folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="tssr-test-", dir=tmp_path))
+    variables = rolelib.shared_variables("bash/lamp/deploy-lamp.sh", __tssr_script_tmp={"path": str(folder)})
+    runner = rolelib.render("{{ __tssr_script_runner }}", variables)
+    command = tuple(arg.format(folder=folder) for arg in command)
+    proc = subprocess.run(["/bin/bash", "-c", runner, "tssr_script", str(folder), *command],
+                          input=base64.b64encode(archive).decode() + "\n", capture_output=True, text=True)
+    return proc, folder
+
+
+def test_the_host_unpacks_runs_from_a_private_folder_and_removes_it_whatever_happens(tmp_path):
+    key = {"name": "key.pem", "content": "KEY\n", "secret": True}
+    archive = pack_for_the_host(tmp_path, [key]).read_bytes()
+    seen = "stat --format='%a %n' $0 $0/input $0/input/key.pem && test -f $0/deploy-lamp.sh && test -d $0/lib"
+    proc, folder = run_on_host(tmp_path, archive, "/bin/sh", "-c", seen + " && echo '{{\"changed\": 0}}'",
+                               "{folder}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"700 {folder}", f"700 {folder}/input", f"600 {folder}/input/key.pem",
+                                        '{"changed": 0}']
+    assert not folder.exists()
+    # The script's exit code is the run's; the folder goes all the same.
+    proc, folder = run_on_host(tmp_path, archive, "/bin/sh", "-c", "echo oops >&2; exit 3")
+    assert (proc.returncode, proc.stderr, folder.exists()) == (3, "oops\n", False)
+    # An archive that does not unpack: nothing runs, exit 125, the folder goes.
+    proc, folder = run_on_host(tmp_path, b"not a tar archive", "touch", str(tmp_path / "ran"))
+    assert proc.returncode == 125 and "cannot unpack" in proc.stderr
+    assert not folder.exists() and not (tmp_path / "ran").exists()
 
 
 def test_an_empty_src_is_left_out_and_a_content_is_kept():
@@ -180,6 +270,17 @@ def test_both_temporary_folders_are_always_removed():
     assert controller["delegate_to"] == "localhost"
     made = [task for task in BLOCK["block"] if "ansible.builtin.tempfile" in task]
     assert {task["register"] for task in made} == {"__tssr_script_tmp", "__tssr_script_pack"}
+    # The run removes the host's folder itself (its EXIT trap: test above); the task removes it when
+    # this call's run never ended, whatever a previous call of the play registered.
+    def ran(folder):
+        return {"__tssr_script_run": {"rc": 0, "cmd": ["/bin/bash", "-c", "x", "tssr_script", folder]}}
+
+    cases = [({}, True), (ran("/tmp/t-1"), False), (ran("/tmp/t-0"), True),
+             ({"__tssr_script_run": {"failed": True, "msg": "connection lost"}}, True)]
+    for extra, removed in cases:
+        variables = {"__tssr_script_tmp": {"path": "/tmp/t-1"}, **extra}
+        conditions = [rolelib.render("{{ " + condition + " }}", variables) for condition in host["when"]]
+        assert all(conditions) is removed, extra
 
 
 def test_the_result_line_is_the_fact_tssr_script_result():
