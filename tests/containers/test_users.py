@@ -33,7 +33,7 @@ import base64
 import re
 import struct
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,7 +48,6 @@ from containerlib import (
     Node,
     NodeFactory,
     Platform,
-    QuickNodeFactory,
     ScriptRun,
     SharedNode,
     Target,
@@ -56,24 +55,6 @@ from containerlib import (
 )
 
 pytestmark = pytest.mark.containers
-
-
-# This module starts about 150 fresh containers: they are set up in one `docker exec` each
-# (start_node_quickly), in place of conftest's NodeFactory.
-@pytest.fixture
-def new_node() -> Iterator[NodeFactory]:
-    """``new_node(platform)`` → a fresh container, removed at the end of the test."""
-    factory = QuickNodeFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture(scope="class")
-def class_nodes() -> Iterator[NodeFactory]:
-    """Containers for a scenario whose steps are checked by several tests of one class."""
-    factory = QuickNodeFactory()
-    yield factory
-    factory.close()
 
 
 COLUMNS = ("login", "first_name", "last_name", "groups", "shell", "ssh_key", "state")
