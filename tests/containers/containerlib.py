@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -128,6 +129,9 @@ class ScriptRun:
             raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
         assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
         return value
+
+
+R = TypeVar("R", bound=ScriptRun)       # a kind of ScriptRun (Node.run_between makes one)
 
 
 @dataclass(frozen=True)
@@ -286,27 +290,35 @@ class Node:
         """``write_and_exec``, then ``snapshot``, in one ``docker exec`` (the refused-input tests run
         hundreds of times: each exec saved is a fraction of a second). ``snapshot``: the shell
         snippet that prints the state (``=== section`` lines), :data:`SNAPSHOT` by default."""
-        _, run, after = self.run_between(*argv, workdir=workdir, write=(path, data), after=snapshot,
-                                         timeout=timeout)
-        assert after is not None
-        return run, after
+        _, code, out, err, _, after = self._batch(argv, workdir, None, snapshot, (path, data), timeout)
+        return subprocess.CompletedProcess(argv, code, out, err), parse_snapshot(after)
 
     def run_between(self, *argv: str, workdir: str, before: str | None = None, after: str | None = None,
-                    write: tuple[str, bytes | str] | None = None, timeout: float = 120
-                    ) -> tuple[Snapshot | None, subprocess.CompletedProcess[bytes], Snapshot | None]:
+                    write: tuple[str, bytes | str] | None = None, timeout: float = 120,
+                    kind: type[R] = ScriptRun  # type: ignore[assignment]
+                    ) -> tuple[Snapshot | None, R, Snapshot | None]:
         """In one ``docker exec``: the snapshot ``before`` (a shell snippet printing ``=== section``
         lines, run where ``sh`` runs it), the file ``write`` = (path, data) written (as root), argv
         run (no shell, stdin empty) in ``workdir``, then the snapshot ``after``. Returns (before,
-        the run, after), a snapshot None when its snippet is. A snapshot that fails, or a file that
-        cannot be written, fails the test (as ``sh`` would). The run's wall time, measured in the
-        container, is in its ``seconds`` attribute."""
+        the run as a ``kind``, after), a snapshot None when its snippet is. A snapshot that fails,
+        or a file that cannot be written, fails the test (as ``sh`` would). The run's wall time is
+        measured in the container."""
+        first, code, out, err, seconds, rest = self._batch(argv, workdir, before, after, write, timeout)
+        run = kind(code, out.decode(errors="replace"), err.decode(errors="replace"), argv, seconds)
+        return (parse_snapshot(first) if before is not None else None, run,
+                parse_snapshot(rest) if after is not None else None)
+
+    def _batch(self, argv: tuple[str, ...], workdir: str, before: str | None, after: str | None,
+               write: tuple[str, bytes | str] | None, timeout: float
+               ) -> tuple[str, int, bytes, bytes, float, str]:
+        """What ``run_between`` does, as (before's text, exit code, stdout, stderr, seconds, after's
+        text); a snapshot's text is '' when its snippet is None."""
         path, data = write if write is not None else ("", b"")
         raw = data.encode() if isinstance(data, str) else data
         script = (
             (f"( {before}\n) > /tmp/.tssr-before || exit 97\n" if before is not None
              else ": > /tmp/.tssr-before\n")
-            + ('if [ -n "$1" ]; then mkdir -p "${1%/*}" && cat > "$1" || exit 98; fi\n' if write is not None
-               else "")
+            + ('mkdir -p "${1%/*}" && cat > "$1" || exit 98\n' if write is not None else "")
             + 'shift\ndate +%s.%N > /tmp/.tssr-start\n'
             '(cd "$0" && "$@" > /tmp/.tssr-out 2> /tmp/.tssr-err < /dev/null; echo $? > /tmp/.tssr-rc)\n'
             'date +%s.%N >> /tmp/.tssr-start\n'
@@ -318,12 +330,9 @@ class Node:
                          stdin=raw if write is not None else None, timeout=timeout)
         assert proc.returncode == 0, f"{self.name}: {proc.returncode}: {proc.stderr.decode(errors='replace')}"
         code, times, out, err, first, rest = proc.stdout.split(b"\n", 5)
-        run = subprocess.CompletedProcess(argv, int(code), base64.b64decode(out), base64.b64decode(err))
         start, end = (float(t) for t in times.split())
-        run.seconds = end - start  # type: ignore[attr-defined]
-        first_state = parse_snapshot(base64.b64decode(first).decode(errors="replace"))
-        return (first_state if before is not None else None, run,
-                parse_snapshot(rest.decode(errors="replace")) if after is not None else None)
+        return (base64.b64decode(first).decode(errors="replace"), int(code), base64.b64decode(out),
+                base64.b64decode(err), end - start, rest.decode(errors="replace"))
 
     def wait_for(self, condition: str, seconds: float, what: str, interval: float = 0.2, first: str = ""
                  ) -> None:
