@@ -32,6 +32,7 @@ The script and its templates are copied to ``/opt/tssr-test/lamp/`` (the shared 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
@@ -39,6 +40,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -99,6 +101,7 @@ TAR_DOTDOT = f"{WORKDIR}/evil-dotdot.tar.gz"    # parc-1.0/… plus a member `..
 TAR_ABSOLUTE = f"{WORKDIR}/evil-absolute.tar.gz"  # parc-1.0/… plus a member `/etc/evil`
 HOSTILE = f"{WORKDIR}/hostile"                  # the hostile applications (HOSTILE_INPUTS)
 EVIL_EDITOR = f"{WORKDIR}/evil-editor"          # an EDITOR that creates /tmp/pwned, were it ever run
+MAKERS = "/root/.tssr-test-makers"              # EVIL_TARBALLS and HOSTILE_INPUTS, run from there
 
 # Builds the two hostile tarballs from parc-v1 (argv: the app, the two tarball paths).
 EVIL_TARBALLS = r"""
@@ -362,14 +365,14 @@ def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
     """A systemd container (whatever TSSR_TEST_BOOT says) with the script, the apps and the test inputs."""
     node = start_systemd_node(platform, COPIES)
     try:
-        node.exec("mkdir", "-p", WORKDIR, SCHEMA_DIR)
-        for file, data in certs.items():
-            node.write(f"{WORKDIR}/{file}", data, "0600")
-        node.write(EVIL_EDITOR, "#!/bin/sh\ntouch /tmp/pwned\n", "0755")
-        makers = ((EVIL_TARBALLS, (V1, TAR_DOTDOT, TAR_ABSOLUTE)), (HOSTILE_INPUTS, (V1, HOSTILE)))
-        for script, args in makers:
-            proc = node.exec("python3", "-c", script, *args)
-            assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        # All in one `docker exec`: the folders, the certificates, the editor, then the two makers.
+        files: dict[str, bytes | str | tuple[bytes | str, str]] = {
+            **{f"{WORKDIR}/{file}": (data, "0600") for file, data in certs.items()},
+            EVIL_EDITOR: ("#!/bin/sh\ntouch /tmp/pwned\n", "0755"),
+            f"{MAKERS}/evil_tarballs.py": EVIL_TARBALLS, f"{MAKERS}/hostile_inputs.py": HOSTILE_INPUTS}
+        node.write_files(files, f"mkdir -p {WORKDIR} {SCHEMA_DIR}"
+                         f" && python3 {MAKERS}/evil_tarballs.py {V1} {TAR_DOTDOT} {TAR_ABSOLUTE}"
+                         f" && python3 {MAKERS}/hostile_inputs.py {V1} {HOSTILE}")
     except BaseException:
         stop_node(node)
         raise
@@ -489,11 +492,9 @@ def site(lamp_platform: Platform, launched: Launch) -> Site:
     times = node.sh("cat /tmp/.first-start /tmp/.first-end", check=False).split()
     if len(times) == 2:
         first.seconds = float(times[1]) - float(times[0])
-    node.exec("touch", "/tmp/.cmdline-stop")
-    deadline = time.monotonic() + 10
-    while not node.exists(CMDLINES) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    cmdlines = node.exec("cat", CMDLINES).stdout.decode(errors="replace")
+    # The sampler stopped, and its file waited for (10 s at most), in one `docker exec`.
+    cmdlines = node.sh(f"touch /tmp/.cmdline-stop; i=0; while [ ! -e {CMDLINES} ] && [ $i -lt 100 ]; do"
+                       f" sleep 0.1; i=$((i + 1)); done; cat {CMDLINES}", check=False)
     print(f"\n{lamp_platform.name}: first deploy took {first.seconds:.1f} s")
     return Site(node, FAMILIES[lamp_platform.family], first, [first], cmdlines)
 
@@ -534,20 +535,21 @@ def fresh_host(request: pytest.FixtureRequest, lamp_platform: Platform, certs: d
     holder.close()
 
 
-def run_unchanged(holder: FreshHost | Site, *args: str, env: dict[str, str] | None = None
-                  ) -> tuple[Run, dict[str, str], dict[str, str]]:
-    """Run the script on the fresh host or the site, with a snapshot before and after."""
+def run_unchanged(holder: FreshHost | Site, *args: str, env: dict[str, str] | None = None,
+                  write: tuple[str, str] | None = None) -> tuple[Run, dict[str, str], dict[str, str]]:
+    """Run the script on the fresh host or the site, with a snapshot before and after, the file
+    ``write`` = (path, text) written after the first: one ``docker exec`` (``Node.run_between``)."""
+    if isinstance(holder, Site) and holder.first.exit != 0:
+        pytest.fail(f"the first deploy failed, the story cannot go on{holder.first!r}")
+    node = holder.get() if isinstance(holder, FreshHost) else holder.node
+    argv = ("env", *(f"{k}={v}" for k, v in (env or {}).items()), "bash", SCRIPT, *args)
+    before, run, after = node.run_between(*argv, workdir=WORKDIR, before=SNAPSHOT, after=SNAPSHOT,
+                                          write=write, timeout=DEPLOY_TIMEOUT, kind=Run)
+    assert before is not None and after is not None
     if isinstance(holder, FreshHost):
-        node = holder.get()
-        before = snapshot(node)
-        run = deploy(node, *args, env=env)
-        after = snapshot(node)
         holder.dirty = before != after
     else:
-        node = holder.node
-        before = snapshot(node)
-        run = holder.deploy(*args, env=env)
-        after = snapshot(node)
+        holder.runs.append(run)
     return run, before, after
 
 
@@ -772,8 +774,7 @@ SCHEMA_ATTACKS = {
 @pytest.mark.parametrize("sql", [pytest.param(sql, id=case) for case, sql in SCHEMA_ATTACKS.items()])
 def test_a_hostile_schema_fails_changes_nothing_else_and_is_not_recorded(site: Site, sql: str) -> None:
     schema = f"{WORKDIR}/attack.sql"
-    site.node.write(schema, sql)
-    run, before, after = run_unchanged(site, *app_args(schema=schema),
+    run, before, after = run_unchanged(site, *app_args(schema=schema), write=(schema, sql),
                                        env={"EDITOR": EVIL_EDITOR, "VISUAL": EVIL_EDITOR})
     assert run.exit == 1, run
     assert "not recorded as applied" in str(run.result.get("error")), run
@@ -862,9 +863,8 @@ OCCUPIED_NAMES = [
 @pytest.mark.parametrize(("name", "words"), [pytest.param(n, w, id=c) for c, n, w in OCCUPIED_NAMES])
 def test_a_name_the_kit_did_not_create_is_refused(site: Site, name: str, words: tuple[str, ...]) -> None:
     node = site.node
-    node.sh(OCCUPIED)
     # The pool files are live only during this test (php-fpm would otherwise start those pools).
-    node.sh("for f in /etc/php/*/fpm/pool.d/*.disabled /etc/php-fpm.d/*.disabled; do "
+    node.sh(OCCUPIED + "for f in /etc/php/*/fpm/pool.d/*.disabled /etc/php-fpm.d/*.disabled; do "
             '[ -e "$f" ] && mv "$f" "${f%.disabled}"; done; true')
     try:
         run, before, after = run_unchanged(site, *app_args(), "--name", name)
@@ -876,13 +876,14 @@ def test_a_name_the_kit_did_not_create_is_refused(site: Site, name: str, words: 
     assert_nothing_changed(before, after, run)
 
 
-# deploy-java on the same host: a tiny executable jar (a zip with a Main-Class), refused at validation.
-TINY_JAR = r"""
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1], "w") as jar:
-    jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Tiny\n")
-    jar.writestr("Tiny.class", b"\xca\xfe\xba\xbe")
-"""
+def tiny_jar() -> bytes:
+    """deploy-java on the same host: a tiny executable jar (a zip with a Main-Class), refused at
+    validation."""
+    stream = io.BytesIO()
+    with zipfile.ZipFile(stream, "w") as jar:
+        jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Tiny\n")
+        jar.writestr("Tiny.class", b"\xca\xfe\xba\xbe")
+    return stream.getvalue()
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -895,13 +896,11 @@ def test_deploy_java_never_takes_over_this_sites_vhost(site: Site, args: tuple[s
                                                         words: tuple[str, ...]) -> None:
     node = site.node
     jar = f"{WORKDIR}/tiny.jar"
-    node.exec("python3", "-c", TINY_JAR, jar)
-    before = snapshot(node)
-    proc = node.exec("bash", f"{SCRIPT_DIR}/java/deploy-java.sh", "--jar", jar, "--port", "8099", *args,
-                     workdir=WORKDIR, timeout=DEPLOY_TIMEOUT)
-    run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
-                    proc.stderr.decode(errors="replace"), ("deploy-java.sh", *args))
-    after = snapshot(node)
+    # The snapshot, the jar written, deploy-java, the snapshot: one `docker exec`.
+    before, run, after = node.run_between("bash", f"{SCRIPT_DIR}/java/deploy-java.sh", "--jar", jar,
+                                          "--port", "8099", *args, workdir=WORKDIR, before=SNAPSHOT,
+                                          after=SNAPSHOT, write=(jar, tiny_jar()), timeout=DEPLOY_TIMEOUT)
+    assert before is not None and after is not None
     assert run.exit == 2, run
     assert run.result.get("script") == "deploy-java" and run.result.get("changed") == 0, run
     assert any(word in run.stderr for word in words), run
@@ -938,10 +937,7 @@ def test_firewall_drops_other_ports(site: Site) -> None:
                       "echo $$ > /tmp/.http8089.pid; exec python3 -m http.server 8089 --bind 0.0.0.0 "
                       "--directory /opt/tssr-test")
     try:
-        deadline = time.monotonic() + 10
-        while node.exec("curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8089/").returncode != 0:
-            assert time.monotonic() < deadline, "the test server on 8089 did not start"
-            time.sleep(0.2)
+        node.wait_for("curl -s -o /dev/null http://127.0.0.1:8089/", 10, "the test server on 8089 starting")
         address = containers.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} "
                                     "{{end}}", node.name).stdout.split()[0]
         with pytest.raises(OSError):
