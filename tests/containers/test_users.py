@@ -136,6 +136,16 @@ def provision_then_snapshot(node: Node, impl: Impl, csv: str | bytes, *flags: st
                proc.stderr.decode(errors="replace"), argv), after
 
 
+def provision_between(node: Node, impl: Impl, csv: str | bytes, *flags: str
+                      ) -> tuple[dict[str, str], Run, dict[str, str]]:
+    """:meth:`Node.snapshot`, then ``provision_then_snapshot``: (before, the run, after), in one
+    ``docker exec``."""
+    before, run, after = node.run_between(*command(impl, *flags), workdir=WORKDIR, before=SNAPSHOT,
+                                          after=SNAPSHOT, write=(f"{WORKDIR}/users.csv", csv), kind=Run)
+    assert before is not None and after is not None
+    return before, run, after
+
+
 # Runs (in $1) commands one after the other, each on its own users.csv. For each: the file (base64),
 # the number of arguments, the arguments; `--` ends them. Prints for each run its exit code, stdout
 # and stderr (base64, a line each). The snippet appended to it gets the arguments after the `--`.
@@ -586,8 +596,7 @@ def test_second_run_changes_nothing(node: Node, impl: Impl, keys: Keys) -> None:
     text = csv(*good_rows(keys))
     first = provision(node, impl, text)
     assert first.exit == 0, first
-    before = node.snapshot()
-    second, after = provision_then_snapshot(node, impl, text)
+    before, second, after = provision_between(node, impl, text)
     assert second.exit == 0, second
     expected = {"status": "ok", "changed": 0, "dry_run": False, "created": [], "updated": [],
                 "disabled": [], "groups_created": [], "unchanged": len(good_rows(keys)),
@@ -608,8 +617,7 @@ def test_quiet_run_with_nothing_to_do_prints_only_the_result(node: Node, impl: I
 @pytest.mark.parametrize("flag", ["--dry-run", "-n"])
 def test_dry_run_reports_planned_changes_and_changes_nothing(node: Node, impl: Impl, keys: Keys,
                                                              flag: str) -> None:
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)), flag)
+    before, run, after = provision_between(node, impl, csv(*good_rows(keys)), flag)
     assert run.exit == 0, run
     expected = {**expected_first_run(impl), "dry_run": True, "password_file": None}
     assert subset(run.result, expected) == expected
@@ -621,8 +629,7 @@ def test_dry_run_reports_planned_changes_and_changes_nothing(node: Node, impl: I
 def test_malformed_csv_creates_no_user(node: Node, impl: Impl, keys: Keys) -> None:
     rows = good_rows(keys)
     text = csv(*rows[:3], 'bob;"Bob;Smith;;;;', *rows[3:])
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, text)
+    before, run, after = provision_between(node, impl, text)
     assert_refused(run, 5, {"first_name", "row"}, "unterminated quoted field",
                    good_lines=(2, 3, 4, 6, 7, 8, 9, 10))
     assert_same_host(before, after)
@@ -634,8 +641,7 @@ def test_run_while_another_holds_the_lock_exits_3_and_changes_nothing(node: Node
     subprocess.run(["docker", "exec", "--detach", node.name, "flock", LOCK, "sleep", "300"], check=True)
     node.sh(f"for i in $(seq 50); do [ -e {LOCK} ] && ! flock -n {LOCK} true && exit 0; sleep 0.1; done; "
             "exit 1")
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)))
+    before, run, after = provision_between(node, impl, csv(*good_rows(keys)))
     assert run.exit == 3, run
     assert run.result.get("changed") == 0, run
     assert_same_host(before, after)
@@ -670,8 +676,7 @@ def test_os_family_comes_from_os_release(node: Node, impl: Impl, os_id: str, id_
     release = f'NAME="Test"\nID={os_id}\n' + (f'ID_LIKE="{id_like}"\n' if id_like else "")
     node.exec("rm", "-f", "/etc/os-release")
     node.write("/etc/os-release", release)
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
+    before, run, after = provision_between(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
     assert run.exit == exit_code, run
     if exit_code:
         assert os_id in run.stderr, f"the refused OS is not named{run!r}"
@@ -781,9 +786,8 @@ def test_existing_password_files_are_never_overwritten(node: Node, impl: Impl) -
 
 def test_password_file_option_naming_an_existing_file_is_refused(node: Node, impl: Impl) -> None:
     node.write("/root/old-passwords.csv", "login;password\nsomeone;secret\n", mode="0600")
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(Row("pnew", "Paul", "New")),
-                                         "--password-file", "/root/old-passwords.csv")
+    before, run, after = provision_between(node, impl, csv(Row("pnew", "Paul", "New")),
+                                           "--password-file", "/root/old-passwords.csv")
     assert run.exit == 2, run
     assert "/root/old-passwords.csv" in run.stderr, run
     assert_same_host(before, after)
@@ -1072,8 +1076,7 @@ def story(target: Target, class_nodes: NodeFactory, keys: Keys) -> Story:
             " && printf 'notes\\n' > /home/eroux/notes.txt && chown eroux: /home/eroux/notes.txt")
     before = accounts(node)
     text = csv(*rows_update(keys))
-    snap = node.snapshot()
-    dry, after_dry = provision_then_snapshot(node, impl, text, "--dry-run")
+    snap, dry, after_dry = provision_between(node, impl, text, "--dry-run")
     dry_changed = after_dry != snap
     update = provision(node, impl, text)
     after = accounts(node)
@@ -1087,8 +1090,7 @@ def story(target: Target, class_nodes: NodeFactory, keys: Keys) -> Story:
         "dmoreau_ak": (stat(node, "/home/dmoreau/.ssh/authorized_keys")
                        if found["dmoreau"] is not None else ""),
     }
-    snap = node.snapshot()
-    again, after_again = provision_then_snapshot(node, impl, text)
+    snap, again, after_again = provision_between(node, impl, text)
     again_changed = after_again != snap
     back = provision(node, impl, csv(*rows_back(keys)))
     return Story(node, before, before.shadow["eroux"][1], dry, dry_changed, update, after, again,
