@@ -488,8 +488,15 @@ def nodes_on_network(*starters: Callable[[str], Node], prefix: str = "tssr-test-
 
 def ip_address(node: Node, network: str) -> str:
     """The node's address on ``network``."""
+    return ip_addresses([node], network)[node.name]
+
+
+def ip_addresses(nodes: Sequence[Node], network: str) -> dict[str, str]:
+    """Each node's address on ``network`` (node name -> address): one ``docker inspect`` for all."""
     fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
-    return docker("inspect", "-f", fmt, node.name).stdout.strip()
+    found = docker("inspect", "-f", fmt, *(node.name for node in nodes)).stdout.split()
+    assert len(found) == len(nodes), f"addresses on {network}: {found}"
+    return {node.name: address for node, address in zip(nodes, found, strict=True)}
 
 
 def wait_booted(node: Node, timeout: float = 60.0) -> None:

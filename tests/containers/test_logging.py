@@ -48,7 +48,7 @@ from containerlib import (
     assert_nothing_changed,
     copy_in,
     host_state_script,
-    ip_address,
+    ip_addresses,
     kit_copies,
     nodes_on_network,
     require,
@@ -236,7 +236,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-client", network=net),
             lambda net: start_plain_node(platform, "tssr-test-logging-stranger", network=net),
         ) as (network, (server, client, stranger)):
-            addresses = {node.name: ip_address(node, network) for node in (server, client, stranger)}
+            addresses = ip_addresses([server, client, stranger], network)
             print(f"\n{platform.name}: the containers were ready after {time.monotonic() - start:.0f} s")
             yield Lab(server, client, stranger, platform, addresses)
     finally:
