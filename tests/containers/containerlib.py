@@ -230,9 +230,11 @@ class Node:
         return subprocess.run(["docker", "exec", *opts, self.name, *argv], input=stdin,
                               capture_output=True, timeout=timeout, check=False)
 
-    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120) -> str:
-        """Run a fixed shell snippet (test code, no untrusted values in it) and return its stdout."""
-        proc = self.exec("sh", "-c", script, stdin=stdin, timeout=timeout)
+    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120,
+           args: Sequence[str] = ()) -> str:
+        """Run a fixed shell snippet (test code, no untrusted values in it; values go in ``args``,
+        its ``$1``…) and return its stdout."""
+        proc = self.exec("sh", "-c", script, *(("sh", *args) if args else ()), stdin=stdin, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{self.name}: `{script}` exited {proc.returncode}: "
                                  f"{proc.stderr.decode(errors='replace')}")
@@ -325,6 +327,7 @@ class Node:
             'cat /tmp/.tssr-rc && paste -s -d " " /tmp/.tssr-start'
             ' && base64 -w0 /tmp/.tssr-out && echo && base64 -w0 /tmp/.tssr-err'
             ' && echo && base64 -w0 /tmp/.tssr-before && echo || exit 99\n'
+            'rm -f /tmp/.tssr-before /tmp/.tssr-start /tmp/.tssr-out /tmp/.tssr-err /tmp/.tssr-rc\n'
             + (after if after is not None else ""))
         proc = self.exec("sh", "-c", script, workdir, path, *argv,
                          stdin=raw if write is not None else None, timeout=timeout)
