@@ -251,17 +251,10 @@ class Node:
         """Write ``files`` (path -> data, or (data, mode); mode 0644 by default) as root, their parent
         folders made, then run the shell snippet ``then`` (fixed test code, which must succeed) and
         return its stdout: one ``docker exec`` (a tar unpacked) for all."""
-        stream = io.BytesIO()
-        with tarfile.open(fileobj=stream, mode="w") as tar:
-            for path, value in files.items():
-                data, mode = value if isinstance(value, tuple) else (value, "0644")
-                raw = data.encode() if isinstance(data, str) else data
-                info = _owned_by_root(tarfile.TarInfo(path.lstrip("/")))
-                info.size, info.mode, info.mtime = len(raw), int(mode, 8), int(time.time())
-                tar.addfile(info, io.BytesIO(raw))
         parents = sorted({path.rsplit("/", 1)[0] or "/" for path in files})
         script = '{ [ $# -eq 0 ] || mkdir -p "$@"; } && tar -x -C / || exit 1\n' + then
-        proc = self.exec("sh", "-c", script, "sh", *parents, stdin=stream.getvalue())
+        proc = self.exec("sh", "-c", script, "sh", *parents,
+                         stdin=tar_of_data({path.lstrip("/"): value for path, value in files.items()}))
         if proc.returncode != 0:
             raise AssertionError(f"{self.name}: writing {sorted(files)} then `{then}` exited "
                                  f"{proc.returncode}: {proc.stderr.decode(errors='replace')}")
@@ -590,6 +583,20 @@ def tar_of(files: dict[str, Path]) -> bytes:
     with tarfile.open(fileobj=stream, mode="w") as tar:
         for name, local in files.items():
             tar.add(local, arcname=name, filter=_owned_by_root)
+    return stream.getvalue()
+
+
+def tar_of_data(files: dict[str, bytes | str | tuple[bytes | str, str]]) -> bytes:
+    """A tar stream of ``files`` (name in the archive -> data, or (data, mode); mode 0644 by
+    default), owned by root, for ``tar -x``; the folders in the names are left to ``tar``."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, value in files.items():
+            data, mode = value if isinstance(value, tuple) else (value, "0644")
+            raw = data.encode() if isinstance(data, str) else data
+            info = _owned_by_root(tarfile.TarInfo(name))
+            info.size, info.mode, info.mtime = len(raw), int(mode, 8), int(time.time())
+            tar.addfile(info, io.BytesIO(raw))
     return stream.getvalue()
 
 

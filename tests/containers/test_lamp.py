@@ -61,6 +61,7 @@ from containerlib import (
     start_systemd_node,
     stop_node,
     subset,
+    tar_of_data,
 )
 
 from tssrkit import containers
@@ -353,11 +354,11 @@ def current_release(node: Node) -> str:
 
 
 def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -> str:
-    """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it."""
-    proc = node.exec("sh", "-c", 'rm -rf "$2" && cp -a "$1" "$2"', "sh", source, folder)
+    """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it
+    (mode 0644, owned by root): one ``docker exec``."""
+    proc = node.exec("sh", "-c", 'rm -rf "$2" && cp -a "$1" "$2" && tar -x -C "$2"', "sh", source, folder,
+                     stdin=tar_of_data(dict(files)))
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    for relative, text in files.items():
-        node.write(f"{folder}/{relative}", text)
     return folder
 
 
@@ -1045,14 +1046,11 @@ def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None
     copy_app(node, f"{WORKDIR}/parc-slow", {"public/index.php": "<?php\nsleep(4);\necho 'slow';\n"})
     argv = shlex.join(("bash", SCRIPT, *app_args(f"{WORKDIR}/parc-slow"), "--name", NAME))
     pid = node.sh(f"cd {WORKDIR} && {{ {argv} >int.out 2>int.err & }} && echo $!").strip()
-    deadline = time.monotonic() + 60
-    while current_release(node) == link and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert current_release(node) != link, "the deploy never switched to the slow release"
-    node.sh(f"kill -TERM {pid}")
-    deadline = time.monotonic() + 30
-    while node.exec("kill", "-0", pid).returncode == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Both waits in the container, one `docker exec` each.
+    node.wait_for(f'r=$(readlink {CURRENT}); r=${{r%/}}; [ "${{r##*/}}" != "{link}" ]', 60,
+                  "the deploy switching to the slow release")
+    node.sh(f"kill -TERM {pid}; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2;"
+            " i=$((i + 1)); done")
     run = Run(-1, node.read(f"{WORKDIR}/int.out"), node.read(f"{WORKDIR}/int.err"), ("(interrupted)",))
     assert subset(run.result, {"status": "failed", "rolled_back": True, "release": link}) == {
         "status": "failed", "rolled_back": True, "release": link}, run
