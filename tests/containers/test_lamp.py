@@ -353,6 +353,13 @@ def current_release(node: Node) -> str:
     return node.sh(f"readlink {CURRENT} || true").strip().rstrip("/").rsplit("/", 1)[-1]
 
 
+def release_state(node: Node) -> tuple[str, list[str]]:
+    """``current_release`` and ``releases``, read in one ``docker exec``."""
+    out = node.sh(f"readlink {CURRENT} || true; echo '---'; ls -1 {RELEASES} 2>/dev/null || true")
+    current, _, listing = out.partition("---\n")
+    return current.strip().rstrip("/").rsplit("/", 1)[-1], sorted(listing.split())
+
+
 def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -> str:
     """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it
     (mode 0644, owned by root): one ``docker exec``."""
@@ -919,16 +926,31 @@ def test_database_settings_are_readable_by_the_app_user_only(site: Site) -> None
     assert web.returncode != 0, f"{site.family.web_user} can read {DB_INI}"
 
 
+# Each user ($2…) tries to create a file in each folder of the release ($1), then to change index.php:
+# `<user> <folder or index.php> <exit code>` a line; then the owners of the release and of index.php.
+WRITE_ATTEMPTS = r"""
+current=$1; shift
+for user; do
+    for folder in "$current" "$current/public" "$current/src"; do
+        runuser -u "$user" -- touch "$folder/written-by-$user" 2>/dev/null; echo "$user $folder $?"
+    done
+    runuser -u "$user" -- sh -c "echo x >> $current/public/index.php" 2>/dev/null; echo "$user index.php $?"
+done
+echo owners $(stat -c '%U' "$current/" "$current/public/index.php")
+"""
+
+
 def test_neither_the_app_nor_the_web_server_can_write_the_release(site: Site) -> None:
     node = site.node
     assert site.first.exit == 0, site.first
-    for user in (f"app-{NAME}", site.family.web_user):
+    users = (f"app-{NAME}", site.family.web_user)
+    *attempts, owners = node.sh(WRITE_ATTEMPTS, args=(CURRENT, *users)).splitlines()
+    codes = {(user, where): int(code) for user, where, code in (line.split() for line in attempts)}
+    for user in users:
         for folder in (CURRENT, f"{CURRENT}/public", f"{CURRENT}/src"):
-            proc = node.exec("runuser", "-u", user, "--", "touch", f"{folder}/written-by-{user}")
-            assert proc.returncode != 0, f"{user} could write into {folder}"
-        proc = node.exec("runuser", "-u", user, "--", "sh", "-c", f"echo x >> {CURRENT}/public/index.php")
-        assert proc.returncode != 0, f"{user} could change index.php"
-    assert node.sh(f"stat -c '%U' {CURRENT}/ {CURRENT}/public/index.php").split() == ["root", "root"]
+            assert codes[user, folder] != 0, f"{user} could write into {folder}"
+        assert codes[user, "index.php"] != 0, f"{user} could change index.php"
+    assert owners.split()[1:] == ["root", "root"], owners
 
 
 def test_firewall_drops_other_ports(site: Site) -> None:
@@ -991,34 +1013,36 @@ def test_deploying_the_release_a_rollback_brought_back_changes_nothing(site: Sit
 def test_failed_health_check_rolls_back_to_the_serving_release(site: Site) -> None:
     node = site.node
     assert_serves(node, "1")
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     broken = copy_app(node, f"{WORKDIR}/parc-broken",
                       {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
     run = site.deploy(*app_args(broken), "--name", NAME)
     assert run.exit == 1, run
     assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
                                                                             "rolled_back": True}, run
-    assert current_release(node) == link, "current does not point where it did"
-    assert releases(node) == listing, "the failed release was not removed"
+    now, now_listing = release_state(node)
+    assert now == link, "current does not point where it did"
+    assert now_listing == listing, "the failed release was not removed"
     assert_serves(node, "1")
 
 
 def test_failed_health_path_rolls_back_too(site: Site) -> None:
     node = site.node
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     copy_app(node, f"{WORKDIR}/parc-nohealth", {"public/other.txt": "a new release\n"})
     run = site.deploy(*app_args(f"{WORKDIR}/parc-nohealth"), "--name", NAME, "--health", "/no-such-page.php")
     assert run.exit == 1, run
     assert run.result.get("rolled_back") is True, run
-    assert current_release(node) == link, "current does not point where it did"
-    assert releases(node) == listing, "the failed release was not removed"
+    now, now_listing = release_state(node)
+    assert now == link, "current does not point where it did"
+    assert now_listing == listing, "the failed release was not removed"
     assert_serves(node, "1")
 
 
 def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(site: Site) -> None:
     node = site.node
     assert_serves(node, "1")
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     broken = copy_app(node, f"{WORKDIR}/parc-broken-elsewhere",
                       {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
     before = snapshot(node)
@@ -1029,7 +1053,7 @@ def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(si
     assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
                                                                             "rolled_back": True}, run
     assert "previous settings are back" in str(run.result.get("error")), run
-    assert current_release(node) == link and releases(node) == listing
+    assert release_state(node) == (link, listing)
     # Every configuration is what it was (the data folder made in shared/ is data, not configuration).
     configuration = {k: v for k, v in before.items() if "/srv/lamp" not in k}
     assert not snapshot_diff(configuration, {k: v for k, v in after.items() if "/srv/lamp" not in k}), (
@@ -1041,7 +1065,7 @@ def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(si
 
 def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None:
     node = site.node
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     # A release whose page takes 4 s: the deploy is stopped while its health check waits.
     copy_app(node, f"{WORKDIR}/parc-slow", {"public/index.php": "<?php\nsleep(4);\necho 'slow';\n"})
     argv = shlex.join(("bash", SCRIPT, *app_args(f"{WORKDIR}/parc-slow"), "--name", NAME))
@@ -1054,8 +1078,9 @@ def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None
     run = Run(-1, node.read(f"{WORKDIR}/int.out"), node.read(f"{WORKDIR}/int.err"), ("(interrupted)",))
     assert subset(run.result, {"status": "failed", "rolled_back": True, "release": link}) == {
         "status": "failed", "rolled_back": True, "release": link}, run
-    assert current_release(node) == link, f"current does not point where it did{run!r}"
-    assert releases(node) == listing, f"the interrupted release was not removed{run!r}"
+    now, now_listing = release_state(node)
+    assert now == link, f"current does not point where it did{run!r}"
+    assert now_listing == listing, f"the interrupted release was not removed{run!r}"
     assert_serves(node, "1")
 
 
