@@ -16,7 +16,6 @@ RedHat: *skipped, not run: no image* unless ``TSSR_REDHAT_IMAGE`` names one.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -65,14 +64,14 @@ def node(request: pytest.FixtureRequest) -> Iterator[Node]:
 
 
 def check(node: Node, *args: str) -> tuple[int, str]:
-    return status_line(node.exec("python3", SCRIPT, "service", *args))
+    proc = node.exec("python3", SCRIPT, "service", *args)
+    return status_line(proc.returncode, proc.stdout.decode(), proc.stderr)
 
 
-def status_line(proc: subprocess.CompletedProcess[bytes]) -> tuple[int, str]:
-    """The exit code and the one line a service check printed."""
-    out = proc.stdout.decode()
-    assert len(out.splitlines()) == 1, f"one status line expected: {out!r} {proc.stderr!r}"
-    return proc.returncode, out.strip()
+def status_line(code: int, out: str, err: bytes | str) -> tuple[int, str]:
+    """The exit code and the one line a service check printed (``err``: its stderr)."""
+    assert len(out.splitlines()) == 1, f"one status line expected: {out!r} {err!r}"
+    return code, out.strip()
 
 
 def test_an_active_service_enabled_at_boot_is_ok_with_its_restart_count(node):
@@ -121,9 +120,9 @@ HOSTILE_UNITS = ["x;touch /tmp/pwned", "$(touch /tmp/pwned).service", "-H/tmp/pw
 @pytest.mark.parametrize("unit", HOSTILE_UNITS)
 def test_a_hostile_unit_name_is_refused_and_runs_nothing(node, unit: str):
     # The check, then a look for /tmp/pwned, in one `docker exec`.
-    _, proc, after = node.run_between("python3", SCRIPT, "service", unit, workdir="/",
+    _, run, after = node.run_between("python3", SCRIPT, "service", unit, workdir="/",
                                       after="printf '=== pwned\\n'; [ ! -e /tmp/pwned ] || echo /tmp/pwned")
-    code, line = status_line(proc)
+    code, line = status_line(run.exit, run.stdout, run.stderr)
     assert code == 3 and line.startswith("SERVICE UNKNOWN - usage"), line
     assert after is not None and after["pwned"] == "", after
     assert "\n" not in line and "\x1b" not in line
