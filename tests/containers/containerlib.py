@@ -573,8 +573,6 @@ class NodeFactory:
         stop_nodes(started)
 
 
-
-
 def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     """As ``docker cp`` leaves a copied file: owned by root (its mode kept)."""
     info.uid = info.gid = 0
