@@ -271,6 +271,14 @@ def stat(node: Node, path: str) -> str:
     return node.sh(f"stat -c '%a %U %G %F' '{path}'").strip()
 
 
+def stats(node: Node, *paths: str) -> list[str]:
+    """``stat`` of each path (``missing`` when there is none), in one ``docker exec``."""
+    lines = node.sh("for p; do stat -c '%a %U %G %F' \"$p\" 2>/dev/null || echo missing; done",
+                    args=paths).splitlines()
+    assert len(lines) == len(paths), lines
+    return lines
+
+
 def authorized_keys(node: Node, login: str) -> str | None:
     proc = node.exec("cat", f"/home/{login}/.ssh/authorized_keys")
     return proc.stdout.decode() if proc.returncode == 0 else None
@@ -516,11 +524,16 @@ class TestGoodInput:
             assert good.accounts.gid_of(login) == int(entry[3]), f"{login}: primary group of the same name"
 
     def test_home_is_a_private_copy_of_skel_owned_by_the_user(self, good: Scenario) -> None:
-        skel = set(good.node.sh("ls -A /etc/skel").split())
+        # /etc/skel, then for each login its home's stat and listing, in one `docker exec`.
+        homes = parse_snapshot(good.node.sh(
+            "printf '=== skel\\n'; ls -A /etc/skel; for login; do printf '=== %s\\n' \"$login\";"
+            " stat -c '%a %U %G %F' \"/home/$login\";"
+            " find \"/home/$login\" -maxdepth 1 -printf '%P:%u:%g\\n'; done", args=GOOD_CREATED))
+        skel = set(homes["skel"].split())
         assert skel, "the image has an /etc/skel"
         for login in GOOD_CREATED:
-            assert stat(good.node, f"/home/{login}") == f"700 {login} {login} directory"
-            listing = good.node.sh(f"find /home/{login} -maxdepth 1 -printf '%P:%u:%g\\n'")
+            home_stat, _, listing = homes[login].partition("\n")
+            assert home_stat == f"700 {login} {login} directory"
             owners = {name: f"{user}:{group}" for name, user, group in (line.split(":") for line in
                                                                           listing.splitlines())}
             assert owners.pop("") == f"{login}:{login}", f"/home/{login} is not owned by {login}"
@@ -537,13 +550,16 @@ class TestGoodInput:
         assert good.accounts.gid_of("users") == 100, "the existing group `users` was replaced"
 
     def test_authorized_keys_hold_exactly_the_listed_key(self, good: Scenario) -> None:
-        for login in ("amartin", "jeric", "zlefevre"):
-            content = authorized_keys(good.node, login)
+        logins = ("amartin", "jeric", "zlefevre")
+        found = authorized_keys_of(good.node, logins)
+        modes = iter(stats(good.node, *(path for login in logins for path in (
+            f"/home/{login}/.ssh", f"/home/{login}/.ssh/authorized_keys"))))
+        for login in logins:
+            content = found[login]
             assert content is not None, f"{login}: no authorized_keys"
             assert content.splitlines() == [good.row(login).ssh_key], login
-            assert stat(good.node, f"/home/{login}/.ssh") == f"700 {login} {login} directory"
-            assert (stat(good.node, f"/home/{login}/.ssh/authorized_keys")
-                    == f"600 {login} {login} regular file")
+            assert next(modes) == f"700 {login} {login} directory"
+            assert next(modes) == f"600 {login} {login} regular file"
 
     def test_user_without_key_gets_no_authorized_keys(self, good: Scenario) -> None:
         assert authorized_keys(good.node, "rdurand") is None
@@ -674,8 +690,8 @@ def test_failing_system_command_exits_1_with_a_failed_result(node: Node, impl: I
 def test_os_family_comes_from_os_release(node: Node, impl: Impl, os_id: str, id_like: str,
                                          exit_code: int) -> None:
     release = f'NAME="Test"\nID={os_id}\n' + (f'ID_LIKE="{id_like}"\n' if id_like else "")
-    node.exec("rm", "-f", "/etc/os-release")
-    node.write("/etc/os-release", release)
+    node.sh("rm -f /etc/os-release && cat > /etc/os-release && chmod 0644 /etc/os-release",
+            stdin=release.encode())
     before, run, after = provision_between(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
     assert run.exit == exit_code, run
     if exit_code:
