@@ -107,14 +107,22 @@ def bridge_address() -> str | None:
     return proc.stdout.strip() or None
 
 
+# The networks this process put the cache on (until remove_network): attached once, not once per
+# container started on them (each attach costs three docker calls).
+_attached: set[str] = set()
+
+
 def attach(network: str) -> None:
-    """Put the cache on ``network`` (a user-defined network of the kit), where Docker's DNS names it."""
-    if not start():
+    """Put the cache on ``network`` (a user-defined network of the kit), where Docker's DNS names it.
+    Done once per network and process."""
+    if network in _attached or not start():
         return
     proc = docker("network", "connect", network, NAME, check=False)
     if proc.returncode != 0 and "already exists" not in proc.stderr:
         log.warning("%s could not join %s (%s): its containers download themselves", NAME, network,
                     proc.stderr.strip())
+    else:
+        _attached.add(network)
 
 
 def run_args(network: str | None = None) -> list[str]:
@@ -139,6 +147,7 @@ def create_network(network: str, *args: str) -> None:
 def remove_network(network: str) -> None:
     """Take the cache off ``network``, then remove the network (a network with a container attached
     cannot be removed). Missing network: nothing to do."""
+    _attached.discard(network)
     docker("network", "disconnect", "--force", network, NAME, check=False)
     docker("network", "rm", network, check=False)
 
@@ -153,6 +162,7 @@ def status() -> dict[str, str]:
 
 def stop(purge: bool = False) -> None:
     """Remove the cache container (and, with ``purge``, its downloads)."""
+    _attached.clear()
     docker("rm", "--force", NAME, check=False)
     if purge:
         docker("volume", "rm", VOLUME, check=False)

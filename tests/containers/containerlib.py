@@ -22,6 +22,7 @@ import base64
 import functools
 import io
 import json
+import math
 import os
 import subprocess
 import tarfile
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -51,6 +53,7 @@ SCRIPT_DIR = "/opt/tssr-test"          # where the scripts are copied in the con
 WORKDIR = "/root/work"                 # where the CSV is written; the scripts are run from here
 SYSLOG_FILE = "/run/tssr-test-syslog"  # what the sink received (sleep mode)
 PWNED = "/tmp/pwned"                   # what the injection payloads try to create
+Snapshot = dict[str, str]              # a parsed snapshot: section name -> text
 
 # State the shared containers (SharedNode) start from: a home left over without its user (a new login `ghost`
 # must be refused), and a second group with GID 0 (listing it must be refused).
@@ -126,6 +129,9 @@ class ScriptRun:
             raise AssertionError(f"the last stdout line is not JSON{self!r}") from None
         assert isinstance(value, dict), f"the result line is not a JSON object{self!r}"
         return value
+
+
+R = TypeVar("R", bound=ScriptRun)       # a kind of ScriptRun (Node.run_between makes one)
 
 
 @dataclass(frozen=True)
@@ -224,9 +230,11 @@ class Node:
         return subprocess.run(["docker", "exec", *opts, self.name, *argv], input=stdin,
                               capture_output=True, timeout=timeout, check=False)
 
-    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120) -> str:
-        """Run a fixed shell snippet (test code, no untrusted values in it) and return its stdout."""
-        proc = self.exec("sh", "-c", script, stdin=stdin, timeout=timeout)
+    def sh(self, script: str, *, stdin: bytes | None = None, check: bool = True, timeout: float = 120,
+           args: Sequence[str] = ()) -> str:
+        """Run a fixed shell snippet (test code, no untrusted values in it; values go in ``args``,
+        its ``$1``…) and return its stdout."""
+        proc = self.exec("sh", "-c", script, *(("sh", *args) if args else ()), stdin=stdin, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{self.name}: `{script}` exited {proc.returncode}: "
                                  f"{proc.stderr.decode(errors='replace')}")
@@ -238,6 +246,19 @@ class Node:
         proc = self.exec("sh", "-c", 'mkdir -p "${1%/*}" && cat > "$1" && chmod "$2" "$1"', "sh", path, mode,
                          stdin=raw)
         assert proc.returncode == 0, proc.stderr
+
+    def write_files(self, files: dict[str, bytes | str | tuple[bytes | str, str]], then: str = "") -> str:
+        """Write ``files`` (path -> data, or (data, mode); mode 0644 by default) as root, their parent
+        folders made, then run the shell snippet ``then`` (fixed test code, which must succeed) and
+        return its stdout: one ``docker exec`` (a tar unpacked) for all."""
+        parents = sorted({path.rsplit("/", 1)[0] or "/" for path in files})
+        script = '{ [ $# -eq 0 ] || mkdir -p "$@"; } && tar -x -C / || exit 1\n' + then
+        proc = self.exec("sh", "-c", script, "sh", *parents,
+                         stdin=tar_of_data({path.lstrip("/"): value for path, value in files.items()}))
+        if proc.returncode != 0:
+            raise AssertionError(f"{self.name}: writing {sorted(files)} then `{then}` exited "
+                                 f"{proc.returncode}: {proc.stderr.decode(errors='replace')}")
+        return proc.stdout.decode(errors="replace")
 
     def write_and_exec(self, path: str, data: bytes | str, *argv: str, workdir: str | None = None
                        ) -> subprocess.CompletedProcess[bytes]:
@@ -264,17 +285,65 @@ class Node:
         """``write_and_exec``, then ``snapshot``, in one ``docker exec`` (the refused-input tests run
         hundreds of times: each exec saved is a fraction of a second). ``snapshot``: the shell
         snippet that prints the state (``=== section`` lines), :data:`SNAPSHOT` by default."""
+        _, code, out, err, _, after = self._batch(argv, workdir, None, snapshot, (path, data), timeout)
+        return subprocess.CompletedProcess(argv, code, out, err), parse_snapshot(after)
+
+    def run_between(self, *argv: str, workdir: str, before: str | None = None, after: str | None = None,
+                    write: tuple[str, bytes | str] | None = None, timeout: float = 120,
+                    kind: type[R] = ScriptRun  # type: ignore[assignment]
+                    ) -> tuple[Snapshot | None, R, Snapshot | None]:
+        """In one ``docker exec``: the snapshot ``before`` (a shell snippet printing ``=== section``
+        lines, run where ``sh`` runs it), the file ``write`` = (path, data) written (as root), argv
+        run (no shell, stdin empty) in ``workdir``, then the snapshot ``after``. Returns (before,
+        the run as a ``kind``, after), a snapshot None when its snippet is. A snapshot that fails,
+        or a file that cannot be written, fails the test (as ``sh`` would). The run's wall time is
+        measured in the container."""
+        first, code, out, err, seconds, rest = self._batch(argv, workdir, before, after, write, timeout)
+        run = kind(code, out.decode(errors="replace"), err.decode(errors="replace"), argv, seconds)
+        return (parse_snapshot(first) if before is not None else None, run,
+                parse_snapshot(rest) if after is not None else None)
+
+    def _batch(self, argv: tuple[str, ...], workdir: str, before: str | None, after: str | None,
+               write: tuple[str, bytes | str] | None, timeout: float
+               ) -> tuple[str, int, bytes, bytes, float, str]:
+        """What ``run_between`` does, as (before's text, exit code, stdout, stderr, seconds, after's
+        text); a snapshot's text is '' when its snippet is None."""
+        path, data = write if write is not None else ("", b"")
         raw = data.encode() if isinstance(data, str) else data
-        script = ('mkdir -p "${1%/*}" && cat > "$1" && shift'
-                  ' && (cd "$0" && "$@" > /tmp/.tssr-out 2> /tmp/.tssr-err < /dev/null;'
-                  ' echo $? > /tmp/.tssr-rc)'
-                  ' && cat /tmp/.tssr-rc && base64 -w0 /tmp/.tssr-out && echo && base64 -w0 /tmp/.tssr-err'
-                  ' && echo && ' + snapshot)
-        proc = self.exec("sh", "-c", script, workdir, path, *argv, stdin=raw, timeout=timeout)
-        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-        code, out, err, rest = proc.stdout.split(b"\n", 3)
-        run = subprocess.CompletedProcess(argv, int(code), base64.b64decode(out), base64.b64decode(err))
-        return run, parse_snapshot(rest.decode(errors="replace"))
+        script = (
+            (f"( {before}\n) > /tmp/.tssr-before || exit 97\n" if before is not None
+             else ": > /tmp/.tssr-before\n")
+            + ('mkdir -p "${1%/*}" && cat > "$1" || exit 98\n' if write is not None else "")
+            + 'shift\ndate +%s.%N > /tmp/.tssr-start\n'
+            '(cd "$0" && "$@" > /tmp/.tssr-out 2> /tmp/.tssr-err < /dev/null; echo $? > /tmp/.tssr-rc)\n'
+            'date +%s.%N >> /tmp/.tssr-start\n'
+            'cat /tmp/.tssr-rc && paste -s -d " " /tmp/.tssr-start'
+            ' && base64 -w0 /tmp/.tssr-out && echo && base64 -w0 /tmp/.tssr-err'
+            ' && echo && base64 -w0 /tmp/.tssr-before && echo || exit 99\n'
+            'rm -f /tmp/.tssr-before /tmp/.tssr-start /tmp/.tssr-out /tmp/.tssr-err /tmp/.tssr-rc\n'
+            + (after if after is not None else ""))
+        proc = self.exec("sh", "-c", script, workdir, path, *argv,
+                         stdin=raw if write is not None else None, timeout=timeout)
+        assert proc.returncode == 0, f"{self.name}: {proc.returncode}: {proc.stderr.decode(errors='replace')}"
+        code, times, out, err, first, rest = proc.stdout.split(b"\n", 5)
+        start, end = (float(t) for t in times.split())
+        return (base64.b64decode(first).decode(errors="replace"), int(code), base64.b64decode(out),
+                base64.b64decode(err), end - start, rest.decode(errors="replace"))
+
+    def wait_for(self, condition: str, seconds: float, what: str, interval: float = 0.2, first: str = ""
+                 ) -> None:
+        """Wait in the container, in one ``docker exec``, until the shell snippet ``condition`` (fixed
+        test code) succeeds, trying it every ``interval`` s; fail the test with ``what`` after
+        ``seconds``. ``first``: a snippet (which must succeed) run once before, in the same exec."""
+        script = ((f'{{ {first}\n}} || exit 1\n' if first else '')
+                  + f'end=$(( $(date +%s) + {math.ceil(seconds)} ))\n'
+                  f'until {{ {condition}\n}}; do\n'
+                  f'    [ "$(date +%s)" -lt "$end" ] || exit 124\n'
+                  f'    sleep {interval}\n'
+                  f'done\n')
+        proc = self.exec("sh", "-c", script, timeout=seconds + 60)
+        assert proc.returncode != 124, f"{what}: not after {seconds:.0f} s"
+        assert proc.returncode == 0, f"{self.name}: {what}: {proc.stderr.decode(errors='replace')}"
 
     def syslog(self) -> str:
         """Everything sent to syslog in this container so far."""
@@ -320,12 +389,15 @@ def install(node: Node, family: str, *packages: str) -> None:
 
 def copy_in(node: Node, copies: dict[str, Path]) -> None:
     """Copy ``copies`` (path in the container -> local file or folder) into ``node``, creating the
-    parent folders first."""
+    parent folders first: one ``docker exec`` unpacking a tar, which leaves what ``docker cp`` would
+    (owned by root, modes and symbolic links kept). The paths must not exist yet (``docker cp`` would
+    put a folder inside an existing one; this merges them) or be files, which are replaced."""
+    if not copies:
+        return
     parents = sorted({remote.rsplit("/", 1)[0] or "/" for remote in copies})
-    if parents:
-        node.exec("mkdir", "-p", *parents)
-    for remote, local in copies.items():
-        docker("cp", str(local), f"{node.name}:{remote}")
+    stream = tar_of({remote.lstrip("/"): local for remote, local in copies.items()})
+    proc = node.exec("sh", "-c", 'mkdir -p "$@" && tar -x -C /', "sh", *parents, stdin=stream)
+    assert proc.returncode == 0, f"{node.name}: copying in failed: {proc.stderr.decode(errors='replace')}"
 
 
 def kit_copies(*paths: str | tuple[str, str]) -> dict[str, Path]:
@@ -374,7 +446,7 @@ def provision(node: Node, copies: dict[str, Path], prepare: Callable[[Node], Non
     the container."""
     try:
         if boot:
-            containers.wait_booted(node.name)
+            wait_booted(node)
         copy_in(node, copies)
         if prepare:
             prepare(node)
@@ -405,72 +477,31 @@ def nodes_on_network(*starters: Callable[[str], Node], prefix: str = "tssr-test-
             nodes = [f.result() for f in futures]
         yield network, nodes
     finally:
-        for node in started:
-            stop_node(node)
+        stop_nodes(started)
         pkgcache.remove_network(network)
 
 
 def ip_address(node: Node, network: str) -> str:
     """The node's address on ``network``."""
+    return ip_addresses([node], network)[node.name]
+
+
+def ip_addresses(nodes: Sequence[Node], network: str) -> dict[str, str]:
+    """Each node's address on ``network`` (node name -> address): one ``docker inspect`` for all."""
     fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
-    return docker("inspect", "-f", fmt, node.name).stdout.strip()
+    found = docker("inspect", "-f", fmt, *(node.name for node in nodes)).stdout.split()
+    assert len(found) == len(nodes), f"addresses on {network}: {found}"
+    return {node.name: address for node, address in zip(nodes, found, strict=True)}
 
 
-def start_node(platform: Platform) -> Node:
-    """Start a container of ``platform`` with both scripts in it; the caller must ``stop_node`` it."""
-    image = platform.image()
-    name = f"tssr-test-{uuid.uuid4().hex[:8]}"
-    labels = {LABEL: SESSION}
-    if BOOT == "systemd":
-        containers.run_node(image, name, labels=labels)
-    else:
-        docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-               *pkgcache.run_args(), *SLEEP_RUN_ARGS, image, "sleep", "infinity")
-    node = Node(name, platform)
-    try:
-        if BOOT == "systemd":
-            containers.wait_booted(name)
-        else:
-            docker("exec", "--detach", name, "python3", "-c", SYSLOG_SINK)
-        node.exec("mkdir", "-p", SCRIPT_DIR, WORKDIR)
-        proc = node.exec("tar", "-x", "-C", SCRIPT_DIR, stdin=tar_of(impl_files()))
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name}: copying the scripts failed: {proc.stderr.decode(errors='replace')}")
-        if BOOT != "systemd":
-            deadline = time.monotonic() + 10
-            while not node.exists("/dev/log"):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name}: the syslog sink did not start")
-                time.sleep(0.05)
-    except BaseException:
-        stop_node(node)
-        raise
-    return node
+def wait_booted(node: Node, timeout: float = 60.0) -> None:
+    """Wait until systemd in ``node`` reports running or degraded (what ``containers.wait_booted``
+    waits for), polling inside the container: one ``docker exec`` instead of one per try."""
+    node.wait_for('case "$(systemctl is-system-running 2>/dev/null)" in running|degraded) true;;'
+                  ' *) false;; esac', timeout, "systemd finishing booting")
 
 
-def stop_node(node: Node) -> None:
-    """Remove one container this module started."""
-    containers.remove(node.name)
-
-
-class NodeFactory:
-    """Starts containers on demand and removes every one of them when closed."""
-
-    def __init__(self) -> None:
-        self.started: list[Node] = []
-
-    def __call__(self, platform: Platform) -> Node:
-        node = start_node(platform)
-        self.started.append(node)
-        return node
-
-    def close(self) -> None:
-        while self.started:
-            stop_node(self.started.pop())
-
-
-
-# The set-up of start_node_quickly, from inside the container: the syslog sink started in the
+# The set-up of start_node in sleep mode, from inside the container: the syslog sink started in the
 # background ($1), the folders made ($2 for the scripts, $3), the scripts unpacked from the tar on
 # stdin, then a wait (10 s at most) for the sink's /dev/log.
 QUICK_SETUP = r"""
@@ -485,26 +516,61 @@ exit 1
 """
 
 
-def start_node_quickly(platform: Platform) -> Node:
-    """What :func:`start_node` starts, set up in one ``docker exec`` instead of five (syslog sink,
-    folders, two ``docker cp``, waiting for ``/dev/log``): about half the time of a start. With
-    TSSR_TEST_BOOT=systemd it is :func:`start_node`."""
-    if BOOT == "systemd":
-        return start_node(platform)
+def start_node(platform: Platform) -> Node:
+    """Start a container of ``platform`` with both scripts in it; the caller must ``stop_node`` it.
+
+    Sleep mode: ``docker run``, then one ``docker exec`` sets it up (syslog sink, folders, the
+    scripts unpacked from a tar, waiting for ``/dev/log``). Systemd mode: booted, then the folders
+    and the scripts."""
     image = platform.image()
     name = f"tssr-test-{uuid.uuid4().hex[:8]}"
-    docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           *pkgcache.run_args(), *SLEEP_RUN_ARGS, image, "sleep", "infinity")
+    if BOOT == "systemd":
+        containers.run_node(image, name, labels={LABEL: SESSION})
+    else:
+        docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
+               *pkgcache.run_args(), *SLEEP_RUN_ARGS, image, "sleep", "infinity")
     node = Node(name, platform)
     try:
-        proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,
-                         stdin=tar_of(impl_files()))
+        if BOOT == "systemd":
+            wait_booted(node)
+            proc = node.exec("sh", "-c", 'mkdir -p "$1" "$2" && tar -x -C "$1"', "sh", SCRIPT_DIR, WORKDIR,
+                             stdin=tar_of(impl_files()))
+        else:
+            proc = node.exec("sh", "-c", QUICK_SETUP, "sh", SYSLOG_SINK, SCRIPT_DIR, WORKDIR,
+                             stdin=tar_of(impl_files()))
         if proc.returncode != 0:
             raise RuntimeError(f"{name}: set-up failed: {proc.stderr.decode(errors='replace')}")
     except BaseException:
         stop_node(node)
         raise
     return node
+
+
+def stop_node(node: Node) -> None:
+    """Remove one container this module started."""
+    containers.remove(node.name)
+
+
+def stop_nodes(nodes: Sequence[Node]) -> None:
+    """Remove containers this module started: one ``docker rm`` for all."""
+    if nodes:
+        docker("rm", "--force", "--volumes", *(node.name for node in nodes), check=False)
+
+
+class NodeFactory:
+    """Starts containers on demand and removes every one of them when closed."""
+
+    def __init__(self) -> None:
+        self.started: list[Node] = []
+
+    def __call__(self, platform: Platform) -> Node:
+        node = start_node(platform)
+        self.started.append(node)
+        return node
+
+    def close(self) -> None:
+        started, self.started = self.started, []
+        stop_nodes(started)
 
 
 def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -523,13 +589,18 @@ def tar_of(files: dict[str, Path]) -> bytes:
     return stream.getvalue()
 
 
-class QuickNodeFactory(NodeFactory):
-    """A NodeFactory whose containers are started by :func:`start_node_quickly`."""
-
-    def __call__(self, platform: Platform) -> Node:
-        node = start_node_quickly(platform)
-        self.started.append(node)
-        return node
+def tar_of_data(files: dict[str, bytes | str | tuple[bytes | str, str]]) -> bytes:
+    """A tar stream of ``files`` (name in the archive -> data, or (data, mode); mode 0644 by
+    default), owned by root, for ``tar -x``; the folders in the names are left to ``tar``."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, value in files.items():
+            data, mode = value if isinstance(value, tuple) else (value, "0644")
+            raw = data.encode() if isinstance(data, str) else data
+            info = _owned_by_root(tarfile.TarInfo(name))
+            info.size, info.mode, info.mtime = len(raw), int(mode, 8), int(time.time())
+            tar.addfile(info, io.BytesIO(raw))
+    return stream.getvalue()
 
 
 class SharedNode:

@@ -47,18 +47,17 @@ def node(request: pytest.FixtureRequest) -> Iterator[Node]:
     started = start_systemd_node(platform, kit_copies(("tssr_check.py", "scripts/python/tssr_check.py")),
                                  "tssr-test-checks")
     try:
-        for unit, text in UNITS.items():
-            started.write(f"/etc/systemd/system/{unit}", text)
-        started.sh("systemctl daemon-reload && systemctl enable --quiet tssr-flaky.service tssr-idle.service"
-                   " && systemctl start tssr-manual.service && systemctl start --no-block tssr-flaky.service")
+        started.write_files({f"/etc/systemd/system/{unit}": text for unit, text in UNITS.items()},
+                            "systemctl daemon-reload && systemctl enable --quiet tssr-flaky.service"
+                            " tssr-idle.service && systemctl start tssr-manual.service"
+                            " && systemctl start --no-block tssr-flaky.service")
+        # Waited for inside the container (one `docker exec` each), within 60 s in all.
         deadline = time.monotonic() + 60
-        while restarts(started, "tssr-flaky.service") < 3:
-            assert time.monotonic() < deadline, "tssr-flaky.service was not restarted 3 times in 60 s"
-            time.sleep(0.2)
-        started.sh("touch /run/tssr-flaky-ok")
-        while started.sh("systemctl is-active tssr-flaky.service || true").strip() != "active":
-            assert time.monotonic() < deadline, "tssr-flaky.service did not settle"
-            time.sleep(0.2)
+        started.wait_for('[ "$(systemctl show tssr-flaky.service --property=NRestarts --value)" -ge 3 ]',
+                         60, "tssr-flaky.service restarted 3 times")
+        started.wait_for('[ "$(systemctl is-active tssr-flaky.service)" = active ]',
+                         max(deadline - time.monotonic(), 1), "tssr-flaky.service settling",
+                         first="touch /run/tssr-flaky-ok")
         yield started
     finally:
         stop_node(started)
@@ -66,9 +65,13 @@ def node(request: pytest.FixtureRequest) -> Iterator[Node]:
 
 def check(node: Node, *args: str) -> tuple[int, str]:
     proc = node.exec("python3", SCRIPT, "service", *args)
-    out = proc.stdout.decode()
-    assert len(out.splitlines()) == 1, f"one status line expected: {out!r} {proc.stderr!r}"
-    return proc.returncode, out.strip()
+    return status_line(proc.returncode, proc.stdout.decode(), proc.stderr)
+
+
+def status_line(code: int, out: str, err: bytes | str) -> tuple[int, str]:
+    """The exit code and the one line a service check printed (``err``: its stderr)."""
+    assert len(out.splitlines()) == 1, f"one status line expected: {out!r} {err!r}"
+    return code, out.strip()
 
 
 def test_an_active_service_enabled_at_boot_is_ok_with_its_restart_count(node):
@@ -116,9 +119,12 @@ HOSTILE_UNITS = ["x;touch /tmp/pwned", "$(touch /tmp/pwned).service", "-H/tmp/pw
 
 @pytest.mark.parametrize("unit", HOSTILE_UNITS)
 def test_a_hostile_unit_name_is_refused_and_runs_nothing(node, unit: str):
-    code, line = check(node, unit)
+    # The check, then a look for /tmp/pwned, in one `docker exec`.
+    _, run, after = node.run_between("python3", SCRIPT, "service", unit, workdir="/",
+                                      after="printf '=== pwned\\n'; [ ! -e /tmp/pwned ] || echo /tmp/pwned")
+    code, line = status_line(run.exit, run.stdout, run.stderr)
     assert code == 3 and line.startswith("SERVICE UNKNOWN - usage"), line
-    assert not node.exists("/tmp/pwned")
+    assert after is not None and after["pwned"] == "", after
     assert "\n" not in line and "\x1b" not in line
 
 
@@ -140,8 +146,13 @@ def raw_controls(text: str) -> list[str]:
     return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0]
 
 
-def plugin(node: Node, *args: str) -> tuple[int, str]:
-    proc = node.exec("python3", SCRIPT, *args)
+def plugin(node: Node, *args: str, status: str | None = None) -> tuple[int, str]:
+    """The script's one status line and exit code; ``status`` is written to /root/status.json first
+    (in the same ``docker exec``)."""
+    if status is None:
+        proc = node.exec("python3", SCRIPT, *args)
+    else:
+        proc = node.write_and_exec("/root/status.json", status, "python3", SCRIPT, *args)
     out = proc.stdout.decode("utf-8")
     assert out.count("\n") == 1 and out.endswith("\n"), f"one status line expected: {out!r}"
     assert not raw_controls(out), raw_controls(out)
@@ -150,12 +161,10 @@ def plugin(node: Node, *args: str) -> tuple[int, str]:
 
 
 def test_a_hostile_http_server_cannot_add_perfdata_or_terminal_controls(node):
-    node.write("/root/hostile_http.py", HOSTILE_HTTP)
-    node.sh("(setsid python3 /root/hostile_http.py > /root/hostile_http.out 2>&1 < /dev/null &)")
-    deadline = time.monotonic() + 10
-    while "ready" not in node.sh("cat /root/hostile_http.out 2>/dev/null || true"):
-        assert time.monotonic() < deadline, "the hostile HTTP server did not start"
-        time.sleep(0.1)
+    node.write_files({"/root/hostile_http.py": HOSTILE_HTTP},
+                     "(setsid python3 /root/hostile_http.py > /root/hostile_http.out 2>&1 < /dev/null &)")
+    node.wait_for("grep -q ready /root/hostile_http.out 2>/dev/null", 10, "the hostile HTTP server starting",
+                  interval=0.1)
     code, line = plugin(node, "http", "http://127.0.0.1:8099/")
     assert code == 0 and line.startswith("HTTP OK - 200 OK \\x1b]52;"), line
     perfdata = line.partition(" | ")[2]
@@ -174,8 +183,7 @@ HOSTILE_STATUS = {
 
 @pytest.mark.parametrize("status", list(HOSTILE_STATUS.values()), ids=list(HOSTILE_STATUS))
 def test_a_hostile_backup_status_cannot_forge_the_backup_check(node, status: str):
-    node.write("/root/status.json", status + "\n")
-    code, line = plugin(node, "backup", "--status-file", "/root/status.json")
+    code, line = plugin(node, "backup", "--status-file", "/root/status.json", status=status + "\n")
     assert line.startswith("BACKUP "), line
     perfdata = line.partition(" | ")[2]
     assert "evil" not in perfdata and "x=1" not in perfdata and "y=2" not in perfdata, line

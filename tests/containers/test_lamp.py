@@ -32,6 +32,8 @@ The script and its templates are copied to ``/opt/tssr-test/lamp/`` (the shared 
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import shlex
@@ -39,6 +41,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -59,6 +62,7 @@ from containerlib import (
     start_systemd_node,
     stop_node,
     subset,
+    tar_of_data,
 )
 
 from tssrkit import containers
@@ -99,6 +103,7 @@ TAR_DOTDOT = f"{WORKDIR}/evil-dotdot.tar.gz"    # parc-1.0/… plus a member `..
 TAR_ABSOLUTE = f"{WORKDIR}/evil-absolute.tar.gz"  # parc-1.0/… plus a member `/etc/evil`
 HOSTILE = f"{WORKDIR}/hostile"                  # the hostile applications (HOSTILE_INPUTS)
 EVIL_EDITOR = f"{WORKDIR}/evil-editor"          # an EDITOR that creates /tmp/pwned, were it ever run
+MAKERS = "/root/.tssr-test-makers"              # EVIL_TARBALLS and HOSTILE_INPUTS, run from there
 
 # Builds the two hostile tarballs from parc-v1 (argv: the app, the two tarball paths).
 EVIL_TARBALLS = r"""
@@ -323,6 +328,19 @@ def https(node: Node, path: str = "/", domain: str = DOMAIN) -> tuple[int, str]:
     return int(code or 0), body
 
 
+def https_each(node: Node, paths: list[str], domain: str = DOMAIN) -> list[tuple[int, str]]:
+    """``https`` for each path in turn, in one ``docker exec``: the answers, in the same order."""
+    script = ('d=$1; shift; for p; do curl -sk --max-time 10 --resolve "$d:443:127.0.0.1"'
+              ' -w "\\n%{http_code}" "https://$d$p" | base64 -w0; echo; done')
+    lines = node.sh(script, args=(domain, *paths)).splitlines()
+    assert len(lines) == len(paths), lines
+    answers = []
+    for line in lines:
+        body, _, code = base64.b64decode(line).decode(errors="replace").rpartition("\n")
+        answers.append((int(code or 0), body))
+    return answers
+
+
 def app_version(body: str) -> str | None:
     """The content of ``<meta name="app-version" content="…">``."""
     match = re.search(r'<meta name="app-version" content="([^"]*)"', body)
@@ -349,12 +367,19 @@ def current_release(node: Node) -> str:
     return node.sh(f"readlink {CURRENT} || true").strip().rstrip("/").rsplit("/", 1)[-1]
 
 
+def release_state(node: Node) -> tuple[str, list[str]]:
+    """``current_release`` and ``releases``, read in one ``docker exec``."""
+    out = node.sh(f"readlink {CURRENT} || true; echo '---'; ls -1 {RELEASES} 2>/dev/null || true")
+    current, _, listing = out.partition("---\n")
+    return current.strip().rstrip("/").rsplit("/", 1)[-1], sorted(listing.split())
+
+
 def copy_app(node: Node, folder: str, files: dict[str, str], source: str = V1) -> str:
-    """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it."""
-    proc = node.exec("sh", "-c", 'rm -rf "$2" && cp -a "$1" "$2"', "sh", source, folder)
+    """A copy of ``source`` at ``folder`` (replaced), with ``files`` (relative path → text) written in it
+    (mode 0644, owned by root): one ``docker exec``."""
+    proc = node.exec("sh", "-c", 'rm -rf "$2" && cp -a "$1" "$2" && tar -x -C "$2"', "sh", source, folder,
+                     stdin=tar_of_data(dict(files)))
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    for relative, text in files.items():
-        node.write(f"{folder}/{relative}", text)
     return folder
 
 
@@ -362,14 +387,14 @@ def start_lamp_node(platform: Platform, certs: dict[str, bytes]) -> Node:
     """A systemd container (whatever TSSR_TEST_BOOT says) with the script, the apps and the test inputs."""
     node = start_systemd_node(platform, COPIES)
     try:
-        node.exec("mkdir", "-p", WORKDIR, SCHEMA_DIR)
-        for file, data in certs.items():
-            node.write(f"{WORKDIR}/{file}", data, "0600")
-        node.write(EVIL_EDITOR, "#!/bin/sh\ntouch /tmp/pwned\n", "0755")
-        makers = ((EVIL_TARBALLS, (V1, TAR_DOTDOT, TAR_ABSOLUTE)), (HOSTILE_INPUTS, (V1, HOSTILE)))
-        for script, args in makers:
-            proc = node.exec("python3", "-c", script, *args)
-            assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        # All in one `docker exec`: the folders, the certificates, the editor, then the two makers.
+        files: dict[str, bytes | str | tuple[bytes | str, str]] = {
+            **{f"{WORKDIR}/{file}": (data, "0600") for file, data in certs.items()},
+            EVIL_EDITOR: ("#!/bin/sh\ntouch /tmp/pwned\n", "0755"),
+            f"{MAKERS}/evil_tarballs.py": EVIL_TARBALLS, f"{MAKERS}/hostile_inputs.py": HOSTILE_INPUTS}
+        node.write_files(files, f"mkdir -p {WORKDIR} {SCHEMA_DIR}"
+                         f" && python3 {MAKERS}/evil_tarballs.py {V1} {TAR_DOTDOT} {TAR_ABSOLUTE}"
+                         f" && python3 {MAKERS}/hostile_inputs.py {V1} {HOSTILE}")
     except BaseException:
         stop_node(node)
         raise
@@ -489,11 +514,9 @@ def site(lamp_platform: Platform, launched: Launch) -> Site:
     times = node.sh("cat /tmp/.first-start /tmp/.first-end", check=False).split()
     if len(times) == 2:
         first.seconds = float(times[1]) - float(times[0])
-    node.exec("touch", "/tmp/.cmdline-stop")
-    deadline = time.monotonic() + 10
-    while not node.exists(CMDLINES) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    cmdlines = node.exec("cat", CMDLINES).stdout.decode(errors="replace")
+    # The sampler stopped, and its file waited for (10 s at most), in one `docker exec`.
+    cmdlines = node.sh(f"touch /tmp/.cmdline-stop; i=0; while [ ! -e {CMDLINES} ] && [ $i -lt 100 ]; do"
+                       f" sleep 0.1; i=$((i + 1)); done; cat {CMDLINES}", check=False)
     print(f"\n{lamp_platform.name}: first deploy took {first.seconds:.1f} s")
     return Site(node, FAMILIES[lamp_platform.family], first, [first], cmdlines)
 
@@ -534,20 +557,21 @@ def fresh_host(request: pytest.FixtureRequest, lamp_platform: Platform, certs: d
     holder.close()
 
 
-def run_unchanged(holder: FreshHost | Site, *args: str, env: dict[str, str] | None = None
-                  ) -> tuple[Run, dict[str, str], dict[str, str]]:
-    """Run the script on the fresh host or the site, with a snapshot before and after."""
+def run_unchanged(holder: FreshHost | Site, *args: str, env: dict[str, str] | None = None,
+                  write: tuple[str, str] | None = None) -> tuple[Run, dict[str, str], dict[str, str]]:
+    """Run the script on the fresh host or the site, with a snapshot before and after, the file
+    ``write`` = (path, text) written after the first: one ``docker exec`` (``Node.run_between``)."""
+    if isinstance(holder, Site) and holder.first.exit != 0:
+        pytest.fail(f"the first deploy failed, the story cannot go on{holder.first!r}")
+    node = holder.get() if isinstance(holder, FreshHost) else holder.node
+    argv = ("env", *(f"{k}={v}" for k, v in (env or {}).items()), "bash", SCRIPT, *args)
+    before, run, after = node.run_between(*argv, workdir=WORKDIR, before=SNAPSHOT, after=SNAPSHOT,
+                                          write=write, timeout=DEPLOY_TIMEOUT, kind=Run)
+    assert before is not None and after is not None
     if isinstance(holder, FreshHost):
-        node = holder.get()
-        before = snapshot(node)
-        run = deploy(node, *args, env=env)
-        after = snapshot(node)
         holder.dirty = before != after
     else:
-        node = holder.node
-        before = snapshot(node)
-        run = holder.deploy(*args, env=env)
-        after = snapshot(node)
+        holder.runs.append(run)
     return run, before, after
 
 
@@ -772,8 +796,7 @@ SCHEMA_ATTACKS = {
 @pytest.mark.parametrize("sql", [pytest.param(sql, id=case) for case, sql in SCHEMA_ATTACKS.items()])
 def test_a_hostile_schema_fails_changes_nothing_else_and_is_not_recorded(site: Site, sql: str) -> None:
     schema = f"{WORKDIR}/attack.sql"
-    site.node.write(schema, sql)
-    run, before, after = run_unchanged(site, *app_args(schema=schema),
+    run, before, after = run_unchanged(site, *app_args(schema=schema), write=(schema, sql),
                                        env={"EDITOR": EVIL_EDITOR, "VISUAL": EVIL_EDITOR})
     assert run.exit == 1, run
     assert "not recorded as applied" in str(run.result.get("error")), run
@@ -862,9 +885,8 @@ OCCUPIED_NAMES = [
 @pytest.mark.parametrize(("name", "words"), [pytest.param(n, w, id=c) for c, n, w in OCCUPIED_NAMES])
 def test_a_name_the_kit_did_not_create_is_refused(site: Site, name: str, words: tuple[str, ...]) -> None:
     node = site.node
-    node.sh(OCCUPIED)
     # The pool files are live only during this test (php-fpm would otherwise start those pools).
-    node.sh("for f in /etc/php/*/fpm/pool.d/*.disabled /etc/php-fpm.d/*.disabled; do "
+    node.sh(OCCUPIED + "for f in /etc/php/*/fpm/pool.d/*.disabled /etc/php-fpm.d/*.disabled; do "
             '[ -e "$f" ] && mv "$f" "${f%.disabled}"; done; true')
     try:
         run, before, after = run_unchanged(site, *app_args(), "--name", name)
@@ -876,13 +898,14 @@ def test_a_name_the_kit_did_not_create_is_refused(site: Site, name: str, words: 
     assert_nothing_changed(before, after, run)
 
 
-# deploy-java on the same host: a tiny executable jar (a zip with a Main-Class), refused at validation.
-TINY_JAR = r"""
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1], "w") as jar:
-    jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Tiny\n")
-    jar.writestr("Tiny.class", b"\xca\xfe\xba\xbe")
-"""
+def tiny_jar() -> bytes:
+    """deploy-java on the same host: a tiny executable jar (a zip with a Main-Class), refused at
+    validation."""
+    stream = io.BytesIO()
+    with zipfile.ZipFile(stream, "w") as jar:
+        jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Tiny\n")
+        jar.writestr("Tiny.class", b"\xca\xfe\xba\xbe")
+    return stream.getvalue()
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -895,13 +918,11 @@ def test_deploy_java_never_takes_over_this_sites_vhost(site: Site, args: tuple[s
                                                         words: tuple[str, ...]) -> None:
     node = site.node
     jar = f"{WORKDIR}/tiny.jar"
-    node.exec("python3", "-c", TINY_JAR, jar)
-    before = snapshot(node)
-    proc = node.exec("bash", f"{SCRIPT_DIR}/java/deploy-java.sh", "--jar", jar, "--port", "8099", *args,
-                     workdir=WORKDIR, timeout=DEPLOY_TIMEOUT)
-    run = ScriptRun(proc.returncode, proc.stdout.decode(errors="replace"),
-                    proc.stderr.decode(errors="replace"), ("deploy-java.sh", *args))
-    after = snapshot(node)
+    # The snapshot, the jar written, deploy-java, the snapshot: one `docker exec`.
+    before, run, after = node.run_between("bash", f"{SCRIPT_DIR}/java/deploy-java.sh", "--jar", jar,
+                                          "--port", "8099", *args, workdir=WORKDIR, before=SNAPSHOT,
+                                          after=SNAPSHOT, write=(jar, tiny_jar()), timeout=DEPLOY_TIMEOUT)
+    assert before is not None and after is not None
     assert run.exit == 2, run
     assert run.result.get("script") == "deploy-java" and run.result.get("changed") == 0, run
     assert any(word in run.stderr for word in words), run
@@ -919,16 +940,31 @@ def test_database_settings_are_readable_by_the_app_user_only(site: Site) -> None
     assert web.returncode != 0, f"{site.family.web_user} can read {DB_INI}"
 
 
+# Each user ($2…) tries to create a file in each folder of the release ($1), then to change index.php:
+# `<user> <folder or index.php> <exit code>` a line; then the owners of the release and of index.php.
+WRITE_ATTEMPTS = r"""
+current=$1; shift
+for user; do
+    for folder in "$current" "$current/public" "$current/src"; do
+        runuser -u "$user" -- touch "$folder/written-by-$user" 2>/dev/null; echo "$user $folder $?"
+    done
+    runuser -u "$user" -- sh -c "echo x >> $current/public/index.php" 2>/dev/null; echo "$user index.php $?"
+done
+echo owners $(stat -c '%U' "$current/" "$current/public/index.php")
+"""
+
+
 def test_neither_the_app_nor_the_web_server_can_write_the_release(site: Site) -> None:
     node = site.node
     assert site.first.exit == 0, site.first
-    for user in (f"app-{NAME}", site.family.web_user):
+    users = (f"app-{NAME}", site.family.web_user)
+    *attempts, owners = node.sh(WRITE_ATTEMPTS, args=(CURRENT, *users)).splitlines()
+    codes = {(user, where): int(code) for user, where, code in (line.split() for line in attempts)}
+    for user in users:
         for folder in (CURRENT, f"{CURRENT}/public", f"{CURRENT}/src"):
-            proc = node.exec("runuser", "-u", user, "--", "touch", f"{folder}/written-by-{user}")
-            assert proc.returncode != 0, f"{user} could write into {folder}"
-        proc = node.exec("runuser", "-u", user, "--", "sh", "-c", f"echo x >> {CURRENT}/public/index.php")
-        assert proc.returncode != 0, f"{user} could change index.php"
-    assert node.sh(f"stat -c '%U' {CURRENT}/ {CURRENT}/public/index.php").split() == ["root", "root"]
+            assert codes[user, folder] != 0, f"{user} could write into {folder}"
+        assert codes[user, "index.php"] != 0, f"{user} could change index.php"
+    assert owners.split()[1:] == ["root", "root"], owners
 
 
 def test_firewall_drops_other_ports(site: Site) -> None:
@@ -938,10 +974,7 @@ def test_firewall_drops_other_ports(site: Site) -> None:
                       "echo $$ > /tmp/.http8089.pid; exec python3 -m http.server 8089 --bind 0.0.0.0 "
                       "--directory /opt/tssr-test")
     try:
-        deadline = time.monotonic() + 10
-        while node.exec("curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8089/").returncode != 0:
-            assert time.monotonic() < deadline, "the test server on 8089 did not start"
-            time.sleep(0.2)
+        node.wait_for("curl -s -o /dev/null http://127.0.0.1:8089/", 10, "the test server on 8089 starting")
         address = containers.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} "
                                     "{{end}}", node.name).stdout.split()[0]
         with pytest.raises(OSError):
@@ -994,34 +1027,36 @@ def test_deploying_the_release_a_rollback_brought_back_changes_nothing(site: Sit
 def test_failed_health_check_rolls_back_to_the_serving_release(site: Site) -> None:
     node = site.node
     assert_serves(node, "1")
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     broken = copy_app(node, f"{WORKDIR}/parc-broken",
                       {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
     run = site.deploy(*app_args(broken), "--name", NAME)
     assert run.exit == 1, run
     assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
                                                                             "rolled_back": True}, run
-    assert current_release(node) == link, "current does not point where it did"
-    assert releases(node) == listing, "the failed release was not removed"
+    now, now_listing = release_state(node)
+    assert now == link, "current does not point where it did"
+    assert now_listing == listing, "the failed release was not removed"
     assert_serves(node, "1")
 
 
 def test_failed_health_path_rolls_back_too(site: Site) -> None:
     node = site.node
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     copy_app(node, f"{WORKDIR}/parc-nohealth", {"public/other.txt": "a new release\n"})
     run = site.deploy(*app_args(f"{WORKDIR}/parc-nohealth"), "--name", NAME, "--health", "/no-such-page.php")
     assert run.exit == 1, run
     assert run.result.get("rolled_back") is True, run
-    assert current_release(node) == link, "current does not point where it did"
-    assert releases(node) == listing, "the failed release was not removed"
+    now, now_listing = release_state(node)
+    assert now == link, "current does not point where it did"
+    assert now_listing == listing, "the failed release was not removed"
     assert_serves(node, "1")
 
 
 def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(site: Site) -> None:
     node = site.node
     assert_serves(node, "1")
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     broken = copy_app(node, f"{WORKDIR}/parc-broken-elsewhere",
                       {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
     before = snapshot(node)
@@ -1032,7 +1067,7 @@ def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(si
     assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
                                                                             "rolled_back": True}, run
     assert "previous settings are back" in str(run.result.get("error")), run
-    assert current_release(node) == link and releases(node) == listing
+    assert release_state(node) == (link, listing)
     # Every configuration is what it was (the data folder made in shared/ is data, not configuration).
     configuration = {k: v for k, v in before.items() if "/srv/lamp" not in k}
     assert not snapshot_diff(configuration, {k: v for k, v in after.items() if "/srv/lamp" not in k}), (
@@ -1044,24 +1079,22 @@ def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(si
 
 def test_interrupted_deploy_goes_back_to_the_serving_release(site: Site) -> None:
     node = site.node
-    link, listing = current_release(node), releases(node)
+    link, listing = release_state(node)
     # A release whose page takes 4 s: the deploy is stopped while its health check waits.
     copy_app(node, f"{WORKDIR}/parc-slow", {"public/index.php": "<?php\nsleep(4);\necho 'slow';\n"})
     argv = shlex.join(("bash", SCRIPT, *app_args(f"{WORKDIR}/parc-slow"), "--name", NAME))
     pid = node.sh(f"cd {WORKDIR} && {{ {argv} >int.out 2>int.err & }} && echo $!").strip()
-    deadline = time.monotonic() + 60
-    while current_release(node) == link and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert current_release(node) != link, "the deploy never switched to the slow release"
-    node.sh(f"kill -TERM {pid}")
-    deadline = time.monotonic() + 30
-    while node.exec("kill", "-0", pid).returncode == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Both waits in the container, one `docker exec` each.
+    node.wait_for(f'r=$(readlink {CURRENT}); r=${{r%/}}; [ "${{r##*/}}" != "{link}" ]', 60,
+                  "the deploy switching to the slow release")
+    node.sh(f"kill -TERM {pid}; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2;"
+            " i=$((i + 1)); done")
     run = Run(-1, node.read(f"{WORKDIR}/int.out"), node.read(f"{WORKDIR}/int.err"), ("(interrupted)",))
     assert subset(run.result, {"status": "failed", "rolled_back": True, "release": link}) == {
         "status": "failed", "rolled_back": True, "release": link}, run
-    assert current_release(node) == link, f"current does not point where it did{run!r}"
-    assert releases(node) == listing, f"the interrupted release was not removed{run!r}"
+    now, now_listing = release_state(node)
+    assert now == link, f"current does not point where it did{run!r}"
+    assert now_listing == listing, f"the interrupted release was not removed{run!r}"
     assert_serves(node, "1")
 
 
@@ -1131,11 +1164,12 @@ def test_php_never_runs_in_a_data_folder(site: Site) -> None:
     proc = node.exec("runuser", "-u", f"app-{NAME}", "--", "sh", "-c", PLANT, "sh", f"{CURRENT}/{UPLOADS}",
                      PAYLOAD, fpm_socket)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    # The positive controls: PHP does run in the release, and the folder does serve its files.
-    assert https(node, "/health.php")[0] == 200
-    assert https(node, "/files/picture.txt") == (200, "a picture\n")
-    for path in UPLOAD_REQUESTS:
-        code, body = https(node, path)
+    # The positive controls: PHP does run in the release, and the folder does serve its files. All the
+    # requests in one `docker exec`.
+    health, picture, *answers = https_each(node, ["/health.php", "/files/picture.txt", *UPLOAD_REQUESTS])
+    assert health[0] == 200
+    assert picture == (200, "a picture\n")
+    for path, (code, body) in zip(UPLOAD_REQUESTS, answers, strict=True):
         assert "RAN-42" not in body, f"{path}: PHP ran in the data folder ({code})"
         assert code in (403, 404) or (code == 200 and body == PAYLOAD), f"{path}: {code}\n{body[:300]}"
 

@@ -29,6 +29,8 @@ Run: ``pytest tests/containers/test_logging.py -n 2 --dist loadgroup`` (one plat
 
 from __future__ import annotations
 
+import base64
+import math
 import shlex
 import tempfile
 import time
@@ -47,16 +49,14 @@ from containerlib import (
     assert_nothing_changed,
     copy_in,
     host_state_script,
-    ip_address,
+    ip_addresses,
     kit_copies,
     nodes_on_network,
-    parse_snapshot,
     require,
     script_result,
     start_plain_node,
     start_systemd_node,
     subset,
-    wait_until,
 )
 from tlslib import make_pki
 
@@ -110,16 +110,15 @@ class Lab:
 
     def unchanged(self, node: Node, *args: str, env: dict[str, str] | None = None
                   ) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
-        """Run the script between two snapshots of ``node`` (the run and the second one in one exec),
-        with ``env`` added to its environment."""
-        before = parse_snapshot(node.sh(SNAPSHOT))
+        """Run the script between two snapshots of ``node`` (both and the run in one exec), with
+        ``env`` added to its environment."""
         argv = ("bash", SCRIPT, *args)
         if env:
             argv = ("env", *(f"{k}={v}" for k, v in env.items()), *argv)
-        start = time.monotonic()
-        proc, after = node.write_exec_snapshot("/root/.last-run", shlex.join(argv) + "\n", *argv,
-                                               workdir="/root", snapshot=SNAPSHOT, timeout=RUN_TIMEOUT)
-        run = ScriptRun.of(proc, argv, start)
+        before, run, after = node.run_between(*argv, workdir="/root", before=SNAPSHOT, after=SNAPSHOT,
+                                              write=("/root/.last-run", shlex.join(argv) + "\n"),
+                                              timeout=RUN_TIMEOUT)
+        assert before is not None and after is not None
         self.runs.append(run)
         return run, before, after
 
@@ -151,10 +150,9 @@ def local_log(platform: Platform) -> str:
 def wait_rsyslog_ready(lab: Lab, node: Node) -> None:
     """Log a marker and wait until the node's rsyslog has written it to its own log file."""
     marker = f"ready-{uuid.uuid4().hex[:12]}"
-    node.exec("logger", "-t", "tssr-ready", marker)
     path = local_log(lab.platform)
-    wait_until(lambda: node.exec("grep", "-q", marker, path).returncode == 0, 30,
-               f"{node.name}: rsyslog writing a marker to {path}")
+    node.wait_for(f"grep -q {marker} {path}", 30, f"{node.name}: rsyslog writing a marker to {path}",
+                  first=f"logger -t tssr-ready {marker}")
 
 
 def log_numbered(node: Node, tag: str, first: int, last: int) -> None:
@@ -162,11 +160,22 @@ def log_numbered(node: Node, tag: str, first: int, last: int) -> None:
     node.sh(f'i={first}; while [ "$i" -le {last} ]; do logger -t {tag} "n=$i"; i=$((i + 1)); done')
 
 
+def received_script(lab: Lab, tag: str, host: str | None = None) -> str:
+    """A shell snippet printing the numbers of TAG's messages in the client's file on the server,
+    one a line (duplicates kept)."""
+    path = f"{REMOTE}/{host or lab.client_folder}/syslog.log"
+    return f"grep -o ' {tag}: n=[0-9]*' {path} 2>/dev/null | cut -d= -f2"
+
+
 def received(lab: Lab, tag: str, host: str | None = None) -> list[int]:
     """The numbers of TAG's messages in the client's file on the server (duplicates kept)."""
-    path = f"{REMOTE}/{host or lab.client_folder}/syslog.log"
-    out = lab.server.exec("sh", "-c", f"grep -o ' {tag}: n=[0-9]*' {path} 2>/dev/null | cut -d= -f2")
+    out = lab.server.exec("sh", "-c", received_script(lab, tag, host))
     return [int(n) for n in out.stdout.decode().split()]
+
+
+def wait_received_once(lab: Lab, tag: str, seconds: float, what: str) -> None:
+    """Wait (in the server) until TAG's message number 1 is in the client's file, once and alone."""
+    lab.server.wait_for(f'[ "$({received_script(lab, tag)} | paste -s -d " ")" = 1 ]', seconds, what)
 
 
 def locally_received(lab: Lab, tag: str) -> set[int]:
@@ -175,15 +184,21 @@ def locally_received(lab: Lab, tag: str) -> set[int]:
 
 
 def wait_for_all(lab: Lab, tag: str, expected: set[int], seconds: float = DELIVERY_TIMEOUT) -> set[int]:
-    """Wait until every expected number arrived (or the time is up); return the numbers that did."""
-    deadline = time.monotonic() + seconds
-    got: set[int] = set()
-    while time.monotonic() < deadline:
-        got = set(received(lab, tag))
-        if expected <= got:
-            break
-        time.sleep(1)
-    return got
+    """Wait until every expected number arrived (or the time is up); return the numbers that did.
+    Waited for in the server, looking every second: one ``docker exec``."""
+    wanted = "\\n".join(str(n) for n in expected)
+    script = (f"printf '{wanted}\\n' | LC_ALL=C sort -u > /tmp/.tssr-wanted\n"
+              f"end=$(( $(date +%s) + {math.ceil(seconds)} ))\n"
+              f"while :; do\n"
+              f"    {received_script(lab, tag)} | LC_ALL=C sort -u > /tmp/.tssr-got\n"
+              f"    [ -z \"$(comm -23 /tmp/.tssr-wanted /tmp/.tssr-got)\" ] && break\n"
+              f"    [ \"$(date +%s)\" -lt \"$end\" ] || break\n"
+              f"    sleep 1\n"
+              f"done\n"
+              f"cat /tmp/.tssr-got")
+    out = lab.server.exec("sh", "-c", script, timeout=seconds + 60)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    return {int(n) for n in out.stdout.decode().split()}
 
 
 def rsyslog_pid(node: Node) -> str:
@@ -222,7 +237,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             lambda net: start_systemd_node(platform, COPIES, "tssr-test-logging-client", network=net),
             lambda net: start_plain_node(platform, "tssr-test-logging-stranger", network=net),
         ) as (network, (server, client, stranger)):
-            addresses = {node.name: ip_address(node, network) for node in (server, client, stranger)}
+            addresses = ip_addresses([server, client, stranger], network)
             print(f"\n{platform.name}: the containers were ready after {time.monotonic() - start:.0f} s")
             yield Lab(server, client, stranger, platform, addresses)
     finally:
@@ -446,7 +461,7 @@ def test_a_message_from_the_client_arrives_in_its_own_file_on_the_server(lab: La
                                                                          client_ready: ScriptRun) -> None:
     tag = f"hello{uuid.uuid4().hex[:6]}"
     lab.client.exec("logger", "-t", tag, "n=1")
-    wait_until(lambda: received(lab, tag) == [1], 30, "the message on the server")
+    wait_received_once(lab, tag, 30, "the message on the server")
     owner = lab.server.sh(f"stat -c '%a' {REMOTE}/{lab.client_folder}/syslog.log").strip()
     assert owner == "640", owner
     # Remote messages stay out of the server's own log files.
@@ -461,8 +476,8 @@ def test_hostile_host_names_stay_inside_the_folder(lab: Lab, client_ready: Scrip
     lines = "".join(f"<13>Nov 29 05:00:00 {name} evil: {token}-{i}\n"
                     for i, name in enumerate(HOSTILE_HOSTNAMES))
     lab.client.exec("bash", "-c", f'cat > /dev/tcp/{lab.server_name}/514', stdin=lines.encode())
-    wait_until(lambda: lab.server.exec("sh", "-c", f"grep -rh {token} {REMOTE} | wc -l").stdout.strip()
-               == str(len(HOSTILE_HOSTNAMES)).encode(), 30, "the hostile messages on the server")
+    lab.server.wait_for(f'[ "$(grep -rh {token} {REMOTE} | wc -l)" -eq {len(HOSTILE_HOSTNAMES)} ]', 30,
+                        "the hostile messages on the server")
     found = lab.server.sh(f"grep -rl {token} / --include='*.log' 2>/dev/null || true").split()
     assert found and all(path.startswith(f"{REMOTE}/") for path in found), found
     assert all(".." not in path.split("/") for path in found), found
@@ -472,6 +487,14 @@ def send_raw(lab: Lab, frame: bytes) -> None:
     """One TCP connection from the client to the server's 514, carrying ``frame`` as it is: what any
     program on an allowed host can send, whatever its own rsyslog says."""
     proc = lab.client.exec("bash", "-c", f"cat > /dev/tcp/{lab.server_name}/514", stdin=frame)
+    assert proc.returncode == 0, proc.stderr
+
+
+def send_raw_each(lab: Lab, frames: list[bytes]) -> None:
+    """``send_raw`` for each frame in turn (one TCP connection each), in one ``docker exec``."""
+    script = (f'for frame; do printf %s "$frame" | base64 -d > /dev/tcp/{lab.server_name}/514 || exit 1;'
+              ' done')
+    proc = lab.client.exec("bash", "-c", script, "bash", *(base64.b64encode(f).decode() for f in frames))
     assert proc.returncode == 0, proc.stderr
 
 
@@ -494,16 +517,18 @@ def test_a_message_claiming_another_hosts_name_lands_in_the_senders_own_folder(
     token = uuid.uuid4().hex[:10]
     frames = forged_frames(lab, token)
     folders_before = set(lab.server.sh(f"ls {REMOTE}").split())
-    for frame in frames.values():
-        send_raw(lab, frame)
-    wait_until(lambda: lab.server.exec("sh", "-c", f"grep -rh {token} {REMOTE} | wc -l").stdout.strip()
-               == str(len(frames)).encode(), 30, "the forged messages on the server")
+    send_raw_each(lab, list(frames.values()))
+    lab.server.wait_for(f'[ "$(grep -rh {token} {REMOTE} | wc -l)" -eq {len(frames)} ]', 30,
+                        "the forged messages on the server")
     found = lab.server.sh(f"grep -rl {token} {REMOTE}").split()
     assert found == [f"{REMOTE}/{lab.client_folder}/syslog.log"], found
     folders_after = set(lab.server.sh(f"ls {REMOTE}").split())
     assert folders_after == folders_before, f"a folder appeared: {folders_after - folders_before}"
-    for claimed in (lab.server_name, lab.addresses[lab.stranger.name], "victim-db", "victim-octet"):
-        assert not lab.server.exists(f"{REMOTE}/{claimed}"), f"a folder for the forged name {claimed}"
+    claims = (lab.server_name, lab.addresses[lab.stranger.name], "victim-db", "victim-octet")
+    present = lab.server.sh('d=$1; shift; for name; do [ ! -e "$d/$name" ] || echo "$name"; done',
+                            args=(REMOTE, *claims))
+    for claimed in claims:
+        assert claimed not in present.split(), f"a folder for the forged name {claimed}"
     # The name each message claimed is kept inside its line, as data.
     lines = lab.server.sh(f"grep -h {token} {REMOTE}/{lab.client_folder}/syslog.log")
     assert "victim-db" in lines and lab.server_name in lines, lines
@@ -515,7 +540,7 @@ def test_control_characters_in_a_message_are_written_escaped(lab: Lab, client_re
     send_raw(lab, f"<13>Nov 29 05:00:00 x evil: {token} ".encode()
              + b"\x1b[2J\x1b]52;c;cm0gLXJmIH4K\x07 over\rwrite\x08\n")
     path = f"{REMOTE}/{lab.client_folder}/syslog.log"
-    wait_until(lambda: lab.server.exec("grep", "-q", token, path).returncode == 0, 30, "the message")
+    lab.server.wait_for(f"grep -q {token} {path}", 30, "the message")
     line = lab.server.exec("grep", "-a", token, path).stdout
     assert not [b for b in line.rstrip(b"\n") if b < 0x20 or b == 0x7F], line
     assert b"#033[2J" in line and b"#007" in line and b"#015" in line, line
@@ -650,7 +675,7 @@ def test_logrotate_rotates_the_hosts_files_and_rsyslog_writes_a_new_one(lab: Lab
     assert "syslog.log-" in rotated, rotated
     tag = f"rotated{uuid.uuid4().hex[:6]}"
     lab.client.exec("logger", "-t", tag, "n=1")
-    wait_until(lambda: received(lab, tag) == [1], 30, "a message in the new file after the rotation")
+    wait_received_once(lab, tag, 30, "a message in the new file after the rotation")
 
 
 # ==================================================================================================
@@ -689,7 +714,7 @@ def test_tls_a_message_arrives_encrypted_on_6514(tls: Lab) -> None:
     wait_rsyslog_ready(tls, tls.client)
     tag = f"tls{uuid.uuid4().hex[:6]}"
     tls.client.exec("logger", "-t", tag, "n=1")
-    wait_until(lambda: received(tls, tag) == [1], 45, "the message over TLS")
+    wait_received_once(tls, tag, 45, "the message over TLS")
     # Plain text to the TLS port is not syslog to it.
     token = uuid.uuid4().hex
     tls.client.exec("bash", "-c",

@@ -48,6 +48,7 @@ from containerlib import (
     host_state_script,
     install,
     ip_address,
+    ip_addresses,
     kit_copies,
     nodes_on_network,
     parse_snapshot,
@@ -184,14 +185,19 @@ class Lab:
         self.runs.append(run)
         return run
 
-    def unchanged(self, *args: str) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
-        before = snapshot(self.agent)
-        run = self.setup(*args)
-        return run, before, snapshot(self.agent)
-
-
-def snapshot(node: Node) -> dict[str, str]:
-    return parse_snapshot(node.sh(SNAPSHOT))
+    def unchanged(self, *args: str, env: dict[str, str] | None = None, argv: tuple[str, ...] | None = None
+                  ) -> tuple[ScriptRun, dict[str, str], dict[str, str]]:
+        """``setup`` (or ``argv``, as root on the agent) between two snapshots of the agent: the
+        three in one ``docker exec``."""
+        if argv is None:
+            argv = ("bash", SETUP, *args)
+            if env:
+                argv = ("env", *(f"{k}={v}" for k, v in env.items()), *argv)
+        before, run, after = self.agent.run_between(*argv, workdir="/", before=SNAPSHOT, after=SNAPSHOT,
+                                                    timeout=RUN_TIMEOUT)
+        assert before is not None and after is not None
+        self.runs.append(run)
+        return run, before, after
 
 
 def result_of(run: ScriptRun) -> dict:
@@ -296,8 +302,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
                 monitor,
                 other,
                 platform,
-                ip_address(monitor, network),
-                ip_address(other, network),
+                *ip_addresses([monitor, other], network).values(),
                 gateway,
                 network,
                 port,
@@ -422,12 +427,14 @@ REFUSED: list[tuple[str, tuple[str, ...], dict[str, str], tuple[str, ...]]] = [
 
 @pytest.fixture(scope="module")
 def bad_files(lab: Lab) -> Lab:
-    lab.agent.write("/root/short.conf", credentials(auth="7-chars"), "0600")
-    lab.agent.write("/root/md5.conf", credentials(auth_protocol="md5"), "0600")
-    lab.agent.write("/root/badkey.conf", f"user = x\npassword = {AUTH_1}\n", "0600")
-    lab.agent.write("/root/snmp-0644.conf", credentials(), "0644")
-    lab.agent.write("/root/public", "public\n", "0600")
-    lab.agent.write("/root/community", COMMUNITY + "\n", "0600")
+    lab.agent.write_files({
+        "/root/short.conf": (credentials(auth="7-chars"), "0600"),
+        "/root/md5.conf": (credentials(auth_protocol="md5"), "0600"),
+        "/root/badkey.conf": (f"user = x\npassword = {AUTH_1}\n", "0600"),
+        "/root/snmp-0644.conf": (credentials(), "0644"),
+        "/root/public": ("public\n", "0600"),
+        "/root/community": (COMMUNITY + "\n", "0600"),
+    })
     return lab
 
 
@@ -436,9 +443,7 @@ def test_bad_input_exits_2_names_the_field_and_changes_nothing(
     bad_files: Lab, args: tuple[str, ...], env: dict[str, str], words: tuple[str, ...]
 ) -> None:
     lab = bad_files
-    before = snapshot(lab.agent)
-    run = lab.setup(*(lab.monitor_ip if arg == "MON" else arg for arg in args), env=env)
-    after = snapshot(lab.agent)
+    run, before, after = lab.unchanged(*(lab.monitor_ip if arg == "MON" else arg for arg in args), env=env)
     assert run.exit == 2, run
     expected = {"status": "failed", "changed": 0}
     assert subset(result_of(run), expected) == expected, run
@@ -757,17 +762,11 @@ def test_a_config_snmpd_refuses_never_replaces_the_working_one(lab: Lab, first_r
         '. "$0"; eval "original_$(declare -f snmpd_config)";'
         ' snmpd_config() { original_snmpd_config; printf "bogusDirective on\\n"; }; main "$@"'
     )
-    before = snapshot(lab.agent)
-    argv = ("bash", "-c", broken, SETUP, *lab.base_args())
-    proc = lab.agent.exec(*argv, timeout=RUN_TIMEOUT)
-    run = ScriptRun(
-        proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"), argv
-    )
-    lab.runs.append(run)
+    run, before, after = lab.unchanged(argv=("bash", "-c", broken, SETUP, *lab.base_args()))
     assert run.exit == 1, run
     assert "Unknown token: bogusDirective" in run.stderr, run
     assert "does not pass snmpd's own check" in run.stderr, run
-    assert_nothing_changed(before, snapshot(lab.agent), run)
+    assert_nothing_changed(before, after, run)
     assert snmp(lab.monitor, "snmpget", SYS_NAME, auth=AUTH_2, priv=PRIV_2, agent=lab.agent.name).code == 0
 
 
@@ -778,9 +777,7 @@ def test_a_firewall_failure_leaves_snmpds_configuration_as_it_was(lab: Lab, firs
     lab.agent.sh("mv /etc/tssr-kit/nftables.d /etc/tssr-kit/nftables.d.tssr-test"
                  " && touch /etc/tssr-kit/nftables.d")
     try:
-        before = snapshot(lab.agent)
-        run = lab.setup(*lab.base_args(), "--location", "Moved to rack 9")
-        after = snapshot(lab.agent)
+        run, before, after = lab.unchanged(*lab.base_args(), "--location", "Moved to rack 9")
     finally:
         lab.agent.sh("rm -f /etc/tssr-kit/nftables.d"
                      " && mv /etc/tssr-kit/nftables.d.tssr-test /etc/tssr-kit/nftables.d")
@@ -813,24 +810,20 @@ def test_no_passphrase_in_ps_journal_logs_or_output(lab: Lab, first_run: ScriptR
             assert all(secret not in arg for arg in run.argv if not arg.startswith("TSSR_SNMP_")), run
     journal = node.exec("journalctl", "--no-pager", "-o", "verbose").stdout.decode(errors="replace")
     assert "tssr-snmp" in journal, "the runs' journal entries are missing"
-    for secret in SECRETS:
+    # For each secret, the files that hold it: `grep -rlF` once per secret, all in one `docker exec`
+    # (a line `=== N` before the files of SECRETS[N]).
+    found = node.sh(
+        'i=0; for secret; do printf "=== %s\\n" "$i"; grep -rlF -e "$secret" /var/log /etc /var/lib'
+        " /usr/local/lib/tssr-kit /root/run.out /tmp; i=$((i + 1)); done; true",
+        args=SECRETS,
+    )
+    files = parse_snapshot(found)
+    for n, secret in enumerate(SECRETS):
         assert secret not in samples, f"a secret was on a command line: {secret}"
         assert secret not in journal, "a secret is in the journal"
-        found = node.exec(
-            "grep",
-            "-rlF",
-            "-e",
-            secret,
-            "/var/log",
-            "/etc",
-            "/var/lib",
-            "/usr/local/lib/tssr-kit",
-            "/root/run.out",
-            "/tmp",
-        )
         hits = [
             path
-            for path in found.stdout.decode().split()
+            for path in files[str(n)].split()
             if path != "/root/community-ok" and path != "/root/community" and not path.startswith("/root/")
         ]
         assert hits == [], f"{secret} is in {hits}"

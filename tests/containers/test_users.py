@@ -33,7 +33,7 @@ import base64
 import re
 import struct
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,7 +48,6 @@ from containerlib import (
     Node,
     NodeFactory,
     Platform,
-    QuickNodeFactory,
     ScriptRun,
     SharedNode,
     Target,
@@ -56,24 +55,6 @@ from containerlib import (
 )
 
 pytestmark = pytest.mark.containers
-
-
-# This module starts about 150 fresh containers: they are set up in one `docker exec` each
-# (start_node_quickly), in place of conftest's NodeFactory.
-@pytest.fixture
-def new_node() -> Iterator[NodeFactory]:
-    """``new_node(platform)`` → a fresh container, removed at the end of the test."""
-    factory = QuickNodeFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture(scope="class")
-def class_nodes() -> Iterator[NodeFactory]:
-    """Containers for a scenario whose steps are checked by several tests of one class."""
-    factory = QuickNodeFactory()
-    yield factory
-    factory.close()
 
 
 COLUMNS = ("login", "first_name", "last_name", "groups", "shell", "ssh_key", "state")
@@ -153,6 +134,16 @@ def provision_then_snapshot(node: Node, impl: Impl, csv: str | bytes, *flags: st
     proc, after = node.write_exec_snapshot(f"{WORKDIR}/users.csv", csv, *argv, workdir=WORKDIR)
     return Run(proc.returncode, proc.stdout.decode(errors="replace"),
                proc.stderr.decode(errors="replace"), argv), after
+
+
+def provision_between(node: Node, impl: Impl, csv: str | bytes, *flags: str
+                      ) -> tuple[dict[str, str], Run, dict[str, str]]:
+    """:meth:`Node.snapshot`, then ``provision_then_snapshot``: (before, the run, after), in one
+    ``docker exec``."""
+    before, run, after = node.run_between(*command(impl, *flags), workdir=WORKDIR, before=SNAPSHOT,
+                                          after=SNAPSHOT, write=(f"{WORKDIR}/users.csv", csv), kind=Run)
+    assert before is not None and after is not None
+    return before, run, after
 
 
 # Runs (in $1) commands one after the other, each on its own users.csv. For each: the file (base64),
@@ -278,6 +269,14 @@ def parse_accounts(text: str) -> Accounts:
 def stat(node: Node, path: str) -> str:
     """``mode owner group type`` of a path, e.g. ``600 root root regular file``."""
     return node.sh(f"stat -c '%a %U %G %F' '{path}'").strip()
+
+
+def stats(node: Node, *paths: str) -> list[str]:
+    """``stat`` of each path (``missing`` when there is none), in one ``docker exec``."""
+    lines = node.sh("for p; do stat -c '%a %U %G %F' \"$p\" 2>/dev/null || echo missing; done",
+                    args=paths).splitlines()
+    assert len(lines) == len(paths), lines
+    return lines
 
 
 def authorized_keys(node: Node, login: str) -> str | None:
@@ -525,11 +524,16 @@ class TestGoodInput:
             assert good.accounts.gid_of(login) == int(entry[3]), f"{login}: primary group of the same name"
 
     def test_home_is_a_private_copy_of_skel_owned_by_the_user(self, good: Scenario) -> None:
-        skel = set(good.node.sh("ls -A /etc/skel").split())
+        # /etc/skel, then for each login its home's stat and listing, in one `docker exec`.
+        homes = parse_snapshot(good.node.sh(
+            "printf '=== skel\\n'; ls -A /etc/skel; for login; do printf '=== %s\\n' \"$login\";"
+            " stat -c '%a %U %G %F' \"/home/$login\";"
+            " find \"/home/$login\" -maxdepth 1 -printf '%P:%u:%g\\n'; done", args=GOOD_CREATED))
+        skel = set(homes["skel"].split())
         assert skel, "the image has an /etc/skel"
         for login in GOOD_CREATED:
-            assert stat(good.node, f"/home/{login}") == f"700 {login} {login} directory"
-            listing = good.node.sh(f"find /home/{login} -maxdepth 1 -printf '%P:%u:%g\\n'")
+            home_stat, _, listing = homes[login].partition("\n")
+            assert home_stat == f"700 {login} {login} directory"
             owners = {name: f"{user}:{group}" for name, user, group in (line.split(":") for line in
                                                                           listing.splitlines())}
             assert owners.pop("") == f"{login}:{login}", f"/home/{login} is not owned by {login}"
@@ -546,13 +550,16 @@ class TestGoodInput:
         assert good.accounts.gid_of("users") == 100, "the existing group `users` was replaced"
 
     def test_authorized_keys_hold_exactly_the_listed_key(self, good: Scenario) -> None:
-        for login in ("amartin", "jeric", "zlefevre"):
-            content = authorized_keys(good.node, login)
+        logins = ("amartin", "jeric", "zlefevre")
+        found = authorized_keys_of(good.node, logins)
+        modes = iter(stats(good.node, *(path for login in logins for path in (
+            f"/home/{login}/.ssh", f"/home/{login}/.ssh/authorized_keys"))))
+        for login in logins:
+            content = found[login]
             assert content is not None, f"{login}: no authorized_keys"
             assert content.splitlines() == [good.row(login).ssh_key], login
-            assert stat(good.node, f"/home/{login}/.ssh") == f"700 {login} {login} directory"
-            assert (stat(good.node, f"/home/{login}/.ssh/authorized_keys")
-                    == f"600 {login} {login} regular file")
+            assert next(modes) == f"700 {login} {login} directory"
+            assert next(modes) == f"600 {login} {login} regular file"
 
     def test_user_without_key_gets_no_authorized_keys(self, good: Scenario) -> None:
         assert authorized_keys(good.node, "rdurand") is None
@@ -605,8 +612,7 @@ def test_second_run_changes_nothing(node: Node, impl: Impl, keys: Keys) -> None:
     text = csv(*good_rows(keys))
     first = provision(node, impl, text)
     assert first.exit == 0, first
-    before = node.snapshot()
-    second, after = provision_then_snapshot(node, impl, text)
+    before, second, after = provision_between(node, impl, text)
     assert second.exit == 0, second
     expected = {"status": "ok", "changed": 0, "dry_run": False, "created": [], "updated": [],
                 "disabled": [], "groups_created": [], "unchanged": len(good_rows(keys)),
@@ -627,8 +633,7 @@ def test_quiet_run_with_nothing_to_do_prints_only_the_result(node: Node, impl: I
 @pytest.mark.parametrize("flag", ["--dry-run", "-n"])
 def test_dry_run_reports_planned_changes_and_changes_nothing(node: Node, impl: Impl, keys: Keys,
                                                              flag: str) -> None:
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)), flag)
+    before, run, after = provision_between(node, impl, csv(*good_rows(keys)), flag)
     assert run.exit == 0, run
     expected = {**expected_first_run(impl), "dry_run": True, "password_file": None}
     assert subset(run.result, expected) == expected
@@ -640,8 +645,7 @@ def test_dry_run_reports_planned_changes_and_changes_nothing(node: Node, impl: I
 def test_malformed_csv_creates_no_user(node: Node, impl: Impl, keys: Keys) -> None:
     rows = good_rows(keys)
     text = csv(*rows[:3], 'bob;"Bob;Smith;;;;', *rows[3:])
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, text)
+    before, run, after = provision_between(node, impl, text)
     assert_refused(run, 5, {"first_name", "row"}, "unterminated quoted field",
                    good_lines=(2, 3, 4, 6, 7, 8, 9, 10))
     assert_same_host(before, after)
@@ -653,8 +657,7 @@ def test_run_while_another_holds_the_lock_exits_3_and_changes_nothing(node: Node
     subprocess.run(["docker", "exec", "--detach", node.name, "flock", LOCK, "sleep", "300"], check=True)
     node.sh(f"for i in $(seq 50); do [ -e {LOCK} ] && ! flock -n {LOCK} true && exit 0; sleep 0.1; done; "
             "exit 1")
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(*good_rows(keys)))
+    before, run, after = provision_between(node, impl, csv(*good_rows(keys)))
     assert run.exit == 3, run
     assert run.result.get("changed") == 0, run
     assert_same_host(before, after)
@@ -687,10 +690,9 @@ def test_failing_system_command_exits_1_with_a_failed_result(node: Node, impl: I
 def test_os_family_comes_from_os_release(node: Node, impl: Impl, os_id: str, id_like: str,
                                          exit_code: int) -> None:
     release = f'NAME="Test"\nID={os_id}\n' + (f'ID_LIKE="{id_like}"\n' if id_like else "")
-    node.exec("rm", "-f", "/etc/os-release")
-    node.write("/etc/os-release", release)
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
+    node.sh("rm -f /etc/os-release && cat > /etc/os-release && chmod 0644 /etc/os-release",
+            stdin=release.encode())
+    before, run, after = provision_between(node, impl, csv(Row("posfam", "Paul", "Family")), "--dry-run")
     assert run.exit == exit_code, run
     if exit_code:
         assert os_id in run.stderr, f"the refused OS is not named{run!r}"
@@ -800,9 +802,8 @@ def test_existing_password_files_are_never_overwritten(node: Node, impl: Impl) -
 
 def test_password_file_option_naming_an_existing_file_is_refused(node: Node, impl: Impl) -> None:
     node.write("/root/old-passwords.csv", "login;password\nsomeone;secret\n", mode="0600")
-    before = node.snapshot()
-    run, after = provision_then_snapshot(node, impl, csv(Row("pnew", "Paul", "New")),
-                                         "--password-file", "/root/old-passwords.csv")
+    before, run, after = provision_between(node, impl, csv(Row("pnew", "Paul", "New")),
+                                           "--password-file", "/root/old-passwords.csv")
     assert run.exit == 2, run
     assert "/root/old-passwords.csv" in run.stderr, run
     assert_same_host(before, after)
@@ -1091,8 +1092,7 @@ def story(target: Target, class_nodes: NodeFactory, keys: Keys) -> Story:
             " && printf 'notes\\n' > /home/eroux/notes.txt && chown eroux: /home/eroux/notes.txt")
     before = accounts(node)
     text = csv(*rows_update(keys))
-    snap = node.snapshot()
-    dry, after_dry = provision_then_snapshot(node, impl, text, "--dry-run")
+    snap, dry, after_dry = provision_between(node, impl, text, "--dry-run")
     dry_changed = after_dry != snap
     update = provision(node, impl, text)
     after = accounts(node)
@@ -1106,8 +1106,7 @@ def story(target: Target, class_nodes: NodeFactory, keys: Keys) -> Story:
         "dmoreau_ak": (stat(node, "/home/dmoreau/.ssh/authorized_keys")
                        if found["dmoreau"] is not None else ""),
     }
-    snap = node.snapshot()
-    again, after_again = provision_then_snapshot(node, impl, text)
+    snap, again, after_again = provision_between(node, impl, text)
     again_changed = after_again != snap
     back = provision(node, impl, csv(*rows_back(keys)))
     return Story(node, before, before.shadow["eroux"][1], dry, dry_changed, update, after, again,
