@@ -12,6 +12,10 @@ How a container is started (measured on the reference machine, start + first ``d
 - ``TSSR_TEST_BOOT=systemd``: the lab's way (``containers.run_node`` + ``wait_booted``), about 6 s;
   syslog is then the journal.
 
+A fixture whose containers need packages that its tests do not test starts them from a *prepared
+state* instead of the node image (:class:`State`, :func:`prepared_image`, tssrkit/states.py): the
+packages installed once per machine and committed; a test of a script's install path never does.
+
 Names are random, so two xdist workers (or two sessions) never touch each other's containers. The
 fixtures that use this are in conftest.py.
 """
