@@ -312,15 +312,18 @@ def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interva
 INSTALL_TIMEOUT = 600  # seconds for one package installation in a test container
 
 
+def install_script(family: str, *packages: str) -> str:
+    """The shell command that installs ``packages`` with the family's package manager, quietly."""
+    if family == "debian":
+        return ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
+                f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
+    return f"dnf -y -q install {' '.join(packages)} >/dev/null"
+
+
 def install(node: Node, family: str, *packages: str) -> None:
     """Install ``packages`` with the family's package manager (quietly; a failure raises)."""
-    if family == "debian":
-        script = ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
-                  f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
-    else:
-        script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
     # A database server from the mirror takes 1-2 minutes on a loaded CI machine: room for that.
-    node.sh(script, timeout=INSTALL_TIMEOUT)
+    node.sh(install_script(family, *packages), timeout=INSTALL_TIMEOUT)
 
 
 def copy_in(node: Node, copies: dict[str, Path]) -> None:
@@ -365,8 +368,10 @@ class State:
 
     def digest(self, platform: Platform, node_image: str) -> str:
         """The hash of everything that goes into the image: any change gives another tag."""
-        parts = [states.VERSION, node_image, platform.family, self.name, self.script,
-                 " ".join(self.packages.get(platform.family, ())), STATE_CLEANUP[platform.family]]
+        packages = self.packages.get(platform.family, ())
+        installs = install_script(platform.family, *packages) if packages else ""
+        parts = [states.VERSION, node_image, platform.family, self.name, installs, self.script,
+                 STATE_CLEANUP[platform.family]]
         for remote, local in sorted((self.copies or {}).items()):
             parts += [remote, *files_digest(local)]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
