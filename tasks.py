@@ -21,6 +21,7 @@ from tssrkit import hosts as hostlib
 from tssrkit import images as imagelib
 from tssrkit import jobs, pkgcache, pslint, runner
 from tssrkit import lab as labmod
+from tssrkit import states as statelib
 from tssrkit import windows as winlib
 from tssrkit.fleet import HOST_KEY_HELP, HOSTS_HELP, Fleet, checks_host_keys, fleet_task
 from tssrkit.paths import REPO
@@ -84,13 +85,22 @@ def cache_status(c):
     """Show the package cache every kit container downloads through (tssrkit/pkgcache.py)."""
     for key, value in pkgcache.status().items():
         print(f"{key:<10} {value}")
+    rows = statelib.images()
+    print(f"states     {len(rows)} prepared test states ({statelib.REPOSITORY}, tssrkit/states.py)")
+    for name, created, size in rows:
+        print(f"           {name}  {created}  {size}")
 
 
-@task(help={"purge": "also delete its downloads (the volume tssr-apt-cache)"})
-def cache_down(c, purge=False):
+@task(help={"purge": "also delete its downloads (the volume tssr-apt-cache)",
+            "states": f"also remove the prepared test states ({statelib.REPOSITORY}:*, built again by the "
+                      "next test run)"})
+def cache_down(c, purge=False, states=False):
     """Stop and remove the package cache (the next test run or lab start starts it again)."""
     pkgcache.stop(purge=purge)
     print(f"removed: {pkgcache.NAME}" + (f" and the volume {pkgcache.VOLUME}" if purge else ""))
+    if states:
+        removed = statelib.remove()
+        print("removed: " + (", ".join(removed) if removed else "no prepared state"))
 
 
 @fleet_task(iterable=["allow_group"], help={

@@ -12,6 +12,10 @@ How a container is started (measured on the reference machine, start + first ``d
 - ``TSSR_TEST_BOOT=systemd``: the lab's way (``containers.run_node`` + ``wait_booted``), about 6 s;
   syslog is then the journal.
 
+A fixture whose containers need packages that its tests do not test starts them from a *prepared
+state* instead of the node image (:class:`State`, :func:`prepared_image`, tssrkit/states.py): the
+packages installed once per machine and committed; a test of a script's install path never does.
+
 Names are random, so two xdist workers (or two sessions) never touch each other's containers. The
 fixtures that use this are in conftest.py.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import io
 import json
 import math
@@ -40,7 +45,7 @@ import pytest
 # Shared with the lab tests (tests/snapshots.py); the container tests take them from here.
 from snapshots import assert_nothing_changed, host_state_script, parse_snapshot, snapshot_diff  # noqa: F401
 
-from tssrkit import bundles, containers, images, pkgcache
+from tssrkit import bundles, containers, images, pkgcache, states
 from tssrkit.containers import docker
 from tssrkit.jobs.command import interpreter
 from tssrkit.jobs.users import IMPLEMENTATIONS
@@ -376,15 +381,18 @@ def wait_until(predicate: Callable[[], bool], seconds: float, what: str, interva
 INSTALL_TIMEOUT = 600  # seconds for one package installation in a test container
 
 
+def install_script(family: str, *packages: str) -> str:
+    """The shell command that installs ``packages`` with the family's package manager, quietly."""
+    if family == "debian":
+        return ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
+                f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
+    return f"dnf -y -q install {' '.join(packages)} >/dev/null"
+
+
 def install(node: Node, family: str, *packages: str) -> None:
     """Install ``packages`` with the family's package manager (quietly; a failure raises)."""
-    if family == "debian":
-        script = ("export DEBIAN_FRONTEND=noninteractive; apt-get -q update >/dev/null && "
-                  f"apt-get -q -y install --no-install-recommends {' '.join(packages)} >/dev/null")
-    else:
-        script = f"dnf -y -q install {' '.join(packages)} >/dev/null"
     # A database server from the mirror takes 1-2 minutes on a loaded CI machine: room for that.
-    node.sh(script, timeout=INSTALL_TIMEOUT)
+    node.sh(install_script(family, *packages), timeout=INSTALL_TIMEOUT)
 
 
 def copy_in(node: Node, copies: dict[str, Path]) -> None:
@@ -415,14 +423,101 @@ def require(*paths: Path) -> None:
             pytest.fail(f"{path.relative_to(REPO)} does not exist (yet)")
 
 
+# --------------------------------------------------------------------------------------------------
+# Prepared states (tssrkit/states.py): packages a test needs but does not test, installed once
+
+
+@dataclass(frozen=True)
+class State:
+    """A prepared state: the node image with ``packages`` installed (per family: debian, redhat),
+    ``copies`` (path in the container -> file of the repository) copied in, then ``script`` run (a
+    fixed shell snippet). Only what the tests starting from it do not test goes in here."""
+
+    name: str                                   # e.g. backup-server: part of the image's tag
+    packages: dict[str, tuple[str, ...]]
+    script: str = ""
+    copies: dict[str, Path] | None = None
+
+    def digest(self, platform: Platform, node_image: str) -> str:
+        """The hash of everything that goes into the image: any change gives another tag."""
+        packages = self.packages.get(platform.family, ())
+        installs = install_script(platform.family, *packages) if packages else ""
+        parts = [states.VERSION, node_image, platform.family, self.name, installs, self.script,
+                 STATE_CLEANUP[platform.family]]
+        for remote, local in sorted((self.copies or {}).items()):
+            parts += [remote, *files_digest(local)]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def files_digest(local: Path) -> list[str]:
+    """One line per file of ``local`` (a file or a folder): its place below ``local``, its mode and
+    the hash of its bytes."""
+    files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+    return [f"{p.relative_to(local)}:{p.stat().st_mode:o}:{hashlib.sha256(p.read_bytes()).hexdigest()}"
+            for p in files]
+
+
+# The network clients a test drives its servers with (SNMP queries, HTTP), on a monitor or a stranger:
+# what test_snmp and test_firewall start their client containers from.
+CLIENTS_STATE = State("net-clients", {"debian": ("snmp", "curl"), "redhat": ("net-snmp-utils", "curl")})
+
+
+# What a state must not carry into its clones: the downloaded packages, and sshd's host keys (each
+# clone makes its own at boot, as a fresh node does: images/node.Dockerfile).
+STATE_CLEANUP = {
+    "debian": "apt-get clean && rm -f /etc/ssh/ssh_host_*",
+    "redhat": "dnf clean all >/dev/null && rm -f /etc/ssh/ssh_host_*",
+}
+STATE_STOP_SECONDS = 120   # systemd stops every service (databases flush) before the commit
+
+
+def prepared_image(platform: Platform, state: State) -> str:
+    """The ID of ``state``'s image for ``platform``, built first when this machine has none of this
+    hash: from the platform's checked node image (by ID), the recipe run in a booted node, the node
+    stopped (a clean shutdown: every service stopped), then committed. One process builds it, the
+    others wait and reuse it (lock under .tssr/); it is kept for the next run."""
+    node_image = platform.image()
+    digest = state.digest(platform, node_image)
+    name = states.tag(state.name, platform.name, digest)
+    wanted = {states.LABEL: digest, states.FROM_LABEL: node_image}
+    with states.locked(state.name, platform.name):
+        if states.labels(name) != wanted:
+            started = time.monotonic()
+            build_state(platform, state, node_image, name, wanted)
+            took = time.monotonic() - started
+            print(f"\n{platform.name}: the state {state.name} was built in {took:.0f} s")
+    return images.image_id(name)
+
+
+def build_state(platform: Platform, state: State, node_image: str, name: str, wanted: dict[str, str]) -> None:
+    """Make the image ``name`` (see :func:`prepared_image`); the container is removed in any case."""
+    container = f"tssr-test-state-{uuid.uuid4().hex[:8]}"
+    containers.run_node(node_image, container, labels={LABEL: SESSION})
+    node = Node(container, platform)
+    try:
+        containers.wait_booted(container)
+        copy_in(node, state.copies or {})
+        if state.packages.get(platform.family):
+            install(node, platform.family, *state.packages[platform.family])
+        if state.script:
+            node.sh(state.script, timeout=INSTALL_TIMEOUT)
+        node.sh(STATE_CLEANUP[platform.family])
+        docker("stop", "--time", str(STATE_STOP_SECONDS), container)
+        changes = [f"LABEL {key}={value}" for key, value in wanted.items()] + [f"LABEL {LABEL}=state"]
+        docker("commit", *(arg for change in changes for arg in ("--change", change)), container, name)
+    finally:
+        stop_node(node)
+
+
 def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str = "tssr-test", *,
                        network: str | None = None, extra: Sequence[str] = (),
-                       prepare: Callable[[Node], None] | None = None) -> Node:
+                       prepare: Callable[[Node], None] | None = None, state: State | None = None) -> Node:
     """A booted systemd container of ``platform`` (whatever TSSR_TEST_BOOT says), named
     ``PREFIX-<uuid8>``, on ``network`` if given, started with the ``extra`` docker-run options, with
     ``copies`` (path in the container -> local file or folder, copied as it is) in it, then
-    ``prepare(node)`` if given. The caller removes it (``stop_node``); a failed start removes it here."""
-    image = platform.image()
+    ``prepare(node)`` if given. From ``state``'s image (:func:`prepared_image`) when given, else from
+    the fresh node image. The caller removes it (``stop_node``); a failed start removes it here."""
+    image = prepared_image(platform, state) if state else platform.image()
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     containers.run_node(image, name, *network_args(network), *extra, labels={LABEL: SESSION})
     return provision(Node(name, platform), copies, prepare, boot=True)
@@ -430,12 +525,13 @@ def start_systemd_node(platform: Platform, copies: dict[str, Path], prefix: str 
 
 def start_plain_node(platform: Platform, prefix: str, *, network: str | None = None,
                      extra: Sequence[str] = (), copies: dict[str, Path] | None = None,
-                     prepare: Callable[[Node], None] | None = None) -> Node:
+                     prepare: Callable[[Node], None] | None = None, state: State | None = None) -> Node:
     """A plain container of ``platform`` (``sleep infinity`` as PID 1, no systemd), named
     ``PREFIX-<uuid8>``, otherwise as ``start_systemd_node``."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    image = prepared_image(platform, state) if state else platform.image()
     docker("run", "--detach", "--name", name, "--hostname", name, "--label", f"{LABEL}={SESSION}",
-           *network_args(network), *pkgcache.run_args(network), *SLEEP_RUN_ARGS, *extra, platform.image(),
+           *network_args(network), *pkgcache.run_args(network), *SLEEP_RUN_ARGS, *extra, image,
            "sleep", "infinity")
     return provision(Node(name, platform), copies or {}, prepare)
 

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from containerlib import PLATFORMS
+from containerlib import PLATFORMS, State, prepared_image
 
-from tssrkit import images
+from tssrkit import images, states
 from tssrkit.containers import docker
 
 pytestmark = [pytest.mark.containers]
@@ -58,3 +58,44 @@ def test_a_missing_node_image_is_refused() -> None:
     tag = f"tssr-test-elsewhere/node:{uuid.uuid4().hex[:8]}"
     problem = images.node_image_problem(ElsewhereDistro(real.name, real.suite, tag))
     assert problem == f"{tag} is missing: run `inv images` first"
+
+
+# --------------------------------------------------------------------------------------------------
+# Prepared states (containerlib.prepared_image) are made from the checked node image, by its ID
+
+
+def test_a_prepared_states_hash_changes_with_the_node_image_and_the_recipe(tmp_path) -> None:
+    platform = PLATFORMS[images.DEFAULT_DISTRO]
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.sh").write_text("echo a\n")
+
+    def digest(packages=("rsync",), script="true", node="sha256:aaa") -> str:
+        state = State("selftest", {"debian": packages}, script=script, copies={"/opt/lib": tmp_path / "lib"})
+        return state.digest(platform, node)
+
+    first = digest()
+    assert first == digest()
+    others = {digest(node="sha256:bbb"), digest(packages=("rsync", "curl")), digest(script="false")}
+    assert len(others | {first}) == 4
+    (tmp_path / "lib" / "a.sh").write_text("echo b\n")
+    assert digest() != first, "a kit file copied in changed: another state"
+
+
+def test_a_prepared_state_is_built_from_the_checked_node_image_once_then_reused() -> None:
+    platform = PLATFORMS[images.DEFAULT_DISTRO]
+    # A hash of its own (the uuid in the recipe): this run's image, removed at the end.
+    state = State("selftest", {}, script=f"touch /etc/tssr-state-selftest # {uuid.uuid4().hex}")
+    tag = states.tag(state.name, platform.name, state.digest(platform, platform.image()))
+    try:
+        first = prepared_image(platform, state)
+        created = docker("image", "inspect", "--format", "{{.Created}}", first).stdout
+        again = prepared_image(platform, state)
+        assert again == first == images.image_id(tag)
+        assert docker("image", "inspect", "--format", "{{.Created}}", again).stdout == created, "built twice"
+        assert states.labels(tag) == {states.LABEL: state.digest(platform, platform.image()),
+                                      states.FROM_LABEL: platform.image()}
+        inside = docker("run", "--rm", "--entrypoint", "sh", first, "-c",
+                        "ls /etc/tssr-state-selftest; ls /etc/ssh/ssh_host_* 2>/dev/null | wc -l").stdout
+        assert inside.split() == ["/etc/tssr-state-selftest", "0"], "the recipe's file, and no host key"
+    finally:
+        docker("image", "rm", "--force", tag, check=False)

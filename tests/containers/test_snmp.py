@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pytest
 from containerlib import (
+    CLIENTS_STATE,
     PLATFORMS,
     SCRIPT_DIR,
     Node,
@@ -46,7 +47,6 @@ from containerlib import (
     ScriptRun,
     assert_nothing_changed,
     host_state_script,
-    install,
     ip_address,
     ip_addresses,
     kit_copies,
@@ -257,7 +257,6 @@ def v2c(node: Node, community: str, agent: str, *oids: str) -> Answer:
 PLATFORM_PARAMS = [
     pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(f"snmp-{p.name}")) for p in PLATFORMS.values()
 ]
-CLIENT_PACKAGES = {"debian": ("snmp",), "redhat": ("net-snmp-utils",)}
 
 
 def start_agent(platform: Platform, network: str) -> Node:
@@ -268,17 +267,16 @@ def start_agent(platform: Platform, network: str) -> Node:
 
 
 def start_client(platform: Platform, network: str, role: str) -> Node:
-    """A plain container on the network with the net-snmp client."""
-    return start_plain_node(
-        platform,
-        f"tssr-test-snmp-{role}",
-        network=network,
-        prepare=lambda node: install(node, platform.family, *CLIENT_PACKAGES[platform.family]),
-    )
+    """A plain container on the network with the net-snmp client: from the prepared state
+    CLIENTS_STATE (containerlib: the client tools installed once per machine), as the clients are not
+    what these tests test."""
+    return start_plain_node(platform, f"tssr-test-snmp-{role}", network=network, state=CLIENTS_STATE)
 
 
 @pytest.fixture(scope="module", params=PLATFORM_PARAMS)
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The agent from the fresh node image (setup-snmp.sh installs snmpd itself: that is tested), the
+    monitor and the other client from the prepared state CLIENTS_STATE."""
     platform: Platform = request.param
     platform.image()
     require(*COPIES.values(), REPO / "scripts" / "bash" / "snmp" / "setup-snmp.sh")
