@@ -3,13 +3,14 @@
 Per platform (Debian 12, Debian 13, RedHat when ``TSSR_REDHAT_IMAGE`` names an image — otherwise
 *skipped, not run: no image*), three containers on a user-defined docker network of their own:
 
-- the *server*: systemd, MariaDB and PostgreSQL (installed once, by the fixture), some files in
+- the *server*: systemd, MariaDB and PostgreSQL (installed once per machine, in the prepared state
+  ``backup-server`` it starts from: containerlib.prepared_image), some files in
   ``/srv/data``; taken through the story test by test, in the order of this file: refused input and a
   dry run (nothing changed), a good run (the script installs zstd and gnupg itself), list / status /
   check, retention, the lock, kills mid-run, a corrupted set, encryption, the databases, restores, a
   remote destination, the timer, and last the passphrase searched for everywhere;
-- the *remote*: sshd and rsync, reached from the server by its container name (never over the host's
-  bridge), for ``--dest ssh://…``;
+- the *remote*: sshd and rsync (prepared state ``backup-remote``), reached from the server by its
+  container name (never over the host's bridge), for ``--dest ssh://…``;
 - the *small disk*: a plain container whose ``/backup`` is an 8 MB tmpfs, for a full destination.
 
 The tests of one platform form one ``xdist_group``: run them with ``pytest -n 2 --dist loadgroup``
@@ -29,6 +30,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -39,12 +41,13 @@ from containerlib import (
     Node,
     Platform,
     ScriptRun,
+    State,
     assert_nothing_changed,
     host_state_script,
-    install,
     kit_copies,
     nodes_on_network,
     parse_snapshot,
+    prepared_image,
     require,
     script_result,
     start_plain_node,
@@ -70,9 +73,12 @@ SSH_KEY = "/root/.ssh/backup_ed25519"
 SET_RE = re.compile(r"^(?P<job>[a-z0-9][a-z0-9_-]*)-\d{8}T\d{6}Z$")
 RUN_TIMEOUT = 300
 
-# The server's packages, installed once by the fixture (the script installs zstd, gnupg and rsync).
-SERVER_PACKAGES = {"debian": ("mariadb-server", "postgresql"),
-                   "redhat": ("mariadb-server", "postgresql-server")}
+# The server's packages (the script installs zstd, gnupg and rsync itself): not what these tests test,
+# so the server starts from a prepared state where they are installed (built once per machine), as the
+# remote does with rsync.
+SERVER_STATE = State("backup-server", {"debian": ("mariadb-server", "postgresql"),
+                                       "redhat": ("mariadb-server", "postgresql-server")})
+REMOTE_STATE = State("backup-remote", {"debian": ("rsync",), "redhat": ("rsync",)})
 
 # The files backed up: a tree with an owner, a mode and an excluded file.
 MAKE_DATA = f"""set -e
@@ -214,7 +220,7 @@ def start_small_disk(platform: Platform, network: str) -> Node:
 
 
 def prepare_server(node: Node, family: str) -> None:
-    install(node, family, *SERVER_PACKAGES[family])
+    """The server (from SERVER_STATE): its databases started, the files to back up."""
     if family == "redhat":
         node.sh("postgresql-setup --initdb >/dev/null")
     node.sh("systemctl enable --now mariadb postgresql >/dev/null 2>&1 || systemctl start mariadb postgresql")
@@ -222,7 +228,7 @@ def prepare_server(node: Node, family: str) -> None:
 
 
 def prepare_remote(node: Node, family: str) -> None:
-    install(node, family, "rsync")
+    """The remote (from REMOTE_STATE): sshd with host keys of its own, the backups' user."""
     # The lab's sshd refuses root (PermitRootLogin no): the backups go to a user of their own.
     node.sh("ssh-keygen -A >/dev/null && useradd --create-home --shell /bin/sh vault && "
             "install -d -o vault -g vault -m 0700 /srv/backups /home/vault/.ssh && "
@@ -231,21 +237,30 @@ def prepare_remote(node: Node, family: str) -> None:
 
 @pytest.fixture(scope="module", params=PLATFORM_PARAMS)
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """The server from the prepared state SERVER_STATE (MariaDB and PostgreSQL installed), the remote
+    from REMOTE_STATE (rsync installed), the small disk from the fresh node image; each state is built
+    once per machine (kept between runs), before the three start."""
     platform: Platform = request.param
     platform.image()
     require(*COPIES.values(), *(SCRIPTS / "bash" / "backup" / name for name in ("backup.sh", "restore.sh")))
     start = time.monotonic()
     family = platform.family
     try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda state: prepared_image(platform, state), (SERVER_STATE, REMOTE_STATE)))
+        states_ready = time.monotonic() - start
         with nodes_on_network(
             lambda net: start_systemd_node(platform, COPIES, "tssr-test-backup", network=net,
-                                           prepare=lambda node: prepare_server(node, family)),
+                                           prepare=lambda node: prepare_server(node, family),
+                                           state=SERVER_STATE),
             lambda net: start_systemd_node(platform, {}, "tssr-test-backup-remote", network=net,
-                                           prepare=lambda node: prepare_remote(node, family)),
+                                           prepare=lambda node: prepare_remote(node, family),
+                                           state=REMOTE_STATE),
             lambda net: start_small_disk(platform, net),
         ) as (_, (server, remote, small)):
             ready = time.monotonic() - start
-            print(f"\n{platform.name}: the three containers were ready after {ready:.0f} s")
+            print(f"\n{platform.name}: the three containers were ready after {ready:.0f} s "
+                  f"(the prepared states after {states_ready:.0f} s)")
             yield Lab(server, remote, small, platform)
     finally:
         print(f"\n{platform.name}: the backup story took {time.monotonic() - start:.0f} s")
