@@ -56,7 +56,6 @@ from containerlib import (
     ScriptRun,
     host_state_script,
     kit_copies,
-    parse_snapshot,
     require,
     snapshot_diff,
     start_systemd_node,
@@ -308,10 +307,6 @@ def app_args(app: str = V1, schema: str | None = V1_SCHEMA, domain: str = DOMAIN
 
 # --------------------------------------------------------------------------------------------------
 # Reading the host
-
-
-def snapshot(node: Node) -> dict[str, str]:
-    return parse_snapshot(node.sh(SNAPSHOT))
 
 
 def assert_nothing_changed(before: dict[str, str], after: dict[str, str], run: Run) -> None:
@@ -1059,10 +1054,9 @@ def test_failed_health_check_puts_back_the_vhost_certificate_and_settings_too(si
     link, listing = release_state(node)
     broken = copy_app(node, f"{WORKDIR}/parc-broken-elsewhere",
                       {"public/index.php": "<?php\nhttp_response_code(500);\necho 'broken';\n"})
-    before = snapshot(node)
     # Another domain (a new vhost and certificate) and another data folder (a new vhost block).
-    run = site.deploy(*app_args(broken, domain=OTHER_DOMAIN), "--name", NAME, "--data-dir", "public/new")
-    after = snapshot(node)
+    run, before, after = run_unchanged(site, *app_args(broken, domain=OTHER_DOMAIN), "--name", NAME,
+                                       "--data-dir", "public/new")
     assert run.exit == 1, run
     assert subset(run.result, {"status": "failed", "rolled_back": True}) == {"status": "failed",
                                                                             "rolled_back": True}, run
